@@ -1,0 +1,46 @@
+# aiar — the two commands that work on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+AIAR   := $(VENV)/bin/aiar
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+STAMP  := $(VENV)/.installed
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml generator/runtime/requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]' -r generator/runtime/requirements.txt
+	touch $@
+
+install: $(STAMP) ## create .venv with aiar and its development tools
+
+demo: install ## compile the example bundles into out/ and show what was made
+	$(AIAR) validate
+	$(AIAR) generate
+	$(AIAR) generate --check
+	@echo; echo "artifacts of the examples (see out/index.json):"; find out -maxdepth 3 -type f | sort | sed 's/^/  /'
+
+lint: install ## ruff and mypy --strict
+	$(VENV)/bin/ruff check generator tests bench
+	$(VENV)/bin/ruff format --check generator tests bench
+	$(VENV)/bin/mypy generator
+
+test: install lint ## every test (unit, golden, property, integration)
+	$(PY) -m pytest -q
+
+goldens: install ## refresh out/ and the manifest JSON Schema on purpose; review the diff
+	$(AIAR) generate
+	$(PY) -c "from generator.schema import SCHEMA_PATH, schema_text; SCHEMA_PATH.write_text(schema_text())"
+
+bench: install ## benchmarks, results in BENCHMARKS.md
+	$(PY) bench/generate.py
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+.PHONY: help install demo lint test goldens bench clean

@@ -1,0 +1,178 @@
+"""The ``aiar`` command line. Exit codes are decided here and nowhere else:
+
+0 success, 1 error (problems printed on stderr, one per line), 2 changes pending (``plan``,
+``generate --check``).
+
+Heavy modules are imported inside commands so that ``aiar --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from . import __version__
+
+if TYPE_CHECKING:
+    from .errors import Problem
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+DEFAULT_BUNDLES = Path("bundles")
+DEFAULT_ENV = Path("bundles/environment.yaml")
+DEFAULT_LOCK = Path("aiar.lock")
+DEFAULT_OUT = Path("out")
+
+T = TypeVar("T")
+
+
+def _report(problems: Sequence[Problem], output: str) -> None:
+    if output == "json":
+        click.echo(json.dumps({"ok": False, "problems": [p.as_dict() for p in problems]}, indent=2))
+    for problem in problems:
+        click.echo(problem.render(), err=True)
+
+
+def _run(output: str, action: Callable[[], T]) -> T:
+    """Run a command body; expected failures become exit 1 with every problem printed."""
+    from .errors import AiarError, Problem
+
+    try:
+        return action()
+    except AiarError as exc:
+        _report(exc.problems, output)
+        click.echo(f"aiar: {len(exc.problems)} problem(s); nothing was written", err=True)
+        sys.exit(EXIT_ERROR)
+    except OSError as exc:
+        _report([Problem(str(exc.filename or ""), "", exc.strerror or str(exc))], output)
+        sys.exit(EXIT_ERROR)
+    except Exception as exc:  # a bug: say so in one line, with the traceback only on request
+        if os.environ.get("AIAR_DEBUG"):
+            raise
+        click.echo(f"aiar: internal error: {type(exc).__name__}: {exc} (set AIAR_DEBUG=1 for a traceback)", err=True)
+        sys.exit(EXIT_ERROR)
+
+
+def _bundles(paths: tuple[Path, ...]) -> list[Path]:
+    from .pipeline import discover_bundles
+
+    return list(paths) if paths else discover_bundles(DEFAULT_BUNDLES)
+
+
+output_option = click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format of the result.",
+)
+env_option = click.option(
+    "--env",
+    "-e",
+    "env_file",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_ENV,
+    show_default=True,
+    help="Environment file (YAML).",
+)
+lock_option = click.option(
+    "--lock",
+    "lock_file",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_LOCK,
+    show_default=True,
+    help="Lock file with the last recorded version of each model.",
+)
+bundles_argument = click.argument("bundles", nargs=-1, type=click.Path(path_type=Path))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="aiar")
+def main() -> None:
+    """aiar: compile AI model bundles into a reviewable artifact set, then apply it.
+
+    BUNDLES are directories or ZIP files holding a manifest.json; by default, every bundle
+    under ./bundles.
+    """
+
+
+@main.command()
+@bundles_argument
+@env_option
+@lock_option
+@output_option
+def validate(bundles: tuple[Path, ...], env_file: Path, lock_file: Path, output: str) -> None:
+    """Check bundles and the environment file; write nothing."""
+    from .pipeline import compile_paths
+
+    compiled = _run(output, lambda: compile_paths(_bundles(bundles), env_file, lock_file))
+    summary = [{"model": m.plan.slug, "version": m.plan.version} for m in compiled.models]
+    if output == "json":
+        click.echo(json.dumps({"ok": True, "models": summary}, indent=2))
+    else:
+        for item in summary:
+            click.echo(f"ok  {item['model']} (version {item['version']})")
+
+
+@main.command()
+@bundles_argument
+@env_option
+@lock_option
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_OUT,
+    show_default=True,
+    help="Output directory, replaced atomically.",
+)
+@click.option("--check", is_flag=True, help="Write nothing; exit 2 if the output is not up to date.")
+@output_option
+def generate(bundles: tuple[Path, ...], env_file: Path, lock_file: Path, out: Path, check: bool, output: str) -> None:
+    """Compile bundles into the artifact set in OUT (default ./out)."""
+    from .pipeline import compile_paths, stale_files
+    from .pipeline import generate as run_generate
+
+    if check:
+        compiled = _run(output, lambda: compile_paths(_bundles(bundles), env_file, lock_file))
+        stale = stale_files(compiled, out)
+        if output == "json":
+            click.echo(json.dumps({"ok": not stale, "stale": stale}, indent=2))
+        for name in stale:
+            click.echo(f"stale  {out / name}", err=True)
+        sys.exit(EXIT_CHANGES if stale else EXIT_OK)
+    compiled = _run(output, lambda: run_generate(_bundles(bundles), env_file, lock_file, out))
+    models = [
+        {"model": m.plan.slug, "version": m.plan.version, "images": {i.role: i.ref for i in m.entry.images}}
+        for m in compiled.models
+    ]
+    if output == "json":
+        click.echo(json.dumps({"ok": True, "out": str(out), "files": len(compiled.files), "models": models}, indent=2))
+    else:
+        for item in models:
+            click.echo(f"{item['model']} v{item['version']}")
+            images: dict[str, Any] = item["images"]  # type: ignore[assignment]
+            for role, ref in images.items():
+                click.echo(f"  {role:8} {ref}")
+        click.echo(f"wrote {len(compiled.files)} files to {out}")
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of manifest.json."""
+    from .schema import schema_text
+
+    click.echo(schema_text(), nl=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,236 @@
+"""The environment file: where things live, as one reviewed YAML file.
+
+It holds the seed's backend-config values (registry, PIP index, message bus, storage, gateway, data
+processor). Secrets are never values here: only names of Kubernetes Secrets or environment variables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+
+from .errors import EnvironmentFileError, Problem
+from .jsonpos import Positions
+from .validate import located_problems
+
+DnsLabel = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
+SecretName = Annotated[
+    str, StringConstraints(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
+]
+EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$", max_length=128)]
+ImageRef = Annotated[
+    str, StringConstraints(min_length=1, max_length=512, pattern=r"^[a-z0-9][^\s@]*(@sha256:[0-9a-f]{64})?$")
+]
+Host = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]-]+$")]
+
+
+def _no_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https", "amqp", "amqps"):
+        raise ValueError("must be an http(s) or amqp(s) URL")
+    if parts.username or parts.password:
+        raise ValueError("must not contain credentials; reference a Secret or environment variable instead")
+    if not parts.hostname:
+        raise ValueError("must name a host")
+    return url
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class Registry(_Model):
+    url: Annotated[
+        str, StringConstraints(min_length=1, max_length=253, pattern=r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._/-]+)?$")
+    ]
+    """Registry host (and optional path), e.g. ``registry.example.com/ml``."""
+    insecure: bool = False
+    repository_prefix: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$")] = "aiar"
+    pull_secret: SecretName | None = None
+    username_env: EnvVarName | None = None
+    password_env: EnvVarName | None = None
+
+
+class BaseImages(_Model):
+    python: ImageRef
+    java: ImageRef | None = None
+
+
+class Pip(_Model):
+    index_url: str | None = None
+    extra_index_urls: list[str] = Field(default_factory=list)
+    trusted_hosts: list[Host] = Field(default_factory=list)
+
+    @field_validator("index_url")
+    @classmethod
+    def _index(cls, url: str | None) -> str | None:
+        return None if url is None else _no_credentials(url)
+
+    @field_validator("extra_index_urls")
+    @classmethod
+    def _extra(cls, urls: list[str]) -> list[str]:
+        return [_no_credentials(u) for u in urls]
+
+
+class Build(_Model):
+    ca_bundle: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+    """PEM file (absolute, or relative to the environment file) trusted while installing packages."""
+
+
+class MessageBus(_Model):
+    host: Host
+    port: Annotated[int, Field(ge=1, le=65535)] = 5672
+    vhost: Annotated[str, StringConstraints(min_length=1, max_length=255)] = "/"
+    credentials_secret: SecretName | None = None
+    """Secret with keys ``username`` and ``password``."""
+
+
+class Storage(_Model):
+    endpoint: str
+    bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+    region: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$")] = "us-east-1"
+    credentials_secret: SecretName | None = None
+    """Secret with keys ``access_key`` and ``secret_key``."""
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, url: str) -> str:
+        return _no_credentials(url)
+
+
+class Gateway(_Model):
+    host: Host | None = None
+    path_prefix: Annotated[str, StringConstraints(pattern=r"^(/[a-z0-9._-]+)+$")] = "/models"
+    admin_url: str | None = None
+    auth: Literal["key-auth", "jwt"] = "key-auth"
+    rate_limit_per_minute: Annotated[int, Field(ge=1)] | None = None
+
+    @field_validator("admin_url")
+    @classmethod
+    def _admin(cls, url: str | None) -> str | None:
+        return None if url is None else _no_credentials(url)
+
+
+class DataProcessor(_Model):
+    url: str
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        return _no_credentials(url)
+
+
+class Wazuh(_Model):
+    manager: Host
+    agent_image: ImageRef
+    registration_secret: SecretName | None = None
+
+
+class Environment(_Model):
+    """The environment file, as written."""
+
+    namespace: DnsLabel
+    registry: Registry
+    base_images: BaseImages
+    pip: Pip = Pip()
+    build: Build = Build()
+    message_bus: MessageBus | None = None
+    storage: Storage | None = None
+    gateway: Gateway = Gateway()
+    data_processor: DataProcessor | None = None
+    wazuh: Wazuh | None = None
+
+
+@dataclass(frozen=True)
+class LoadedEnvironment:
+    """The environment plus the files it references, read at the I/O edge."""
+
+    env: Environment
+    digest: str
+    ca_bundle: bytes | None
+
+
+def _yaml_positions(node: Any, pointer: str, positions: Positions) -> Any:
+    """Plain data from ruamel's round-trip nodes, recording line:col (1-based) by pointer."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    if isinstance(node, CommentedMap):
+        out = {}
+        for key, value in node.items():
+            child = f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}"
+            kl, kc, vl, vc = node.lc.data[key]
+            positions.keys[child] = (kl + 1, kc + 1)
+            positions.values[child] = (vl + 1, vc + 1)
+            out[str(key) if not isinstance(key, str) else key] = _yaml_positions(value, child, positions)
+        return out
+    if isinstance(node, CommentedSeq):
+        items = []
+        for i, value in enumerate(node):
+            line, col = node.lc.data[i]
+            positions.values[f"{pointer}/{i}"] = (line + 1, col + 1)
+            items.append(_yaml_positions(value, f"{pointer}/{i}", positions))
+        return items
+    # ruamel's scalars are subclasses (ScalarInt, ScalarFloat, ...): strict validation wants the base types.
+    for kind in (bool, int, float, str):
+        if isinstance(node, kind):
+            return kind(node)
+    return node
+
+
+def parse_environment(text: str, source: str) -> Environment:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError
+
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        raw = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        message = " ".join(str(p) for p in (exc.context, exc.problem) if p).split("\n")[0]
+        raise EnvironmentFileError([Problem(source, "", f"invalid YAML: {message}", line, col)]) from None
+    positions = Positions()
+    document = _yaml_positions(raw, "", positions)
+    if not isinstance(document, dict):
+        raise EnvironmentFileError([Problem(source, "", "the environment file must be a YAML mapping", 1, 1)])
+    try:
+        return Environment.model_validate(document)
+    except ValidationError as exc:
+        raise EnvironmentFileError(located_problems(exc, document, positions, source)) from None
+
+
+def load_environment(path: Path) -> LoadedEnvironment:
+    """Read the environment file and the CA bundle it names."""
+    source = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise EnvironmentFileError([Problem(source, "", f"cannot read: {exc.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise EnvironmentFileError([Problem(source, "", "not UTF-8 text")]) from None
+    env = parse_environment(text, source)
+    digest = hashlib.sha256(raw)
+    ca_bundle = None
+    if env.build.ca_bundle is not None:
+        ca_path = Path(env.build.ca_bundle)
+        if not ca_path.is_absolute():
+            ca_path = path.parent / ca_path
+        try:
+            ca_bundle = ca_path.read_bytes()
+        except OSError as exc:
+            raise EnvironmentFileError(
+                [Problem(source, "/build/ca_bundle", f"cannot read {ca_path}: {exc.strerror}")]
+            ) from None
+        if b"-----BEGIN CERTIFICATE-----" not in ca_bundle:
+            raise EnvironmentFileError([Problem(source, "/build/ca_bundle", f"{ca_path} holds no PEM certificate")])
+        digest.update(b"\0ca\0" + ca_bundle)
+    return LoadedEnvironment(env, "sha256:" + digest.hexdigest(), ca_bundle)

@@ -1,0 +1,174 @@
+"""A JSON reader that remembers where every value came from.
+
+The standard library parser forgets positions and silently keeps the last of duplicate keys; both are
+needed to report manifest problems as ``pointer`` plus ``line:col``. This reader is strict RFC 8259
+(no NaN, no trailing commas) and records, for every JSON pointer, the position of the value and, for
+object members, of the key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import escape_pointer_token
+
+_scanstring: Any = getattr(json.decoder, "scanstring")  # noqa: B009 - untyped in typeshed
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?")
+_WS = re.compile(r"[ \t\n\r]*")
+_LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None}
+_MAX_DEPTH = 64
+
+
+@dataclass
+class Positions:
+    """Line and column (1-based) of values and keys, by JSON pointer."""
+
+    values: dict[str, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def of(self, pointer: str, value_first: bool = False) -> tuple[int, int] | None:
+        """The best position for a pointer: its key (or value), else the nearest ancestor's."""
+        first, second = (self.values, self.keys) if value_first else (self.keys, self.values)
+        while True:
+            pos = first.get(pointer) or second.get(pointer)
+            if pos is not None or not pointer:
+                return pos
+            pointer = pointer.rsplit("/", 1)[0]
+
+
+@dataclass(frozen=True)
+class DuplicateKey:
+    pointer: str
+    line: int
+    col: int
+
+
+class JsonSyntaxError(ValueError):
+    def __init__(self, message: str, line: int, col: int) -> None:
+        super().__init__(f"{message} (line {line}, column {col})")
+        self.message = message
+        self.line = line
+        self.col = col
+
+
+@dataclass(frozen=True)
+class ParsedJson:
+    value: Any
+    positions: Positions
+    duplicates: tuple[DuplicateKey, ...]
+
+
+class _Reader:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.positions = Positions()
+        self.duplicates: list[DuplicateKey] = []
+        # Offsets of line starts make offset -> (line, col) a bisection, not a rescan.
+        self._line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def where(self, offset: int) -> tuple[int, int]:
+        lo, hi = 0, len(self._line_starts) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self._line_starts[mid] <= offset:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo + 1, offset - self._line_starts[lo] + 1
+
+    def fail(self, message: str, offset: int) -> JsonSyntaxError:
+        line, col = self.where(offset)
+        return JsonSyntaxError(message, line, col)
+
+    def skip_ws(self, i: int) -> int:
+        m = _WS.match(self.text, i)
+        assert m is not None  # the pattern matches the empty string
+        return m.end()
+
+    def value(self, i: int, pointer: str, depth: int) -> tuple[Any, int]:
+        i = self.skip_ws(i)
+        if depth > _MAX_DEPTH:
+            raise self.fail(f"nesting deeper than {_MAX_DEPTH} levels", i)
+        self.positions.values[pointer] = self.where(i)
+        if i >= len(self.text):
+            raise self.fail("unexpected end of input, expected a value", i)
+        ch = self.text[i]
+        if ch == "{":
+            return self.object(i + 1, pointer, depth + 1)
+        if ch == "[":
+            return self.array(i + 1, pointer, depth + 1)
+        if ch == '"':
+            return self.string(i + 1)
+        for word, literal in _LITERALS.items():
+            if self.text.startswith(word, i):
+                return literal, i + len(word)
+        m = _NUMBER.match(self.text, i)
+        if m is not None and m.end() > i:
+            token = m.group(0)
+            return (float(token) if m.group(1) or m.group(2) else int(token)), m.end()
+        raise self.fail(f"unexpected character {ch!r}, expected a value", i)
+
+    def string(self, i: int) -> tuple[str, int]:
+        try:
+            value, end = _scanstring(self.text, i, True)
+            return str(value), int(end)
+        except json.JSONDecodeError as exc:
+            raise self.fail(exc.msg.lower(), exc.pos) from None
+
+    def object(self, i: int, pointer: str, depth: int) -> tuple[dict[str, Any], int]:
+        result: dict[str, Any] = {}
+        i = self.skip_ws(i)
+        if self.text.startswith("}", i):
+            return result, i + 1
+        while True:
+            i = self.skip_ws(i)
+            if not self.text.startswith('"', i):
+                raise self.fail("expected a string key in double quotes", i)
+            key_at = self.where(i)
+            key, i = self.string(i + 1)
+            child = pointer + "/" + escape_pointer_token(key)
+            if key in result:
+                self.duplicates.append(DuplicateKey(child, *key_at))
+            self.positions.keys[child] = key_at
+            i = self.skip_ws(i)
+            if not self.text.startswith(":", i):
+                raise self.fail("expected ':' after an object key", i)
+            result[key], i = self.value(i + 1, child, depth)
+            i = self.skip_ws(i)
+            if self.text.startswith(",", i):
+                i += 1
+                continue
+            if self.text.startswith("}", i):
+                return result, i + 1
+            raise self.fail("expected ',' or '}' in an object", i)
+
+    def array(self, i: int, pointer: str, depth: int) -> tuple[list[Any], int]:
+        result: list[Any] = []
+        i = self.skip_ws(i)
+        if self.text.startswith("]", i):
+            return result, i + 1
+        while True:
+            item, i = self.value(i, f"{pointer}/{len(result)}", depth)
+            result.append(item)
+            i = self.skip_ws(i)
+            if self.text.startswith(",", i):
+                i += 1
+                continue
+            if self.text.startswith("]", i):
+                return result, i + 1
+            raise self.fail("expected ',' or ']' in an array", i)
+
+
+def parse_json(text: str) -> ParsedJson:
+    """Parse one JSON document, keeping positions and duplicate keys (the last one wins)."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    reader = _Reader(text)
+    value, end = reader.value(0, "", 0)
+    end = reader.skip_ws(end)
+    if end != len(text):
+        raise reader.fail("unexpected data after the JSON document", end)
+    return ParsedJson(value, reader.positions, tuple(reader.duplicates))

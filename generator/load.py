@@ -1,0 +1,115 @@
+"""Stage 2 of the pipeline: a bundle's manifest, parsed and checked against the bundle's files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .bundle import BundleSource
+from .errors import ManifestError, Problem
+from .jsonpos import Positions
+from .manifest import (
+    BusTraining,
+    DockerLayersModel,
+    H2OModel,
+    HistoricDataTraining,
+    Manifest,
+    PythonModel,
+    slugify,
+)
+from .validate import parse_and_validate
+
+MAX_MANIFEST_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LoadedBundle:
+    source: BundleSource
+    manifest: Manifest
+    manifest_path: str
+    positions: Positions
+
+    def slug(self) -> str:
+        return slugify(self.manifest.name)
+
+    def problem(self, pointer: str, message: str) -> Problem:
+        return _at(self.manifest_path, self.positions, pointer, message)
+
+
+def _at(source: str, positions: Positions, pointer: str, message: str) -> Problem:
+    where = positions.of(pointer)
+    return Problem(source, pointer, message, *(where if where else (None, None)))
+
+
+def _file_rules(source: BundleSource, origin: str) -> Callable[[Manifest, Positions], list[Problem]]:
+    def check(manifest: Manifest, positions: Positions) -> list[Problem]:
+        names = set(source.names())
+        problems: list[Problem] = []
+
+        def need(path: str, pointer: str, why: str) -> None:
+            if path not in names:
+                problems.append(_at(origin, positions, pointer, f"{why}: {path} is missing from the bundle"))
+
+        data = manifest.modelData
+        trains = bool(manifest.input.training)
+        if isinstance(data, PythonModel):
+            need("src/predict.py", "/modelData/type", "a PYTHON model needs its predict function")
+            if trains:
+                need("src/train.py", "/input/training", "a model with training input needs its train function")
+                if data.payload.modelFile is None:
+                    problems.append(
+                        _at(
+                            origin,
+                            positions,
+                            "/modelData/payload",
+                            "a model with training input needs 'modelFile', the file training writes",
+                        )
+                    )
+        elif isinstance(data, H2OModel):
+            if data.payload.modelFile is None:
+                need(f"src/{data.payload.jarFile}", "/modelData/payload/jarFile", "an H2O model needs its jar")
+            elif not trains:
+                need(f"src/{data.payload.modelFile}", "/modelData/payload/modelFile", "an untrained MOJO is shipped")
+            if trains:
+                need("src/train.jar", "/input/training", "an H2O model with training input needs its jar")
+        elif isinstance(data, DockerLayersModel):
+            need("Dockerfile", "/modelData/type", "a DOCKER_LAYERS model is built from its Dockerfile")
+            if isinstance(data.payload.openapi, str):
+                need(data.payload.openapi, "/modelData/payload/openapi", "the OpenAPI document is named")
+        for i, entry in enumerate(manifest.input.training):
+            if isinstance(entry, BusTraining) and entry.payload.online and not isinstance(data, PythonModel):
+                problems.append(
+                    _at(
+                        origin,
+                        positions,
+                        f"/input/training/{i}/payload/online",
+                        "online training is supported for PYTHON models only",
+                    )
+                )
+        historic = [e for e in manifest.input.training if isinstance(e, HistoricDataTraining)]
+        if len(historic) > 1:
+            problems.append(
+                _at(origin, positions, "/input/training", "at most one HISTORIC_DATA training input is supported")
+            )
+        return problems
+
+    return check
+
+
+def load_bundle(source: BundleSource) -> LoadedBundle:
+    """Parse ``manifest.json`` and check it against the bundle; every problem at once."""
+    origin = (
+        f"{source.origin}/manifest.json" if not source.origin.endswith(".zip") else f"{source.origin}!manifest.json"
+    )
+    raw = source.get("manifest.json")
+    assert raw is not None  # read_bundle refuses bundles without one
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise ManifestError([Problem(origin, "", f"manifest.json is larger than {MAX_MANIFEST_BYTES} bytes")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError([Problem(origin, "", f"manifest.json is not UTF-8 (byte {exc.start})")]) from None
+    manifest, problems, positions = parse_and_validate(text, origin, Manifest, _file_rules(source, origin))
+    if manifest is None:
+        raise ManifestError(problems)
+    return LoadedBundle(source, manifest, origin, positions)

@@ -1,0 +1,142 @@
+"""The compiler, end to end: read -> validate -> plan -> render -> index -> write.
+
+``compile_bundle`` is the pipeline for one model; ``compile_all`` runs it for every bundle, collects
+every problem before anything is written, and adds the index. Only ``generate`` writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .bundle import read_bundle
+from .environment import BaseImages, Environment, LoadedEnvironment, Registry, load_environment
+from .errors import AiarError, Problem
+from .load import load_bundle
+from .lock import Lock, LockedModel, read_lock, render_lock, resolve_version
+from .plan import ModelPlan, plan_model
+from .render import Files
+from .render.image import render_images
+from .render.index import INDEX_FILE, ModelEntry, render_index
+from .render.server_config import render_server_config
+from .runtime.config import ServerConfig
+from .writer import read_tree, write_file_atomic, write_tree
+
+LOCAL_ENVIRONMENT = LoadedEnvironment(
+    Environment(
+        namespace="local",
+        registry=Registry(url="localhost"),
+        base_images=BaseImages(python="localhost/python"),
+    ),
+    digest="sha256:" + "0" * 64,
+    ca_bundle=None,
+)
+"""For ``aiar serve`` without an environment file: no bus, no storage, nothing to build."""
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    plan: ModelPlan
+    files: Files
+    entry: ModelEntry
+    lock_entry: LockedModel
+
+
+@dataclass(frozen=True)
+class Compiled:
+    files: Files
+    """The whole artifact set, index included."""
+    lock: Lock
+    models: tuple[CompiledModel, ...]
+
+
+def compile_bundle(path: Path, env: LoadedEnvironment, lock: Lock) -> CompiledModel:
+    source = read_bundle(path)
+    loaded = load_bundle(source)
+    slug_version = resolve_version(loaded.slug(), loaded.manifest.version, source.digest(), lock, loaded.manifest_path)
+    if isinstance(slug_version, Problem):
+        raise AiarError([loaded.problem(slug_version.pointer, slug_version.message)])
+    plan = plan_model(loaded, slug_version.version, env)
+    files, images = render_images(plan)
+    files |= render_server_config(plan)
+    entry = ModelEntry(
+        slug=plan.slug,
+        name=plan.manifest.name,
+        version=plan.version,
+        type=plan.manifest.modelData.type,
+        bundle_digest=plan.source_digest,
+        images=images,
+    )
+    return CompiledModel(plan, files, entry, LockedModel(version=plan.version, digest=plan.source_digest))
+
+
+def compile_all(bundles: Sequence[Path], env: LoadedEnvironment, lock: Lock) -> Compiled:
+    problems: list[Problem] = []
+    models: list[CompiledModel] = []
+    for path in bundles:
+        try:
+            models.append(compile_bundle(path, env, lock))
+        except AiarError as exc:
+            problems.extend(exc.problems)
+    seen: dict[str, str] = {}
+    for model in models:
+        slug = model.plan.slug
+        if slug in seen:
+            problems.append(
+                Problem(
+                    model.plan.source.origin,
+                    "/name",
+                    f"model name {model.plan.manifest.name!r} gives the same identifier {slug!r} as {seen[slug]}",
+                )
+            )
+        seen[slug] = model.plan.source.origin
+    if problems:
+        raise AiarError(problems)
+    models.sort(key=lambda m: m.plan.slug)
+    files: Files = {}
+    for model in models:
+        files |= model.files
+    files[INDEX_FILE] = render_index(files, [m.entry for m in models], env.digest)
+    new_lock = Lock(models={**lock.models, **{m.plan.slug: m.lock_entry for m in models}})
+    return Compiled(files, new_lock, tuple(models))
+
+
+def discover_bundles(root: Path) -> list[Path]:
+    """Every bundle directory or ZIP directly under ``root``, in name order."""
+    if not root.is_dir():
+        raise AiarError([Problem(str(root), "", "no such bundles directory")])
+    return sorted(
+        p
+        for p in root.iterdir()
+        if (p.is_dir() and (p / "manifest.json").is_file()) or (p.is_file() and p.suffix == ".zip")
+    )
+
+
+def compile_paths(bundles: Sequence[Path], env_file: Path, lock_file: Path) -> Compiled:
+    """Read the environment and lock (the input edge), then compile."""
+    return compile_all(bundles, load_environment(env_file), read_lock(lock_file))
+
+
+def generate(bundles: Sequence[Path], env_file: Path, lock_file: Path, out: Path) -> Compiled:
+    compiled = compile_paths(bundles, env_file, lock_file)
+    write_tree(out, compiled.files)
+    lock_bytes = render_lock(compiled.lock)
+    if not lock_file.exists() or lock_file.read_bytes() != lock_bytes:
+        write_file_atomic(lock_file, lock_bytes)
+    return compiled
+
+
+def stale_files(compiled: Compiled, out: Path) -> list[str]:
+    """Paths whose content in ``out`` differs from what generate would write (for ``--check``)."""
+    current = read_tree(out) if out.is_dir() else {}
+    names = sorted(set(current) | set(compiled.files))
+    return [n for n in names if current.get(n) != compiled.files.get(n)]
+
+
+def server_config_for(bundle: Path, env_file: Path | None) -> ServerConfig:
+    """The model-server config of one bundle (for ``aiar serve``); no lock, version as written or 1."""
+    env = load_environment(env_file) if env_file is not None else LOCAL_ENVIRONMENT
+    source = read_bundle(bundle)
+    loaded = load_bundle(source)
+    return plan_model(loaded, loaded.manifest.version or 1, env).server

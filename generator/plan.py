@@ -1,0 +1,182 @@
+"""Stage 3: decide everything. A :class:`ModelPlan` holds every resolved default, name and topic.
+
+Renderers only format what the plan says; nothing after this stage invents a value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from . import defaults
+from .bundle import BundleSource
+from .environment import Environment, LoadedEnvironment
+from .errors import ManifestError, Problem
+from .load import LoadedBundle
+from .manifest import (
+    BusPrediction,
+    BusTraining,
+    HistoricDataTraining,
+    Manifest,
+    PythonModel,
+    RestPrediction,
+    slugify,
+)
+from .runtime import config as rc
+
+Role = Literal["predict", "train"]
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    role: Role
+    dockerfile: str
+    """File name of the Dockerfile inside the model's build context."""
+    repository: str
+    """``registry/prefix/slug-role``; the tag is the build context's digest, known after rendering."""
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    slug: str
+    version: int
+    manifest: Manifest
+    source: BundleSource
+    source_digest: str
+    env: Environment
+    ca_bundle: bytes | None
+    server: rc.ServerConfig
+    images: tuple[ImagePlan, ...]
+    requirements: tuple[str, ...]
+    """The manifest's pins, as ``name==version`` (or its own specifier), in the manifest's order."""
+    trains_from_storage: bool
+    """A training Job must run (and finish) before serving starts."""
+
+    def image(self, role: Role) -> ImagePlan | None:
+        return next((i for i in self.images if i.role == role), None)
+
+
+def _routing_keys(entries: object) -> tuple[str, ...]:
+    keys: list[str] = []
+    for entry in entries:  # type: ignore[attr-defined]
+        keys.extend(k.name for k in entry.payload.routingKeys if k.name not in keys)
+    return tuple(keys)
+
+
+def _requirement(name: str, version: str) -> str:
+    version = version.strip()
+    return f"{name}{version}" if version[:1] in "=<>!~" else f"{name}=={version}"
+
+
+def _server_config(slug: str, version: int, loaded: LoadedBundle, env: Environment) -> rc.ServerConfig:
+    m = loaded.manifest
+    problems: list[Problem] = []
+    rest = next((p for p in m.input.prediction if isinstance(p, RestPrediction)), None)
+    bus_in = [p for p in m.input.prediction if isinstance(p, BusPrediction)]
+    historic = next((t for t in m.input.training if isinstance(t, HistoricDataTraining)), None)
+    bus_train = [t for t in m.input.training if isinstance(t, BusTraining)]
+    uses_bus = bool(bus_in or bus_train or m.output.prediction or m.output.training)
+    if uses_bus and env.message_bus is None:
+        problems.append(
+            loaded.problem("/input", "the manifest uses MESSAGE_BUS but the environment has no 'message_bus'")
+        )
+    if historic is not None and env.storage is None:
+        problems.append(loaded.problem("/input/training", "HISTORIC_DATA needs 'storage' in the environment"))
+    if problems:
+        raise ManifestError(problems)
+
+    payload = m.modelData.payload
+    model_file = getattr(payload, "modelFile", None)
+    bus = env.message_bus
+    storage = env.storage
+    training = None
+    if m.input.training:
+        training = rc.TrainingConfig(
+            historic=None
+            if historic is None
+            else rc.HistoricTraining(
+                data_source=historic.payload.dataSource,
+                file_name=historic.payload.fileName,
+                dataset_key=defaults.dataset_key(historic.payload.fileName),
+            ),
+            bus=None
+            if not bus_train
+            else rc.BusTraining(
+                input_keys=_routing_keys(bus_train),
+                queue=defaults.queue_name(slug, "train"),
+                buffer=bus_train[0].payload.buffer,
+                online=any(t.payload.online for t in bus_train),
+            ),
+            output_keys=_routing_keys(m.output.training),
+            hyperparameters=dict(payload.hyperparameters),
+        )
+    return rc.ServerConfig(
+        model=rc.ModelInfo(
+            name=m.name,
+            slug=slug,
+            version=version,
+            type=m.modelData.type,
+            description=m.description,
+            tags=m.tags,
+        ),
+        model_file=model_file,
+        model_key=None if model_file is None or storage is None else defaults.model_key(slug, version, model_file),
+        rest=None
+        if rest is None
+        else rc.RestConfig(
+            parameters=tuple(
+                rc.Parameter(name=p.name, position=p.position, description=p.description)
+                for p in sorted(rest.payload.parameters, key=lambda p: p.position)
+            ),
+            port=defaults.HTTP_PORT,
+        ),
+        message_bus=None
+        if bus is None or not uses_bus
+        else rc.BusConnection(host=bus.host, port=bus.port, vhost=bus.vhost),
+        prediction_bus=None
+        if not bus_in
+        else rc.PredictionBus(
+            input_keys=_routing_keys(bus_in),
+            output_keys=_routing_keys(m.output.prediction),
+            queue=defaults.queue_name(slug, "predict"),
+            dead_letter_queue=defaults.queue_name(slug, "predict.dead"),
+            prefetch=defaults.BUS_PREFETCH,
+            max_retries=defaults.BUS_MAX_RETRIES,
+        ),
+        training=training,
+        storage=None
+        if storage is None
+        else rc.StorageConfig(endpoint_url=storage.endpoint, bucket=storage.bucket, region=storage.region),
+        data_processor=None
+        if env.data_processor is None
+        else rc.DataProcessor(url=env.data_processor.url, timeout_s=env.data_processor.timeout_s),
+    )
+
+
+def _images(slug: str, m: Manifest, env: Environment) -> tuple[ImagePlan, ...]:
+    base = f"{env.registry.url}/{env.registry.repository_prefix}/{slug}"
+    images = [ImagePlan("predict", "Dockerfile.predict", f"{base}-predict")]
+    if any(isinstance(t, HistoricDataTraining) for t in m.input.training):
+        images.append(ImagePlan("train", "Dockerfile.train", f"{base}-train"))
+    return tuple(images)
+
+
+def plan_model(loaded: LoadedBundle, version: int, environment: LoadedEnvironment) -> ModelPlan:
+    m = loaded.manifest
+    env = environment.env
+    if not isinstance(m.modelData, PythonModel):
+        raise ManifestError([loaded.problem("/modelData/type", f"{m.modelData.type} models are not supported yet")])
+    slug = slugify(m.name)
+    return ModelPlan(
+        slug=slug,
+        version=version,
+        manifest=m,
+        source=loaded.source,
+        source_digest=loaded.source.digest(),
+        env=env,
+        ca_bundle=environment.ca_bundle,
+        server=_server_config(slug, version, loaded, env),
+        images=_images(slug, m, env),
+        requirements=tuple(_requirement(d.name, d.version) for d in m.modelData.payload.dependencies),
+        trains_from_storage=any(isinstance(t, HistoricDataTraining) for t in m.input.training),
+    )

@@ -1,0 +1,22 @@
+"""The model server's JSON config (``<slug>/server/model-server.json``), as the runtime reads it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .. import defaults
+from ..plan import ModelPlan
+from . import Files
+
+SERVER_DIR = "server"
+
+
+def canonical_json(data: Any) -> bytes:
+    """Sorted keys, two-space indent, UTF-8, trailing newline: stable and readable in a diff."""
+    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def render_server_config(plan: ModelPlan) -> Files:
+    config = plan.server.model_dump(mode="json")
+    return {f"{plan.slug}/{SERVER_DIR}/{defaults.CONFIG_FILE}": canonical_json(config)}

@@ -1,0 +1,187 @@
+"""The two entry points: ``serve`` (REST + bus consumers + online training) and ``train`` (the Job)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from .bus import Consumer, Publisher
+from .bus_predict import PredictionHandler
+from .config import ServerConfig
+from .metrics import Metrics
+from .predictor import Predictor
+from .rest import RestApp
+from .storage import Storage, StorageError, open_storage
+from .training import (
+    BufferTrainer,
+    OnlineUpdater,
+    TrainingError,
+    train_historic,
+    training_consumer,
+)
+from .usercode import ModelState, PredictCode, TrainCode, import_module
+
+log = logging.getLogger("aiar.server")
+
+MODEL_POLL_S = 5.0
+
+
+def load_config(path: Path) -> ServerConfig:
+    return ServerConfig.model_validate_json(path.read_bytes())
+
+
+def _online(config: ServerConfig) -> bool:
+    return bool(config.training and config.training.bus and config.training.bus.online)
+
+
+class ModelLoader:
+    """Fetches the model file and calls load() on a thread, so the server is live (not ready) meanwhile.
+
+    With a ``model_key`` the file comes from storage; until training has uploaded it the loader keeps
+    polling. Otherwise a file next to the code is used when present; an online model may start empty.
+    """
+
+    def __init__(self, config: ServerConfig, code: PredictCode, state: ModelState,
+                 storage: Storage | None, metrics: Metrics, stop: threading.Event) -> None:
+        self.config, self.code, self.state = config, code, state
+        self.storage, self.metrics, self.stop = storage, metrics, stop
+        self.model_dir = Path(os.environ.get("AIAR_MODEL_DIR") or tempfile.mkdtemp(prefix="aiar-"))
+
+    def _fetch(self) -> Path | None:
+        name = self.config.model_file
+        if name is None:
+            return None
+        key = self.config.model_key
+        if key and self.storage is not None:
+            if not self.storage.exists(key):
+                return None
+            target = self.model_dir / Path(name).name
+            self.storage.download(key, target)
+            return target
+        src = Path(self.config.code.src_dir)
+        return next((p for p in (src / name, src.parent / name) if p.is_file()), None)
+
+    def _must_wait(self) -> bool:
+        stored = bool(self.config.model_file and self.config.model_key and self.storage)
+        return stored and not _online(self.config)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            started = time.perf_counter()
+            try:
+                path = self._fetch()
+                if path is None and self._must_wait():
+                    log.info("model %s not in storage yet; retrying in %.0fs",
+                             self.config.model_key, MODEL_POLL_S)
+                    self.stop.wait(MODEL_POLL_S)
+                    continue
+                model = self.code.load(path) if (self.code.load and path) else None
+            except StorageError as exc:
+                log.warning("%s; retrying in %.0fs", exc, MODEL_POLL_S)
+                self.stop.wait(MODEL_POLL_S)
+                continue
+            except Exception:
+                log.exception("load() failed; the server stays not ready")
+                return
+            seconds = time.perf_counter() - started
+            self.state.load_seconds = seconds
+            self.state.set(model)
+            self.metrics.model_load_seconds.set(seconds)
+            self.metrics.model_ready.set(1)
+            log.info("model ready after %.3fs (file: %s)", seconds, path)
+            return
+
+
+def _after_ready(state: ModelState, stop: threading.Event, consumer: Consumer) -> None:
+    # Consuming before the model is loaded would only bounce messages; wait for it.
+    while not stop.is_set():
+        if state.wait_ready(0.5):
+            consumer.run()
+            return
+
+
+def serve(config: ServerConfig, host: str, port: int | None = None, workers: int = 4) -> int:
+    import uvicorn
+
+    metrics = Metrics()
+    state = ModelState()
+    code = PredictCode.from_layout(config.code)
+    storage = open_storage(config.storage) if config.storage else None
+    predictor = Predictor(config, code, state)
+    app = RestApp(config, predictor, metrics, workers=workers)
+    stop = threading.Event()
+    threads = [threading.Thread(target=ModelLoader(config, code, state, storage, metrics, stop).run,
+                                name="model-loader", daemon=True)]
+    if config.message_bus and config.prediction_bus:
+        bus = config.prediction_bus
+        consumer = Consumer("prediction", config.message_bus, bus.queue, bus.input_keys,
+                            PredictionHandler(config.message_bus, bus, predictor, metrics),
+                            bus.prefetch, stop=stop)
+        threads.append(threading.Thread(target=_after_ready, args=(state, stop, consumer),
+                                        name="bus-prediction", daemon=True))
+    if config.message_bus and _online(config):
+        updater = OnlineUpdater(config, _update_function(config, code), state, metrics)
+        consumer = training_consumer(config, updater, "online-training")
+        consumer.stop = stop
+        threads.append(threading.Thread(target=_after_ready, args=(state, stop, consumer),
+                                        name="bus-online-training", daemon=True))
+    for thread in threads:
+        thread.start()
+    listen = port if port is not None else (config.rest.port if config.rest else 8080)
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=host, port=listen, lifespan="off", access_log=False, log_config=None,
+        timeout_graceful_shutdown=10,
+    ))
+    try:
+        server.run()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
+        app.executor.shutdown(wait=False, cancel_futures=True)
+    return 0
+
+
+def _update_function(config: ServerConfig, code: PredictCode) -> object:
+    """update() from train.py (where the contract puts it), else from predict.py."""
+    try:
+        update = TrainCode.from_layout(config.code).update
+    except Exception:  # no train.py in this image: predict.py may carry update() instead
+        update = None
+    if update is None:
+        update = code.update or getattr(import_module(config.code, config.code.predict_module),
+                                        "update", None)
+    if not callable(update):
+        raise TrainingError("online training needs an update(model, record, hyperparameters)")
+    return update
+
+
+def train(config: ServerConfig, rounds: int | None = None) -> int:
+    """The training Job: historic data first if configured, then buffered bus training."""
+    training = config.training
+    if training is None or (training.historic is None and training.bus is None):
+        log.error("this model has no training input")
+        return 1
+    code = TrainCode.from_layout(config.code)
+    storage = open_storage(config.storage) if config.storage else None
+    if training.historic is not None:
+        if storage is None:
+            log.error("HISTORIC_DATA training needs storage in the config")
+            return 1
+        publisher = Publisher(config.message_bus) if config.message_bus else None
+        try:
+            stats = train_historic(config, code, storage, publisher)
+        finally:
+            if publisher is not None:
+                publisher.close()
+        log.info("historic training done: %s", stats)
+    if training.bus is not None and not training.bus.online and config.message_bus is not None:
+        trainer = BufferTrainer(config, code, storage, rounds=rounds)
+        consumer = training_consumer(config, trainer, "buffer-training")
+        consumer.stop = trainer.finished
+        consumer.run()
+    return 0

@@ -1,0 +1,97 @@
+"""The bundle's own code: importing ``predict.py`` / ``train.py`` and holding the live model.
+
+The contract these functions must follow is written down in CONTRACT.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from .config import CodeLayout
+
+log = logging.getLogger("aiar.usercode")
+
+
+class UserCodeError(RuntimeError):
+    """The bundle's code does not follow the contract (a missing function, an import error)."""
+
+
+def import_module(code: CodeLayout, name: str) -> ModuleType:
+    src = str(Path(code.src_dir).resolve())
+    if src not in sys.path:
+        sys.path.insert(0, src)  # so predict.py can import its sibling modules too
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:
+        raise UserCodeError(f"cannot import {name}.py from {src}: {exc}") from exc
+
+
+def _function(module: ModuleType, name: str, required: bool) -> Callable[..., Any] | None:
+    fn = getattr(module, name, None)
+    if fn is None and not required:
+        return None
+    if not callable(fn):
+        raise UserCodeError(f"{module.__name__}.py must define a function {name}()")
+    return fn  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class PredictCode:
+    predict: Callable[..., Any]
+    load: Callable[[Path], Any] | None
+    update: Callable[[Any, dict[str, Any], dict[str, Any]], Any] | None
+
+    @classmethod
+    def from_layout(cls, code: CodeLayout) -> PredictCode:
+        module = import_module(code, code.predict_module)
+        predict = _function(module, "predict", required=True)
+        assert predict is not None
+        return cls(predict, _function(module, "load", False), _function(module, "update", False))
+
+
+@dataclass(frozen=True)
+class TrainCode:
+    train: Callable[[Path, dict[str, Any], Path], Any]
+    update: Callable[[Any, dict[str, Any], dict[str, Any]], Any] | None
+
+    @classmethod
+    def from_layout(cls, code: CodeLayout) -> TrainCode:
+        module = import_module(code, code.train_module)
+        train = _function(module, "train", required=True)
+        assert train is not None
+        return cls(train, _function(module, "update", False))
+
+
+class ModelState:
+    """The live model and whether the server is ready; shared by the REST and bus threads.
+
+    Swapping the reference is atomic under the GIL, so predict() never waits on a lock; the lock
+    only serialises online updates so that two records are never applied to the same old model.
+    """
+
+    def __init__(self) -> None:
+        self.model: Any = None
+        self.version = 0
+        self.load_seconds: float | None = None
+        self._ready = threading.Event()
+        self.update_lock = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def set(self, model: Any) -> None:
+        self.model = model
+        self.version += 1
+        self._ready.set()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        return self._ready.wait(timeout)

@@ -1,0 +1,35 @@
+"""``python -m aiar_runtime serve|train --config model-server.json``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="aiar_runtime", description="aiar model server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="REST, bus consumers and online training")
+    serve.add_argument("--config", type=Path, required=True)
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=None, help="default: rest.port of the config")
+    serve.add_argument("--workers", type=int, default=4, help="threads running predict()")
+    train = commands.add_parser("train", help="the training Job")
+    train.add_argument("--config", type=Path, required=True)
+    train.add_argument("--rounds", type=int, default=None,
+                       help="stop after this many buffered trainings (default: run until stopped)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from . import server  # after argument parsing: --help stays fast
+
+    config = server.load_config(args.config)
+    if args.command == "serve":
+        return server.serve(config, args.host, args.port, args.workers)
+    return server.train(config, args.rounds)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

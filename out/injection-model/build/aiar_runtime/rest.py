@@ -1,0 +1,234 @@
+"""The REST server: a small ASGI application (no framework) for OIP v2 and the simple predict route.
+
+Every route is known when the config is read (one model per server), so routing is one dict lookup
+and the per-request cost stays close to a bare ASGI endpoint. predict() runs in a thread pool so
+that a slow model never stalls health probes or /metrics on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from . import codec
+from .codec import RequestError
+from .config import ServerConfig
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .metrics import Metrics
+from .openapi import openapi_document
+from .predictor import NotReadyError, PredictError, Predictor
+from .processor import ProcessorError
+
+log = logging.getLogger("aiar.rest")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+_JSON = b"application/json"
+
+
+class Response:
+    __slots__ = ("body", "content_type", "status")
+
+    def __init__(self, status: int, body: bytes, content_type: bytes = _JSON) -> None:
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+
+
+def json_response(status: int, value: Any) -> Response:
+    return Response(status, codec.dumps(value))
+
+
+def error(status: int, message: str) -> Response:
+    return json_response(status, {"error": message})
+
+
+Handler = Callable[[bytes], Awaitable[Response]]
+
+
+class RestApp:
+    def __init__(
+        self, config: ServerConfig, predictor: Predictor, metrics: Metrics, workers: int = 4
+    ) -> None:
+        self.config = config
+        self.predictor = predictor
+        self.metrics = metrics
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="predict")
+        slug = config.model.slug
+        version = config.model.version
+        self._openapi = codec.dumps(openapi_document(config))
+        base = f"/v2/models/{slug}"
+        versioned = f"{base}/versions/{version}"
+        # (method, path) -> (route template for metrics, handler)
+        self.routes: dict[tuple[str, str], tuple[str, Handler]] = {}
+        for prefix, template in ((base, "/v2/models/{m}"),
+                                 (versioned, "/v2/models/{m}/versions/{v}")):
+            self.routes[("GET", prefix)] = (template, self.model_metadata)
+            self.routes[("GET", prefix + "/ready")] = (template + "/ready", self.model_ready)
+            self.routes[("POST", prefix + "/infer")] = (template + "/infer", self.infer)
+            self.routes[("POST", prefix + "/predict")] = (template + "/predict", self.predict)
+        for path, handler in (
+            ("/v2", self.server_metadata),
+            ("/v2/health/live", self.live),
+            ("/v2/health/ready", self.ready),
+            ("/openapi.json", self.openapi),
+            ("/metrics", self.prometheus),
+        ):
+            self.routes[("GET", path)] = (path, handler)
+        self._paths = {path for _, path in self.routes}
+        self._children: dict[tuple[str, int], Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return  # lifespan events need nothing: the model loads on its own thread
+        started = time.perf_counter()
+        route, response = await self._dispatch(scope, receive)
+        await send({
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": [(b"content-type", response.content_type),
+                        (b"content-length", str(len(response.body)).encode())],
+        })
+        await send({"type": "http.response.body", "body": response.body})
+        self._observe(route, response.status, time.perf_counter() - started)
+
+    def _observe(self, route: str, status: int, seconds: float) -> None:
+        children = self._children.get((route, status))
+        if children is None:  # label lookups take a lock; cache the children per (route, code)
+            children = (self.metrics.requests.labels(route, str(status)),
+                        self.metrics.latency.labels(route))
+            self._children[(route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    async def _dispatch(self, scope: Scope, receive: Receive) -> tuple[str, Response]:
+        method: str = scope["method"]
+        path: str = scope["path"]
+        found = self.routes.get((method if method != "HEAD" else "GET", path))
+        if found is None:
+            if path in self._paths:
+                return "unmatched", error(405, f"method {method} not allowed on {path}")
+            return "unmatched", error(404, f"no route {path}")
+        template, handler = found
+        body = await _read_body(receive)
+        if body is None:
+            return template, error(413, f"request body over {MAX_BODY_BYTES} bytes")
+        try:
+            return template, await handler(body)
+        except Exception:  # a bug of ours: never a traceback in the body
+            log.exception("unhandled error on %s", template)
+            return template, error(500, "internal server error")
+
+    # --- handlers -----------------------------------------------------------------------------
+
+    async def live(self, _: bytes) -> Response:
+        return json_response(200, {"live": True})
+
+    async def ready(self, _: bytes) -> Response:
+        ready = self.predictor.state.ready
+        return json_response(200 if ready else 503, {"ready": ready})
+
+    async def model_ready(self, _: bytes) -> Response:
+        ready = self.predictor.state.ready
+        body = {"name": self.config.model.slug, "ready": ready}
+        return json_response(200 if ready else 503, body)
+
+    async def server_metadata(self, _: bytes) -> Response:
+        return json_response(200, {"name": "aiar", "version": "1", "extensions": []})
+
+    async def model_metadata(self, _: bytes) -> Response:
+        model = self.config.model
+        inputs = [{"name": p.name, "datatype": "BYTES", "shape": [-1]}
+                  for p in self.predictor.parameters]
+        return json_response(200, {
+            "name": model.slug,
+            "versions": [str(model.version)],
+            "platform": f"aiar-{model.type.lower()}",
+            "inputs": inputs,
+            "outputs": [{"name": "result", "datatype": "BYTES", "shape": [-1]}],
+        })
+
+    async def openapi(self, _: bytes) -> Response:
+        return Response(200, self._openapi)
+
+    async def prometheus(self, _: bytes) -> Response:
+        return Response(200, self.metrics.exposition(), METRICS_CONTENT_TYPE.encode())
+
+    async def infer(self, body: bytes) -> Response:
+        try:
+            request = codec.parse_infer_request(body)
+            values = codec.oip_arguments(request, self.predictor.parameters)
+        except RequestError as exc:
+            self.metrics.errors.labels("rest", "request").inc()
+            return error(400, str(exc))
+        outcome = await self._predict(values)
+        if isinstance(outcome, Response):
+            return outcome
+        model = self.config.model
+        result = codec.loads(outcome)
+        return json_response(200, codec.infer_response(model.slug, model.version, result,
+                                                       request.id))
+
+    async def predict(self, body: bytes) -> Response:
+        try:
+            values = codec.loads(body)
+        except ValueError:
+            self.metrics.errors.labels("rest", "request").inc()
+            return error(400, "the body is not valid JSON")
+        outcome = await self._predict(values)
+        if isinstance(outcome, Response):
+            return outcome
+        return Response(200, outcome)
+
+    async def _predict(self, values: Any) -> Response | bytes:
+        """predict()'s result as JSON, or the error response."""
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self.executor, self._predict_json, values)
+        except RequestError as exc:
+            kind, response = "request", error(400, str(exc))
+        except NotReadyError as exc:
+            kind, response = "not_ready", error(503, str(exc))
+        except ProcessorError as exc:
+            kind, response = "processor", error(502, str(exc))
+        except PredictError as exc:
+            kind, response = "predict", error(500, str(exc))
+        else:
+            self.metrics.predictions.labels("rest").inc()
+            return result
+        self.metrics.errors.labels("rest", kind).inc()
+        return response
+
+    def _predict_json(self, values: Any) -> bytes:
+        result = self.predictor(values)
+        try:
+            return codec.dumps(result)  # encoded in the worker thread, off the event loop
+        except TypeError as exc:
+            log.error("predict() returned a value that is not JSON serialisable: %s", exc)
+            raise PredictError("predict() returned a value that is not JSON serialisable") from None
+        return result
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

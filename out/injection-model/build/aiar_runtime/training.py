@@ -1,0 +1,172 @@
+"""Training: from a stored dataset, from a buffer of bus records, or online, record by record.
+
+Training statistics are published to the training output keys as
+``{"model": slug, "version": n, "mode": "historic"|"buffer"|"online", "records": count, "stats": ...}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from pika.adapters.blocking_connection import BlockingChannel
+
+from . import codec
+from .bus import Consumer, Delivery, Publisher, publish_json
+from .config import ServerConfig
+from .metrics import Metrics
+from .storage import Storage
+from .usercode import ModelState, TrainCode
+
+log = logging.getLogger("aiar.training")
+
+
+class TrainingError(RuntimeError):
+    pass
+
+
+def model_file_name(config: ServerConfig) -> str:
+    return config.model_file or "model.bin"
+
+
+def stats_message(config: ServerConfig, mode: str, records: int | None, stats: Any) -> bytes:
+    return codec.dumps({"model": config.model.slug, "version": config.model.version,
+                        "mode": mode, "records": records, "stats": stats})
+
+
+def run_train(
+    config: ServerConfig, code: TrainCode, dataset: Path, workdir: Path, storage: Storage | None
+) -> Any:
+    """Call train(), check it wrote the model file, upload it to ``model_key``; return the stats."""
+    training = config.training
+    hyperparameters = dict(training.hyperparameters) if training else {}
+    model_path = workdir / model_file_name(config)
+    log.info("training %s on %s", config.model.slug, dataset)
+    stats = code.train(dataset, hyperparameters, model_path)
+    if not model_path.is_file():
+        raise TrainingError(f"train() returned but did not write the model file {model_path}")
+    if storage is not None and config.model_key:
+        storage.upload(model_path, config.model_key)
+        log.info("uploaded the model to %s", config.model_key)
+    return stats
+
+
+def train_historic(
+    config: ServerConfig, code: TrainCode, storage: Storage, publisher: Publisher | None
+) -> Any:
+    assert config.training is not None and config.training.historic is not None
+    historic = config.training.historic
+    with tempfile.TemporaryDirectory(prefix="aiar-train-") as tmp:
+        dataset = Path(tmp) / "data" / Path(historic.file_name).name
+        storage.download(historic.dataset_key, dataset)
+        stats = run_train(config, code, dataset, Path(tmp), storage)
+    if publisher is not None and config.training.output_keys:
+        publisher.publish(config.training.output_keys,
+                          stats_message(config, "historic", None, stats))
+    return stats
+
+
+class BufferTrainer:
+    """Collects ``buffer`` records unacked, trains on them as JSON lines, then acks them all.
+
+    Holding the acks until the model is uploaded means a crash mid-way loses nothing: the broker
+    redelivers the whole buffer. That is why prefetch must be at least ``buffer``.
+    """
+
+    def __init__(self, config: ServerConfig, code: TrainCode, storage: Storage | None,
+                 rounds: int | None = None) -> None:
+        assert config.training is not None and config.training.bus is not None
+        self.config = config
+        self.code = code
+        self.storage = storage
+        self.size = config.training.bus.buffer
+        self.rounds_left = rounds
+        self.finished = threading.Event()
+        self.records: list[dict[str, Any]] = []
+
+    def on_connected(self, channel: BlockingChannel) -> None:
+        self.records = []  # unacked records of a dead connection come back by redelivery
+
+    def handle(self, channel: BlockingChannel, delivery: Delivery) -> None:
+        record = _record(delivery.body)
+        if record is None:
+            channel.basic_reject(delivery.tag, requeue=False)
+            return
+        self.records.append(record)
+        if len(self.records) < self.size:
+            return
+        with tempfile.TemporaryDirectory(prefix="aiar-train-") as tmp:
+            dataset = Path(tmp) / "buffer.jsonl"
+            dataset.write_bytes(b"".join(codec.dumps(r) + b"\n" for r in self.records))
+            stats = run_train(self.config, self.code, dataset, Path(tmp), self.storage)
+        assert self.config.training is not None
+        publish_json(channel, _exchange(self.config), self.config.training.output_keys,
+                     stats_message(self.config, "buffer", len(self.records), stats))
+        channel.basic_ack(delivery.tag, multiple=True)
+        self.records = []
+        if self.rounds_left is not None:
+            self.rounds_left -= 1
+            if self.rounds_left <= 0:
+                self.finished.set()
+
+
+class OnlineUpdater:
+    """Applies update(model, record, hyperparameters) to the live model, one record at a time."""
+
+    def __init__(self, config: ServerConfig, update: Any, state: ModelState,
+                 metrics: Metrics) -> None:
+        self.config = config
+        self.update = update
+        self.state = state
+        self.metrics = metrics
+        self.hyperparameters = dict(config.training.hyperparameters) if config.training else {}
+        self.records = 0
+
+    def on_connected(self, channel: BlockingChannel) -> None:
+        pass
+
+    def handle(self, channel: BlockingChannel, delivery: Delivery) -> None:
+        record = _record(delivery.body)
+        if record is None:
+            channel.basic_reject(delivery.tag, requeue=False)
+            return
+        try:
+            with self.state.update_lock:
+                self.state.set(self.update(self.state.model, record, self.hyperparameters))
+        except Exception:
+            # Requeueing would replay the same failure forever: log it and drop the record.
+            log.exception("update() failed; the record is dropped")
+            channel.basic_reject(delivery.tag, requeue=False)
+            self.metrics.bus_messages.labels("training", "rejected").inc()
+            return
+        self.records += 1
+        self.metrics.model_updates.inc()
+        assert self.config.training is not None
+        publish_json(channel, _exchange(self.config), self.config.training.output_keys,
+                     stats_message(self.config, "online", self.records, None))
+        channel.basic_ack(delivery.tag)
+
+
+def _exchange(config: ServerConfig) -> str:
+    return config.message_bus.exchange if config.message_bus else "amq.topic"
+
+
+def _record(body: bytes) -> dict[str, Any] | None:
+    try:
+        record = codec.loads(body)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        log.error("dropping a training record that is not a JSON object")
+        return None
+    return record
+
+
+def training_consumer(config: ServerConfig, handler: Any, name: str) -> Consumer:
+    assert config.message_bus is not None and config.training and config.training.bus
+    bus = config.training.bus
+    return Consumer(name=name, config=config.message_bus, queue=bus.queue, keys=bus.input_keys,
+                    handler=handler, prefetch=bus.buffer if not bus.online else 16)

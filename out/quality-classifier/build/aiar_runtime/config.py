@@ -1,0 +1,120 @@
+"""The model-server configuration: the one contract between the compiler and the runtime.
+
+The compiler writes it as ``model-server.json`` (see ``generator.render.server_config``); the runtime
+reads it at start. This module is copied into images, so it imports nothing outside this package.
+Secrets never appear here: only the names of the environment variables that hold them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION: Final = 1
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelInfo(_Frozen):
+    name: str
+    """The manifest's display name, e.g. ``Injection Model``."""
+    slug: str
+    """DNS-1123 name derived from ``name``; used in URLs, queues and object names."""
+    version: int = Field(ge=1)
+    type: Literal["PYTHON", "H2O", "DOCKER_LAYERS"]
+    description: str = ""
+    tags: tuple[str, ...] = ()
+
+
+class Parameter(_Frozen):
+    name: str
+    position: int
+    description: str = ""
+
+
+class RestConfig(_Frozen):
+    parameters: tuple[Parameter, ...]
+    """Sorted by ``position``: the order in which ``predict`` receives them."""
+    port: int = 8080
+
+
+class BusConnection(_Frozen):
+    host: str
+    port: int = 5672
+    vhost: str = "/"
+    exchange: str = "amq.topic"
+    username_env: str = "AIAR_AMQP_USERNAME"
+    password_env: str = "AIAR_AMQP_PASSWORD"
+    heartbeat_s: int = 30
+
+
+class PredictionBus(_Frozen):
+    input_keys: tuple[str, ...]
+    output_keys: tuple[str, ...]
+    queue: str
+    """Durable queue bound to every input key on the exchange."""
+    dead_letter_queue: str
+    prefetch: int = 16
+    max_retries: int = 3
+
+
+class HistoricTraining(_Frozen):
+    data_source: str
+    file_name: str
+    dataset_key: str
+    """Object key of the dataset in the storage bucket."""
+
+
+class BusTraining(_Frozen):
+    input_keys: tuple[str, ...]
+    queue: str
+    buffer: int = Field(ge=1)
+    online: bool = False
+
+
+class TrainingConfig(_Frozen):
+    historic: HistoricTraining | None = None
+    bus: BusTraining | None = None
+    output_keys: tuple[str, ...] = ()
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class StorageConfig(_Frozen):
+    endpoint_url: str
+    bucket: str
+    region: str = "us-east-1"
+    access_key_env: str = "AIAR_S3_ACCESS_KEY"
+    secret_key_env: str = "AIAR_S3_SECRET_KEY"
+    local_dir: str | None = None
+    """When set, the bucket is this local directory (objects are files at their key under it) and
+    ``endpoint_url``, ``bucket`` and the credentials are unused: ``aiar serve`` without S3."""
+
+
+class DataProcessor(_Frozen):
+    url: str
+    timeout_s: float = 10.0
+
+
+class CodeLayout(_Frozen):
+    src_dir: str = "/app/src"
+    predict_module: str = "predict"
+    train_module: str = "train"
+
+
+class ServerConfig(_Frozen):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    model: ModelInfo
+    code: CodeLayout = CodeLayout()
+    model_file: str | None = None
+    """File name that training writes and prediction loads (the manifest's ``modelFile``)."""
+    model_key: str | None = None
+    """Object key of the trained model file in the storage bucket: ``models/<slug>/<version>/<file>``."""
+    rest: RestConfig | None = None
+    message_bus: BusConnection | None = None
+    prediction_bus: PredictionBus | None = None
+    training: TrainingConfig | None = None
+    storage: StorageConfig | None = None
+    data_processor: DataProcessor | None = None

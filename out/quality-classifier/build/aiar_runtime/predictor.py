@@ -1,0 +1,57 @@
+"""One prediction, the same for REST and the bus: named parameters → (data processor) → predict()."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .codec import RequestError, ordered_arguments
+from .config import ServerConfig
+from .processor import ProcessorClient
+from .usercode import ModelState, PredictCode
+
+log = logging.getLogger("aiar.predict")
+
+
+class NotReadyError(RuntimeError):
+    """The model is not loaded yet: 503 over REST, requeued on the bus."""
+
+
+class PredictError(RuntimeError):
+    """predict() raised. The message is safe to show; the traceback went to the log."""
+
+
+class Predictor:
+    def __init__(self, config: ServerConfig, code: PredictCode, state: ModelState) -> None:
+        self.slug = config.model.slug
+        self.version = config.model.version
+        self.parameters = config.rest.parameters if config.rest else ()
+        self.code = code
+        self.state = state
+        self.processor = (
+            ProcessorClient(config.data_processor, self.slug) if config.data_processor else None
+        )
+
+    def check(self, values: Any) -> list[Any]:
+        """Positional arguments for predict(), or RequestError naming the faulty parameter."""
+        if not self.parameters:
+            # A bus-only model declares no parameters: it gets the whole message object.
+            return [values]
+        return ordered_arguments(values, self.parameters)
+
+    def __call__(self, values: Any) -> Any:
+        if not self.state.ready:
+            raise NotReadyError("the model is not loaded yet")
+        args = self.check(values)  # validate what the client sent before any processor sees it
+        if self.processor is not None:
+            args = self.check(self.processor.transform("input", values))
+        try:
+            result = self.code.predict(self.state.model, *args)
+        except RequestError:
+            raise
+        except Exception as exc:
+            log.exception("predict() failed for model %s", self.slug)
+            raise PredictError(f"predict() raised {type(exc).__name__}") from None
+        if self.processor is not None:
+            result = self.processor.transform("output", result)
+        return result

@@ -1,0 +1,199 @@
+"""Pinned versions, fixed ports and paths of the local test platform.
+
+Every service listens on 127.0.0.1 only.  Default ports (each overridable with
+the environment variable shown):
+
+=====================  =====  ==============================
+service                port   override
+=====================  =====  ==============================
+etcd client            2379   AIAR_TESTENV_ETCD_PORT
+etcd peer              2380   AIAR_TESTENV_ETCD_PEER_PORT
+kube-apiserver (TLS)   6443   AIAR_TESTENV_APISERVER_PORT
+image registry (HTTP)  5000   AIAR_TESTENV_REGISTRY_PORT
+RabbitMQ AMQP          5672   AIAR_TESTENV_AMQP_PORT
+RabbitMQ distribution  25672  AIAR_TESTENV_RABBIT_DIST_PORT
+Erlang epmd            4371   AIAR_TESTENV_EPMD_PORT (private, not 4369)
+S3 (moto_server)       9000   AIAR_TESTENV_S3_PORT
+podman Docker API      unix socket <rundir>/podman.sock
+=====================  =====  ==============================
+
+kube-controller-manager, kube-scheduler and kwok serve no port.
+
+Paths: the run directory (state, logs, pid files, configs) defaults to
+``/tmp/aiar-testenv`` (``AIAR_TESTENV_DIR``); built binaries and the base image
+tarball are cached in ``~/.cache/aiar-testenv`` (``AIAR_TESTENV_CACHE``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+K8S_VERSION = "1.34.4"
+"""Kubernetes release built from source (its go.mod needs go >= 1.24)."""
+
+KWOK_VERSION = "0.7.0"
+"""sigs.k8s.io/kwok release (fake nodes and pod lifecycle)."""
+
+DEBIAN_SUITE = "bookworm"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+
+PYTHON_BASE_IMAGE = f"localhost/python-base:{DEBIAN_SUITE}"
+REGISTRY_HOST = "127.0.0.1"
+HOST = "127.0.0.1"
+
+APT_PACKAGES: tuple[str, ...] = (
+    "etcd-server",
+    "podman",
+    "runc",
+    "conmon",
+    "uidmap",
+    "fuse-overlayfs",
+    "slirp4netns",
+    "catatonit",
+    "containernetworking-plugins",
+    "iptables",
+    "docker-registry",
+    "rabbitmq-server",
+    "debootstrap",
+    "openssl",
+)
+"""Debian packages the platform runs (installed with --no-install-recommends)."""
+
+PIP_PACKAGES: dict[str, tuple[str, ...]] = {
+    # requirement -> importable modules proving it is installed
+    "moto[server]": ("moto", "flask", "flask_cors"),
+    "cryptography": ("cryptography",),
+    "PyYAML": ("yaml",),
+    "docker": ("docker",),
+    "boto3": ("boto3",),
+    "pika": ("pika",),
+    "kubernetes": ("kubernetes",),
+}
+"""Python packages used by the platform and by its tests."""
+
+
+def _port(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class Ports:
+    etcd: int
+    etcd_peer: int
+    apiserver: int
+    registry: int
+    amqp: int
+    rabbit_dist: int
+    epmd: int
+    s3: int
+
+    @classmethod
+    def from_env(cls) -> Ports:
+        return cls(
+            etcd=_port("AIAR_TESTENV_ETCD_PORT", 2379),
+            etcd_peer=_port("AIAR_TESTENV_ETCD_PEER_PORT", 2380),
+            apiserver=_port("AIAR_TESTENV_APISERVER_PORT", 6443),
+            registry=_port("AIAR_TESTENV_REGISTRY_PORT", 5000),
+            amqp=_port("AIAR_TESTENV_AMQP_PORT", 5672),
+            rabbit_dist=_port("AIAR_TESTENV_RABBIT_DIST_PORT", 25672),
+            epmd=_port("AIAR_TESTENV_EPMD_PORT", 4371),
+            s3=_port("AIAR_TESTENV_S3_PORT", 9000),
+        )
+
+
+def rundir_from_env() -> Path:
+    return Path(os.environ.get("AIAR_TESTENV_DIR", "/tmp/aiar-testenv")).resolve()
+
+
+def cachedir_from_env() -> Path:
+    default = Path.home() / ".cache" / "aiar-testenv"
+    return Path(os.environ.get("AIAR_TESTENV_CACHE", str(default))).resolve()
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where everything lives for one run directory."""
+
+    rundir: Path
+    cachedir: Path
+    ports: Ports
+
+    @classmethod
+    def from_env(cls) -> Layout:
+        return cls(rundir_from_env(), cachedir_from_env(), Ports.from_env())
+
+    @property
+    def pids(self) -> Path:
+        return self.rundir / "pids"
+
+    @property
+    def logs(self) -> Path:
+        return self.rundir / "logs"
+
+    @property
+    def pki(self) -> Path:
+        return self.rundir / "pki"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.rundir / "kubeconfig"
+
+    @property
+    def environment_file(self) -> Path:
+        return self.rundir / "environment.yaml"
+
+    @property
+    def env_sh(self) -> Path:
+        return self.rundir / "env.sh"
+
+    @property
+    def podman_socket(self) -> Path:
+        return self.rundir / "podman.sock"
+
+    @property
+    def docker_host(self) -> str:
+        return f"unix://{self.podman_socket}"
+
+    @property
+    def containers_dir(self) -> Path:
+        return self.rundir / "containers"
+
+    @property
+    def registry_url(self) -> str:
+        return f"{REGISTRY_HOST}:{self.ports.registry}"
+
+    @property
+    def amqp_url(self) -> str:
+        return f"amqp://guest:guest@{HOST}:{self.ports.amqp}/%2F"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://{HOST}:{self.ports.s3}"
+
+    @property
+    def apiserver_url(self) -> str:
+        return f"https://{HOST}:{self.ports.apiserver}"
+
+    @property
+    def k8s_bin(self) -> Path:
+        return self.cachedir / f"k8s-v{K8S_VERSION}"
+
+    @property
+    def kwok_bin(self) -> Path:
+        return self.cachedir / f"kwok-v{KWOK_VERSION}" / "kwok"
+
+    @property
+    def python_base_tar(self) -> Path:
+        return self.cachedir / f"python-base-{DEBIAN_SUITE}.tar"
+
+    def containers_env(self) -> dict[str, str]:
+        """Variables pointing podman at the private configuration."""
+        c = self.containers_dir
+        return {
+            "CONTAINERS_CONF": str(c / "containers.conf"),
+            "CONTAINERS_STORAGE_CONF": str(c / "storage.conf"),
+            "CONTAINERS_REGISTRIES_CONF": str(c / "registries.conf"),
+        }

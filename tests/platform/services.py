@@ -1,0 +1,260 @@
+"""Registry, podman (Docker API), RabbitMQ and S3 (moto) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .config import DEBIAN_SUITE, HOST, PYTHON_BASE_IMAGE, Layout
+from .proc import Daemon, StepError, log, poll, port_open, run
+
+
+def daemon(layout: Layout, name: str) -> Daemon:
+    return Daemon(name, layout.pids, layout.logs)
+
+
+def _free_or_ours(layout: Layout, name: str, port: int) -> None:
+    if port_open(port) and not daemon(layout, name).running():
+        raise StepError(f"{name}: port 127.0.0.1:{port} is used by a process this platform did not start "
+                        f"(set AIAR_TESTENV_*_PORT to move it; see tests/platform/config.py)")
+
+
+def http_status(url: str, timeout: float = 2.0) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def start_registry(layout: Layout) -> None:
+    d = daemon(layout, "registry")
+    if d.running():
+        return
+    _free_or_ours(layout, "registry", layout.ports.registry)
+    storage = layout.rundir / "registry"
+    storage.mkdir(parents=True, exist_ok=True)
+    config = layout.rundir / "registry.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: {HOST}:{layout.ports.registry}\n"
+    )
+    d.start(["docker-registry", "serve", str(config)])
+    url = f"http://{layout.registry_url}/v2/"
+    poll("registry /v2/ to answer 200", lambda: d.running() and http_status(url) == 200,
+         timeout=30, diagnostics=d.log_tail)
+
+
+# --------------------------------------------------------------------------- podman
+
+
+def write_containers_config(layout: Layout) -> None:
+    c = layout.containers_dir
+    for sub in ("storage", "run", "tmp", "cni"):
+        (c / sub).mkdir(parents=True, exist_ok=True)
+    (c / "containers.conf").write_text(f"""\
+[containers]
+default_ulimits = []
+log_driver = "k8s-file"
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "{c}/events.log"
+tmp_dir = "{c}/tmp"
+
+[network]
+network_backend = "cni"
+network_config_dir = "{c}/cni"
+""")
+    (c / "storage.conf").write_text(f"""\
+[storage]
+driver = "overlay"
+runroot = "{c}/run"
+graphroot = "{c}/storage"
+""")
+    (c / "registries.conf").write_text(f"""\
+unqualified-search-registries = []
+short-name-mode = "permissive"
+
+[[registry]]
+location = "{layout.registry_url}"
+insecure = true
+
+[[registry]]
+location = "localhost:{layout.ports.registry}"
+insecure = true
+""")
+
+
+def podman(layout: Layout, *args: str, timeout: float = 600) -> str:
+    return run(["podman", *args], env=layout.containers_env(), timeout=timeout).stdout
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path) -> None:
+        super().__init__("localhost", timeout=5)
+        self._path = str(path)
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(5)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+def docker_api_ping(sock: Path) -> bool:
+    conn = _UnixHTTPConnection(sock)
+    try:
+        conn.request("GET", "/v1.41/_ping")
+        return conn.getresponse().status == 200
+    finally:
+        conn.close()
+
+
+def start_podman(layout: Layout) -> None:
+    write_containers_config(layout)
+    d = daemon(layout, "podman")
+    if d.running() and docker_api_ping(layout.podman_socket):
+        return
+    d.stop()
+    layout.podman_socket.unlink(missing_ok=True)
+    d.start(["podman", "system", "service", "--time=0", f"unix://{layout.podman_socket}"],
+            env=layout.containers_env())
+    poll("podman Docker API /_ping", lambda: d.running() and docker_api_ping(layout.podman_socket),
+         timeout=60, diagnostics=d.log_tail)
+
+
+def ensure_python_base_image(layout: Layout, tarball: Path) -> None:
+    """Import the cached rootfs as localhost/python-base and push it to the registry."""
+    env = layout.containers_env()
+    if run(["podman", "image", "exists", PYTHON_BASE_IMAGE], env=env, check=False).returncode != 0:
+        log(f"podman import {tarball.name} -> {PYTHON_BASE_IMAGE}")
+        podman(layout, "import", "--change", 'CMD ["/bin/bash"]', "--change", "ENV LANG=C.UTF-8",
+               str(tarball), PYTHON_BASE_IMAGE)
+    remote = f"{layout.registry_url}/python-base:{DEBIAN_SUITE}"
+    manifest = f"http://{layout.registry_url}/v2/python-base/manifests/{DEBIAN_SUITE}"
+    req = urllib.request.Request(manifest, method="HEAD", headers={
+        "Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5):
+            return
+    except urllib.error.HTTPError as exc:
+        if exc.code != 404:
+            raise StepError(f"registry: HEAD {manifest} -> {exc.code}") from exc
+    log(f"podman push {PYTHON_BASE_IMAGE} -> {remote}")
+    podman(layout, "push", "--format=v2s2", PYTHON_BASE_IMAGE, f"docker://{remote}")
+
+
+# --------------------------------------------------------------------------- rabbitmq
+
+RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
+
+
+def rabbitmq_env(layout: Layout) -> dict[str, str]:
+    base = layout.rundir / "rabbitmq"
+    return {
+        "HOME": str(base),  # .erlang.cookie lives here, not in /root
+        "RABBITMQ_NODENAME": "aiar-testenv@localhost",
+        "RABBITMQ_NODE_IP_ADDRESS": HOST,
+        "RABBITMQ_NODE_PORT": str(layout.ports.amqp),
+        "RABBITMQ_DIST_PORT": str(layout.ports.rabbit_dist),
+        "ERL_EPMD_ADDRESS": HOST,
+        "ERL_EPMD_PORT": str(layout.ports.epmd),
+        "RABBITMQ_CONF_ENV_FILE": str(base / "rabbitmq-env.conf"),
+        "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq.conf"),
+        "RABBITMQ_ADVANCED_CONFIG_FILE": str(base / "advanced.config"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+        "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(base / "log"),
+        "RABBITMQ_PID_FILE": str(base / "rabbitmq.pid"),
+        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+    }
+
+
+def rabbitmqctl(layout: Layout, *args: str, timeout: float = 60, check: bool = True) -> str:
+    proc = run([str(RABBIT_BIN / "rabbitmqctl"), *args], env=rabbitmq_env(layout), timeout=timeout, check=check)
+    return proc.stdout
+
+
+def start_epmd(layout: Layout) -> None:
+    d = daemon(layout, "epmd")
+    if d.running():
+        return
+    _free_or_ours(layout, "epmd", layout.ports.epmd)
+    d.start(["epmd", "-address", HOST, "-port", str(layout.ports.epmd)])
+    poll("epmd port", lambda: port_open(layout.ports.epmd), timeout=15, diagnostics=d.log_tail)
+
+
+def start_rabbitmq(layout: Layout) -> None:
+    """Start the broker (no-op if it runs) and wait for `rabbitmqctl await_startup`."""
+    start_epmd(layout)
+    d = daemon(layout, "rabbitmq")
+    if not d.running():
+        _free_or_ours(layout, "rabbitmq", layout.ports.amqp)
+        base = layout.rundir / "rabbitmq"
+        for sub in ("mnesia", "log"):
+            (base / sub).mkdir(parents=True, exist_ok=True)
+        (base / "rabbitmq-env.conf").write_text("")
+        (base / "advanced.config").write_text("[].\n")
+        (base / "enabled_plugins").write_text("[].\n")
+        (base / "rabbitmq.conf").write_text(
+            f"listeners.tcp.default = {HOST}:{layout.ports.amqp}\n"
+            "loopback_users = none\n"
+            "log.console = true\nlog.file = false\n"
+        )
+        d.start([str(RABBIT_BIN / "rabbitmq-server")], env=rabbitmq_env(layout))
+
+    def ready() -> bool:
+        if not d.running():
+            raise StepError("rabbitmq-server exited\n" + d.log_tail())
+        return run([str(RABBIT_BIN / "rabbitmqctl"), "await_startup", "--timeout", "5"],
+                   env=rabbitmq_env(layout), timeout=30, check=False).returncode == 0
+
+    poll("rabbitmqctl await_startup", ready, timeout=120, interval=0.5, diagnostics=d.log_tail)
+
+
+def stop_rabbitmq(layout: Layout) -> None:
+    d = daemon(layout, "rabbitmq")
+    if d.running():
+        rabbitmqctl(layout, "stop", timeout=60, check=False)
+        poll("rabbitmq to stop", lambda: not d.running(), timeout=30, diagnostics=d.log_tail)
+    d.stop()
+
+
+# --------------------------------------------------------------------------- s3 (moto)
+
+S3_BUCKET = "aiar"
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                  "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def start_moto(layout: Layout) -> None:
+    d = daemon(layout, "moto")
+    if not d.running():
+        _free_or_ours(layout, "moto", layout.ports.s3)
+        d.start([sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(layout.ports.s3)],
+                env=S3_CREDENTIALS)
+    poll("moto_server", lambda: d.running() and http_status(f"{layout.s3_endpoint}/moto-api/data.json") == 200,
+         timeout=60, diagnostics=d.log_tail)
+    # The bucket named in environment.yaml (PUT is idempotent in us-east-1).
+    req = urllib.request.Request(f"{layout.s3_endpoint}/{S3_BUCKET}", method="PUT")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        if resp.status != 200:
+            raise StepError(f"moto: creating bucket {S3_BUCKET} -> HTTP {resp.status}")
+
+
+def moto_state(layout: Layout) -> str:
+    with urllib.request.urlopen(f"{layout.s3_endpoint}/moto-api/data.json", timeout=5) as resp:
+        return json.dumps(sorted(json.load(resp).get("s3", {}).keys()))

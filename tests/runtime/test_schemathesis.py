@@ -1,0 +1,36 @@
+"""Schemathesis against the generated OpenAPI document: no server errors, responses as documented."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from .bundles import ECHO_PREDICT, base_config, write_bundle
+from .conftest import RunningServer
+
+CHECKS = ",".join([
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "response_headers_conformance",
+])
+
+
+def test_generated_openapi_holds(tmp_path: Path, start_server: Callable[..., RunningServer]) -> None:
+    src = write_bundle(tmp_path / "bundle", ECHO_PREDICT)
+    server = start_server(base_config(src, slug="echo", parameters=("a", "b")))
+    server.wait_ready()
+    st = shutil.which("st", path=str(Path(sys.executable).parent)) or shutil.which("st")
+    assert st, "schemathesis is not installed"
+    result = subprocess.run(
+        [st, "run", f"{server.url}/openapi.json", "--url", server.url, "--checks", CHECKS,
+         "--max-examples", "60", "--seed", "1", "--generation-deterministic",
+         "--request-timeout", "10"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "500" not in server.logs()
