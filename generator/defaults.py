@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 RUNTIME_PACKAGE = "aiar_runtime"
-"""Name under which ``generator/runtime`` is copied into images."""
+"""Name under which ``generator/runtime`` is imported inside images."""
+RUNTIME_ARCHIVE = "aiar_runtime.zip"
+"""The runtime package as one ZIP in the build context, put on ``PYTHONPATH`` in the image."""
 
 APP_DIR = "/app"
 VENV_DIR = "/opt/venv"

@@ -37,15 +37,22 @@ def write_tree(out: Path, files: Files) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
+        root = str(staging)
+        directories = sorted({os.path.dirname(name) for name in files} - {""})
+        for directory in directories:
+            os.makedirs(os.path.join(root, directory), mode=0o755, exist_ok=True)
         for name in sorted(files):
-            target = staging / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(files[name])
-            # Fixed modes: the output must not depend on the umask of whoever generated it.
-            os.chmod(target, 0o644)
-        for directory in sorted({p for p in staging.rglob("*") if p.is_dir()}):
-            os.chmod(directory, 0o755)
-        os.chmod(staging, 0o755)
+            fd = os.open(os.path.join(root, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                view = memoryview(files[name])
+                while view:
+                    view = view[os.write(fd, view) :]
+                # Fixed modes: the output must not depend on the umask of whoever generated it.
+                os.fchmod(fd, 0o644)
+            finally:
+                os.close(fd)
+        for directory in ["", *directories]:
+            os.chmod(os.path.join(root, directory), 0o755)
         old = None
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"

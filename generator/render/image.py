@@ -8,6 +8,8 @@ means nothing to build.
 from __future__ import annotations
 
 import hashlib
+import io
+import zipfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -18,6 +20,7 @@ from ..runtime import config as rc
 from ..textrender import render
 from . import Files
 
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 BUILD_DIR = "build"
 CA_PATH = "aiar-build/ca.pem"
 
@@ -37,14 +40,24 @@ class BuiltImage:
 
 
 @cache
-def runtime_files() -> tuple[tuple[str, bytes], ...]:
-    """The model-server package, as it will be copied into images (part of aiar itself)."""
+def runtime_archive() -> bytes:
+    """The model-server package as one importable ZIP (part of aiar itself, not of the bundle).
+
+    One file instead of a copy of every module keeps ``out/`` small and its diffs about the bundle;
+    Python imports straight from it (``PYTHONPATH``). Entries are stored uncompressed with fixed
+    dates and modes, so the bytes are the same on every machine whatever its zlib.
+    """
     root = Path(rc.__file__).parent
-    return tuple(
-        (path.relative_to(root).as_posix(), path.read_bytes())
-        for path in sorted(root.rglob("*"))
-        if path.is_file() and path.suffix in (".py", ".typed") and "__pycache__" not in path.parts
-    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for path in sorted(root.rglob("*.py")):
+            if "__pycache__" in path.parts:
+                continue
+            info = zipfile.ZipInfo(f"{defaults.RUNTIME_PACKAGE}/{path.relative_to(root).as_posix()}", _ZIP_EPOCH)
+            info.external_attr = 0o100644 << 16
+            info.create_system = 3  # Unix, whatever the host
+            archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
 
 
 @cache
@@ -82,7 +95,7 @@ def _dockerfile(plan: ModelPlan, image: ImagePlan) -> str:
         venv=defaults.VENV_DIR,
         scratch=defaults.SCRATCH_DIR,
         app_dir=defaults.APP_DIR,
-        runtime_package=defaults.RUNTIME_PACKAGE,
+        runtime_archive=defaults.RUNTIME_ARCHIVE,
         uid=defaults.RUN_AS_UID,
         port=defaults.HTTP_PORT,
         title=f"{plan.manifest.name} ({image.role})",
@@ -103,8 +116,7 @@ def render_build_context(plan: ModelPlan) -> Files:
         files[image.dockerfile] = _dockerfile(plan, image).encode()
     if plan.ca_bundle is not None:
         files[CA_PATH] = plan.ca_bundle
-    for name, data in runtime_files():
-        files[f"{defaults.RUNTIME_PACKAGE}/{name}"] = data
+    files[defaults.RUNTIME_ARCHIVE] = runtime_archive()
     for name, data in plan.source.files:
         if name.startswith("src/"):
             files[name] = data

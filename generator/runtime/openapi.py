@@ -109,7 +109,9 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             "properties": {
                 "id": {"type": "string"},
                 "parameters": {"type": "object"},
-                "inputs": {"type": "array", "items": _tensor_schema(names)},
+                # One tensor per parameter (each name once: beyond what OpenAPI 3.0 can say).
+                "inputs": {"type": "array", "items": _tensor_schema(names),
+                           "minItems": len(names), "maxItems": len(names)},
             },
         },
         "InferenceResponse": {

@@ -35,12 +35,14 @@ _JSON = b"application/json"
 
 
 class Response:
-    __slots__ = ("body", "content_type", "status")
+    __slots__ = ("body", "content_type", "headers", "status")
 
-    def __init__(self, status: int, body: bytes, content_type: bytes = _JSON) -> None:
+    def __init__(self, status: int, body: bytes, content_type: bytes = _JSON,
+                 headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         self.status = status
         self.body = body
         self.content_type = content_type
+        self.headers = headers
 
 
 def json_response(status: int, value: Any) -> Response:
@@ -83,7 +85,10 @@ class RestApp:
             ("/metrics", self.prometheus),
         ):
             self.routes[("GET", path)] = (path, handler)
-        self._paths = {path for _, path in self.routes}
+        methods: dict[str, list[str]] = {}
+        for route_method, path in self.routes:
+            methods.setdefault(path, []).append(route_method)
+        self._methods = {path: ", ".join(sorted(m)).encode() for path, m in methods.items()}
         self._children: dict[tuple[str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -95,7 +100,8 @@ class RestApp:
             "type": "http.response.start",
             "status": response.status,
             "headers": [(b"content-type", response.content_type),
-                        (b"content-length", str(len(response.body)).encode())],
+                        (b"content-length", str(len(response.body)).encode()),
+                        *response.headers],
         })
         await send({"type": "http.response.body", "body": response.body})
         self._observe(route, response.status, time.perf_counter() - started)
@@ -114,8 +120,11 @@ class RestApp:
         path: str = scope["path"]
         found = self.routes.get((method if method != "HEAD" else "GET", path))
         if found is None:
-            if path in self._paths:
-                return "unmatched", error(405, f"method {method} not allowed on {path}")
+            allowed = self._methods.get(path)
+            if allowed:
+                response = error(405, f"method {method} not allowed on {path}")
+                response.headers = ((b"allow", allowed),)  # RFC 9110 requires it on a 405
+                return "unmatched", response
             return "unmatched", error(404, f"no route {path}")
         template, handler = found
         body = await _read_body(receive)

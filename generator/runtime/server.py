@@ -56,12 +56,11 @@ class ModelLoader:
         if name is None:
             return None
         key = self.config.model_key
-        if key and self.storage is not None:
-            if not self.storage.exists(key):
-                return None
+        if key and self.storage is not None and self.storage.exists(key):
             target = self.model_dir / Path(name).name
             self.storage.download(key, target)
             return target
+        # Not (yet) in storage: a model file shipped next to the code serves meanwhile.
         src = Path(self.config.code.src_dir)
         return next((p for p in (src / name, src.parent / name) if p.is_file()), None)
 

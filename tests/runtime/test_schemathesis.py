@@ -1,4 +1,9 @@
-"""Schemathesis against the generated OpenAPI document: no server errors, responses as documented."""
+"""Schemathesis against the generated OpenAPI document: no server errors, responses as documented.
+
+Not run: ``positive_data_acceptance``. OIP requests have rules OpenAPI 3.0 cannot state (the number
+of ``data`` elements matches ``shape``; each parameter named once), so schema-valid nonsense gets a
+400 on purpose.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ CHECKS = ",".join([
     "content_type_conformance",
     "response_schema_conformance",
     "response_headers_conformance",
+    "unsupported_method",
+    "negative_data_rejection",
 ])
 
 
@@ -33,4 +40,4 @@ def test_generated_openapi_holds(tmp_path: Path, start_server: Callable[..., Run
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "500" not in server.logs()
+    assert "Tested: 8" in result.stdout

@@ -1,0 +1,187 @@
+"""``aiar serve BUNDLE``: run a bundle's model server locally, with no cluster and no image.
+
+The server runs in a venv built from the bundle's dependencies plus the runtime's own, cached
+outside the bundle by the hash of those requirements, so the second start is instant. Storage is a
+local directory unless the environment file configures S3; a message bus is used only when the
+environment file names one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .runtime.config import CodeLayout, ServerConfig, StorageConfig
+
+RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
+PACKAGE = "aiar_runtime"
+
+
+class ServeError(RuntimeError):
+    """Something the user can fix: reported as one line on stderr by the CLI, exit 1."""
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "aiar"
+
+
+def runtime_requirements() -> list[str]:
+    lines = (RUNTIME_DIR / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def bundle_requirements(manifest: dict[str, Any]) -> list[str]:
+    """The manifest's pins, passed through as written (``name==version``); validated already."""
+    deps = manifest.get("modelData", {}).get("payload", {}).get("dependencies", [])
+    return [f"{d['name']}=={d['version']}" for d in deps]
+
+
+def venv_key(requirements: Sequence[str]) -> str:
+    identity = "\n".join([sys.version, *sorted(requirements)])
+    return hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+
+def ensure_venv(requirements: Sequence[str], cache: Path) -> Path:
+    """The venv's python for these requirements, built once; a half-built venv is rebuilt."""
+    venv = cache / "venvs" / venv_key(requirements)
+    python = venv / "bin" / "python"
+    done = venv / ".aiar-complete"
+    if done.is_file():
+        return python
+    shutil.rmtree(venv, ignore_errors=True)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    print(f"building the venv {venv} ...", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    if requirements:
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+            f.write("\n".join(requirements) + "\n")
+        try:
+            result = subprocess.run([str(python), "-m", "pip", "install", "--quiet",
+                                     "--disable-pip-version-check", "-r", f.name])
+        finally:
+            os.unlink(f.name)
+        if result.returncode != 0:
+            raise ServeError(f"pip could not install the bundle's requirements into {venv}")
+    done.write_text("\n".join(requirements) + "\n")
+    return python
+
+
+def install_runtime(cache: Path) -> Path:
+    """A directory holding ``aiar_runtime/`` (as in images), keyed by the runtime's content."""
+    files = sorted(p for p in RUNTIME_DIR.glob("*.py"))
+    digest = hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in files))
+    root = cache / "runtime" / digest.hexdigest()[:16]
+    if not (root / PACKAGE / "__main__.py").is_file():
+        staging = Path(tempfile.mkdtemp(dir=cache))
+        (staging / PACKAGE).mkdir()
+        for path in files:
+            shutil.copyfile(path, staging / PACKAGE / path.name)
+        root.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            staging.rename(root)
+        except OSError:  # another `aiar serve` installed it first
+            shutil.rmtree(staging, ignore_errors=True)
+    return root
+
+
+def local_config(config: ServerConfig, bundle_dir: Path, storage_dir: Path) -> ServerConfig:
+    """The bundle's config made to run here: its own src/, and local storage when there is no S3."""
+    update: dict[str, object] = {"code": CodeLayout(
+        src_dir=str(bundle_dir / "src"), predict_module=config.code.predict_module,
+        train_module=config.code.train_module)}
+    if config.storage is None:
+        update["storage"] = StorageConfig(endpoint_url="", bucket="", local_dir=str(storage_dir))
+        if config.model_file and config.model_key is None:
+            m = config.model
+            update["model_key"] = f"models/{m.slug}/{m.version}/{config.model_file}"
+    return config.model_copy(update=update)
+
+
+def _bundle_dir(bundle: Path, scratch: Path) -> Path:
+    """A directory with the bundle's files: the bundle itself, or a ZIP's (already vetted) content."""
+    if bundle.is_dir():
+        return bundle.resolve()
+    from .bundle import read_bundle
+
+    target = scratch / "bundle"
+    for name, data in read_bundle(bundle).files:
+        path = target / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return target
+
+
+def _manifest(bundle_dir: Path) -> dict[str, Any]:
+    data = json.loads((bundle_dir / "manifest.json").read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def urls(config: ServerConfig, host: str, port: int) -> list[str]:
+    base = f"http://{host}:{port}"
+    slug = config.model.slug
+    lines = [
+        f"predict  POST {base}/v2/models/{slug}/predict",
+        f"OIP v2   POST {base}/v2/models/{slug}/infer",
+        f"ready    GET  {base}/v2/health/ready",
+        f"openapi  GET  {base}/openapi.json",
+        f"metrics  GET  {base}/metrics",
+    ]
+    if config.message_bus and config.prediction_bus:
+        bus = config.prediction_bus
+        lines.append(f"bus      {config.message_bus.host}:{config.message_bus.port} "
+                     f"{' '.join(bus.input_keys)} -> {' '.join(bus.output_keys)}")
+    return lines
+
+
+def serve_bundle(
+    bundle: Path, *, env_file: Path | None, host: str = "127.0.0.1", port: int = 8080,
+    python: Path | None = None, cache: Path | None = None,
+) -> int:
+    """Run the bundle's model server until interrupted; returns its exit code.
+
+    ``python`` skips the venv (tests use the current interpreter); ``cache`` defaults to
+    ``~/.cache/aiar`` (venvs, the runtime package, local storage).
+    """
+    from .pipeline import server_config_for
+
+    cache = cache or cache_root()
+    cache.mkdir(parents=True, exist_ok=True)
+    config = server_config_for(bundle, env_file)  # validates the bundle (and a ZIP) first
+    with tempfile.TemporaryDirectory(prefix="aiar-serve-") as tmp:
+        scratch = Path(tmp)
+        bundle_dir = _bundle_dir(bundle, scratch)
+        config = local_config(config, bundle_dir, cache / "storage")
+        if python is None:
+            requirements = bundle_requirements(_manifest(bundle_dir)) + runtime_requirements()
+            python = ensure_venv(requirements, cache)
+        config_path = scratch / "model-server.json"
+        config_path.write_text(config.model_dump_json(indent=2), encoding="utf-8")
+        env = {**os.environ, "PYTHONPATH": str(install_runtime(cache)),
+               "AIAR_MODEL_DIR": str(scratch / "models")}
+        command = [str(python), "-m", PACKAGE, "serve", "--config", str(config_path),
+                   "--host", host, "--port", str(port)]
+        process = subprocess.Popen(command, env=env, cwd=bundle_dir)
+        print(f"serving {config.model.name} (version {config.model.version}):", file=sys.stderr)
+        for line in urls(config, host, port):
+            print(f"  {line}", file=sys.stderr)
+        try:
+            code = process.wait()
+        except KeyboardInterrupt:  # Ctrl-C: a requested stop, not a failure
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            return 0
+        # uvicorn re-raises the signal that stopped it: report it the shell's way, 128 + signal.
+        return 128 - code if code < 0 else code

@@ -1,0 +1,83 @@
+"""``aiar serve``: a bundle served locally from its directory, and the cached venv."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import httpx
+
+from generator.serve import ensure_venv, local_config, venv_key
+from generator.runtime.config import ServerConfig
+
+from .bundles import IRIS_PREDICT, base_config, iris, iris_model, write_bundle
+from .conftest import REPO, free_port, wait_for
+
+MANIFEST = {
+    "name": "Iris",
+    "description": "iris species",
+    "tags": ["test"],
+    "version": 1,
+    "input": {"prediction": [{"type": "REST_API", "payload": {"parameters": [
+        {"position": 1, "name": "features", "description": "rows of four measurements"}]}}]},
+    "modelData": {"type": "PYTHON", "payload": {"dependencies": [], "modelFile": "model.pkl"}},
+}
+
+
+def test_serve_bundle_from_a_directory(tmp_path: Path) -> None:
+    bundle = tmp_path / "iris"
+    write_bundle(bundle, IRIS_PREDICT)
+    (bundle / "manifest.json").write_text(json.dumps(MANIFEST))
+    model = iris_model(bundle / "model.pkl")
+    port = free_port()
+    script = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from generator.serve import serve_bundle
+        sys.exit(serve_bundle(Path({str(bundle)!r}), env_file=None, port={port},
+                              python=Path(sys.executable), cache=Path({str(tmp_path / "cache")!r})))
+    """)
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=log,
+                               stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO)})
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        assert process.poll() is None, (tmp_path / "serve.log").read_text()
+        try:
+            return httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(ready, 60, "aiar serve")
+        rows = iris()[0][:3].tolist()
+        answer = httpx.post(f"{url}/v2/models/iris/predict", json={"features": rows})
+        assert answer.json() == model.predict(rows).tolist()
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl-C: the server is stopped with it
+        assert process.wait(30) == 0
+    printed = (tmp_path / "serve.log").read_text()
+    assert f"POST {url}/v2/models/iris/predict" in printed
+
+
+def test_local_config_uses_local_storage(tmp_path: Path) -> None:
+    config = ServerConfig.model_validate(base_config(Path("/app/src"), model_file="m.pkl"))
+    local = local_config(config, tmp_path / "bundle", tmp_path / "storage")
+    assert local.code.src_dir == str(tmp_path / "bundle" / "src")
+    assert local.storage is not None and local.storage.local_dir == str(tmp_path / "storage")
+    assert local.model_key == "models/iris/1/m.pkl"
+
+
+def test_venv_is_cached_by_requirements(tmp_path: Path) -> None:
+    python = ensure_venv([], tmp_path)
+    assert python.is_file() and python.parent.parent.name == venv_key([])
+    marker = python.parent.parent / ".aiar-complete"
+    stamp = marker.stat().st_mtime_ns
+    assert ensure_venv([], tmp_path) == python and marker.stat().st_mtime_ns == stamp
+    assert venv_key(["a==1", "b==2"]) == venv_key(["b==2", "a==1"]) != venv_key(["a==1"])

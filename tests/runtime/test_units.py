@@ -1,0 +1,142 @@
+"""The pure parts of the runtime: the OIP mapping, config loading, the OpenAPI document, storage."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from generator.runtime import codec
+from generator.runtime.bus import backoff_delays
+from generator.runtime.codec import RequestError
+from generator.runtime.config import Parameter, ServerConfig
+from generator.runtime.openapi import openapi_document
+from generator.runtime.server import load_config
+from generator.runtime.storage import LocalStorage, StorageError
+
+PARAMS = (Parameter(name="x", position=1), Parameter(name="options", position=2))
+
+
+def infer(*inputs: dict[str, Any]) -> codec.InferenceRequest:
+    return codec.parse_infer_request(json.dumps({"inputs": list(inputs)}).encode())
+
+
+@pytest.mark.parametrize(("tensor", "value"), [
+    ({"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [1, 2, 3, 4]}, [[1, 2], [3, 4]]),
+    ({"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [[1, 2], [3, 4]]}, [[1, 2], [3, 4]]),
+    ({"name": "x", "shape": [3], "datatype": "INT64", "data": [1, 2, 3]}, [1, 2, 3]),
+    ({"name": "x", "shape": [1], "datatype": "INT64", "data": [7]}, [7]),
+    ({"name": "x", "shape": [], "datatype": "FP64", "data": [0.5]}, 0.5),
+    ({"name": "x", "shape": [1], "datatype": "BYTES", "data": ['{"a": [1, 2]}']}, {"a": [1, 2]}),
+    ({"name": "x", "shape": [2], "datatype": "BYTES", "data": ["1", '"s"']}, [1, "s"]),
+    ({"name": "x", "shape": [1], "datatype": "BYTES", "data": ["plain"],
+      "parameters": {"content_type": "str"}}, "plain"),
+    ({"name": "x", "shape": [0], "datatype": "FP32", "data": []}, []),
+])
+def test_tensor_values(tensor: dict[str, Any], value: Any) -> None:
+    assert codec.tensor_value(infer(tensor).inputs[0]) == value
+
+
+@pytest.mark.parametrize(("tensor", "message"), [
+    ({"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [1]}, "needs 4 elements, got 1"),
+    ({"name": "x", "shape": [1], "datatype": "BYTES", "data": ["{nope"]}, "not JSON text"),
+    ({"name": "x", "shape": [1], "datatype": "BYTES", "data": [3]}, "must be strings"),
+    ({"name": "x", "shape": [1], "datatype": "INT32", "data": ["1"]}, "must be numbers"),
+    ({"name": "x", "shape": [-1], "datatype": "INT32", "data": [1]}, "negative dimension"),
+])
+def test_tensor_errors_name_the_parameter(tensor: dict[str, Any], message: str) -> None:
+    with pytest.raises(RequestError, match=message) as caught:
+        codec.tensor_value(infer(tensor).inputs[0])
+    assert "'x'" in str(caught.value)
+
+
+def test_request_shape_errors() -> None:
+    with pytest.raises(RequestError, match="inputs"):
+        codec.parse_infer_request(b'{"inputs": 3}')
+    with pytest.raises(RequestError, match="datatype"):
+        codec.parse_infer_request(b'{"inputs": [{"name": "x", "shape": [], "datatype": "X", "data": 1}]}')
+    x = {"name": "x", "shape": [], "datatype": "INT8", "data": [1]}
+    with pytest.raises(RequestError, match="more than once"):
+        codec.oip_arguments(infer(x, x), PARAMS)
+    with pytest.raises(RequestError, match="unknown parameter 'y'"):
+        codec.oip_arguments(infer({**x, "name": "y"}), PARAMS)
+
+
+def test_arguments_follow_positions() -> None:
+    assert codec.ordered_arguments({"options": {"k": 1}, "x": 2}, PARAMS) == [2, {"k": 1}]
+    with pytest.raises(RequestError, match="missing parameter 'options'"):
+        codec.ordered_arguments({"x": 2}, PARAMS)
+    with pytest.raises(RequestError, match="JSON object"):
+        codec.ordered_arguments([1, 2], PARAMS)
+
+
+def test_infer_response_types() -> None:
+    numbers = codec.infer_response("m", 2, [[1.5, 2], [3, 4]], "id-1")
+    assert numbers == {"model_name": "m", "model_version": "2", "id": "id-1", "outputs": [
+        {"name": "result", "datatype": "FP64", "shape": [2, 2], "data": [1.5, 2, 3, 4]}]}
+    assert codec.infer_response("m", 1, [True], None)["outputs"][0]["datatype"] == "BOOL"
+    for other in ({"a": 1}, [[1], [2, 3]], "text", 3, None, []):
+        [output] = codec.infer_response("m", 1, other, None)["outputs"]
+        assert output["datatype"] == "BYTES" and json.loads(output["data"][0]) == other
+
+
+def test_numpy_results_encode() -> None:
+    import numpy as np
+
+    assert json.loads(codec.dumps({"a": np.arange(3), "b": np.float32(0.5), "c": np.int64(2)})) == {
+        "a": [0, 1, 2], "b": 0.5, "c": 2}
+
+
+def _config(**extra: Any) -> dict[str, Any]:
+    return {"model": {"name": "Injection Model", "slug": "injection-model", "version": 3,
+                      "type": "PYTHON", "description": "PCA"},
+            "rest": {"parameters": [{"name": "json_data", "position": 1, "description": "d"}]},
+            **extra}
+
+
+def test_config_loading(tmp_path: Path) -> None:
+    path = tmp_path / "model-server.json"
+    path.write_text(json.dumps(_config(storage={"endpoint_url": "http://s3", "bucket": "b"})))
+    config = load_config(path)
+    assert config.storage and config.storage.local_dir is None
+    assert config.code.src_dir == "/app/src"
+    path.write_text(json.dumps(_config(surprise=1)))
+    with pytest.raises(ValidationError, match="surprise"):
+        load_config(path)
+
+
+def test_openapi_document() -> None:
+    config = ServerConfig.model_validate(_config())
+    document = openapi_document(config)
+    assert document == openapi_document(config)  # pure
+    assert document["openapi"].startswith("3.")
+    assert document["info"] == {"title": "Injection Model", "version": "3", "description": "PCA"}
+    predict = document["paths"]["/v2/models/injection-model/predict"]["post"]
+    schema = predict["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["required"] == ["json_data"] and schema["additionalProperties"] is False
+    assert set(predict["responses"]) == {"200", "400", "500", "502", "503"}
+    inputs = document["components"]["schemas"]["InferenceRequest"]["properties"]["inputs"]
+    assert inputs["items"]["properties"]["name"]["enum"] == ["json_data"]
+    assert json.dumps(document, sort_keys=True)  # JSON-able as it is
+
+
+def test_local_storage(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "bucket")
+    source = tmp_path / "model.bin"
+    source.write_bytes(b"weights")
+    assert not storage.exists("models/m/1/model.bin")
+    storage.upload(source, "models/m/1/model.bin")
+    assert storage.exists("models/m/1/model.bin")
+    storage.download("models/m/1/model.bin", tmp_path / "out" / "model.bin")
+    assert (tmp_path / "out" / "model.bin").read_bytes() == b"weights"
+    with pytest.raises(StorageError, match="escapes"):
+        storage.exists("../outside")
+
+
+def test_backoff_is_bounded() -> None:
+    delays = list(itertools.islice(backoff_delays(0.5, 30), 20))
+    assert delays[0] <= 0.5 and max(delays) <= 30 and delays[-1] >= 15
