@@ -33,8 +33,10 @@ lint: install ## ruff and mypy --strict
 test: install lint ## every test (unit, golden, property, integration)
 	$(PY) -m pytest -q
 
-goldens: install ## refresh out/ and the manifest JSON Schema on purpose; review the diff
+goldens: install ## refresh out/, tests/goldens/ and the manifest JSON Schema on purpose; review the diff
 	$(AIAR) generate
+	$(AIAR) generate tests/fixtures/bundles/* --env tests/fixtures/env-private.yaml \
+		--lock "$$(mktemp -d)/aiar.lock" --out tests/goldens/variants
 	$(PY) -c "from generator.schema import SCHEMA_PATH, schema_text; SCHEMA_PATH.write_text(schema_text())"
 
 bench: install ## benchmarks, results in BENCHMARKS.md

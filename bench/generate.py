@@ -85,11 +85,21 @@ def main() -> None:
         for count in (1, 10, 100):
             bundles = make_bundles(root, count)
             out = root / f"out-{count}"
-            command = [*aiar(), "generate", *[str(p) for p in sorted(bundles.iterdir())],
-                       "--env", str(ENV), "--lock", str(root / f"lock-{count}"), "--out", str(out)]
+            command = [
+                *aiar(),
+                "generate",
+                *[str(p) for p in sorted(bundles.iterdir())],
+                "--env",
+                str(ENV),
+                "--lock",
+                str(root / f"lock-{count}"),
+                "--out",
+                str(out),
+            ]
             elapsed = median_time(command, root, args.repeat)
-            rows.append((f"aiar generate, {count} bundle(s)", elapsed, elapsed / floor,
-                         "<= 5x floor" if count == 100 else ""))
+            rows.append(
+                (f"aiar generate, {count} bundle(s)", elapsed, elapsed / floor, "<= 5x floor" if count == 100 else "")
+            )
             out_100 = out if count == 100 else out_100
         assert out_100 is not None
         generate_100 = rows[-1][1]

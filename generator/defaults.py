@@ -43,3 +43,44 @@ def dataset_key(file_name: str) -> str:
 
 def model_key(slug: str, version: int, file_name: str) -> str:
     return f"{MODEL_PREFIX}/{slug}/{version}/{file_name}"
+
+
+# --- cluster side (generator/render/cluster, schedule, gateway) ------------------------------------
+
+PART_OF = "aiar"
+"""``app.kubernetes.io/part-of`` and ``managed-by`` of everything aiar renders."""
+ANNOTATION_PREFIX = "aiar.dev"
+APPLYSET_PARENT = "aiar-applyset"
+"""Name of the ConfigMap that is the ApplySet parent in the namespace (see render/cluster/applyset.py)."""
+NAME_HASH_LENGTH = 10
+"""Hex digits of the content hash in ``<slug>-config-<hash>`` and ``<slug>-train-<hash>``."""
+
+REPLICAS = 1
+"""Replicas of an unscheduled model, and what a ``start`` CronJob scales to."""
+REVISION_HISTORY = 3
+SERVICE_PORT = 80
+DNS_PORT = 53
+API_SERVER_PORTS = (443, 6443)
+"""Where the scale CronJobs reach the API server (the Service port and the usual apiserver port)."""
+SCRATCH_SIZE = "256Mi"
+
+PROBE_PERIOD_S = 10
+STARTUP_FAILURES = 60
+"""Startup probe: up to 60 x 5 s for the model to load before liveness applies."""
+
+TRAINING_BACKOFF_LIMIT = 2
+TRAINING_DEADLINE_S = 6 * 3600
+
+SCHEDULE_STARTING_DEADLINE_S = 300
+"""A start/stop missed by more than this (controller down) is skipped rather than run late."""
+SCHEDULE_SUCCESS_HISTORY = 1
+SCHEDULE_FAILED_HISTORY = 3
+SCALER_BACKOFF_LIMIT = 2
+SCALER_DEADLINE_S = 120
+SCALER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "128Mi"}}
+SIDECAR_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}}
+
+KONG_FORMAT_VERSION = "3.0"
+KONG_TAG = "aiar"
+"""decK ``select_tags``: a sync of aiar's gateway file touches only entities carrying this tag."""
+KONG_KEY_NAMES = ("apikey",)

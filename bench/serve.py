@@ -1,0 +1,384 @@
+"""Benchmark of the model server against baselines run in the same process tree.
+
+- REST: requests/s and p50/p99 latency of ``POST /v2/models/iris/predict`` against a bare ASGI
+  endpoint (same uvicorn, same settings) calling the same predict(). Load comes from ``wrk`` in its
+  own process. Goals: >= 0.8x the bare throughput, p99 overhead <= 2 ms.
+- Bus: predictions/s through RabbitMQ with publisher confirms and acks against a raw pika loop with
+  the same settings (prefetch, confirms, ack after confirm). Goal: >= 0.8x.
+- Idle RSS of the server without a model. Goal: <= 80 MB.
+
+Run: ``python bench/serve.py`` (needs wrk and rabbitmq-server from Debian). Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.runtime.servers import RabbitNode, free_port, wait_for  # noqa: E402
+
+PREDICT = textwrap.dedent("""
+    import pickle
+
+
+    def load(model_path):
+        with open(model_path, "rb") as f:
+            return pickle.load(f)
+
+
+    def predict(model, features):
+        return model.predict(features).tolist()
+""")
+
+IDLE_PREDICT = "def predict(model, x):\n    return x\n"
+
+# The baseline: the least an ASGI server can do for the same prediction (no routing, no metrics,
+# no validation, no thread pool).
+BARE_APP = textwrap.dedent("""
+    import pickle, sys
+    import orjson
+    sys.path.insert(0, sys.argv[1])
+    from predict import predict
+    with open(sys.argv[2], "rb") as f:
+        MODEL = pickle.load(f)
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        values = orjson.loads(body)
+        result = orjson.dumps(predict(MODEL, values["features"]))
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": result})
+
+    if __name__ == "__main__":
+        import uvicorn
+        uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[3]), lifespan="off",
+                    access_log=False, log_level="warning")
+""")
+
+# The bus baseline: a raw pika consumer with the runtime's settings.
+RAW_CONSUMER = textwrap.dedent("""
+    import json, pickle, sys
+    import pika
+    sys.path.insert(0, sys.argv[1])
+    from predict import predict
+    with open(sys.argv[2], "rb") as f:
+        MODEL = pickle.load(f)
+    port, queue, out_key, prefetch = int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6])
+    connection = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port))
+    channel = connection.channel()
+    channel.confirm_delivery()
+    channel.basic_qos(prefetch_count=prefetch)
+    props = pika.BasicProperties(content_type="application/json", delivery_mode=2)
+    for method, properties, body in channel.consume(queue):
+        values = json.loads(body)
+        result = json.dumps({"model": "iris", "version": 1,
+                             "result": predict(MODEL, values["features"])}).encode()
+        channel.basic_publish("amq.topic", out_key, body=result, properties=props)
+        channel.basic_ack(method.delivery_tag)
+""")
+
+WRK_POST = 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [==[{}]==]\n'
+
+
+def _model(path: Path) -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    data = load_iris()
+    path.write_bytes(pickle.dumps(LogisticRegression(max_iter=500).fit(data.data, data.target)))
+
+
+def _runtime_env(root: Path) -> dict[str, str]:
+    """A directory holding ``aiar_runtime`` as images have it; returns the env to run it."""
+    package = root / "aiar_runtime"
+    if not package.exists():
+        shutil.copytree(REPO / "generator" / "runtime", package, ignore=shutil.ignore_patterns("__pycache__"))
+    return {**os.environ, "PYTHONPATH": str(root), "AIAR_MODEL_DIR": str(root / "models")}
+
+
+def _config(src: Path, model_file: str | None, **extra: Any) -> dict[str, Any]:
+    return {
+        "model": {"name": "Iris", "slug": "iris", "version": 1, "type": "PYTHON"},
+        "code": {"src_dir": str(src)},
+        "model_file": model_file,
+        "rest": {"parameters": [{"name": "features", "position": 1}]},
+        **extra,
+    }
+
+
+def _start_runtime(work: Path, config: dict[str, Any], port: int) -> subprocess.Popen[bytes]:
+    path = work / f"config-{port}.json"
+    path.write_text(json.dumps(config))
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aiar_runtime",
+            "serve",
+            "--config",
+            str(path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=_runtime_env(work),
+        stdout=subprocess.DEVNULL,
+        stderr=(work / "server.log").open("ab"),
+    )
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes]) -> None:
+    def up() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            return httpx.get(url, timeout=1).status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    wait_for(up, 60, url)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    assert match, text
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _wrk(url: str, body: str, seconds: int, connections: int, work: Path) -> dict[str, float]:
+    script = work / "post.lua"
+    script.write_text(WRK_POST.format(body))
+    args = ["wrk", "-t1", f"-c{connections}", "--latency", "-s", str(script), url]
+    subprocess.run([*args[:-1], "-d2s", url], check=True, capture_output=True)  # warm-up
+    out = subprocess.run([*args[:-1], f"-d{seconds}s", url], check=True, capture_output=True, text=True).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"errors under load:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    return {"rps": rps, "p50": p50, "p99": p99}
+
+
+def bench_rest(work: Path, src: Path, model: Path, seconds: int) -> dict[str, dict[str, float]]:
+    body = json.dumps({"features": [[5.1, 3.5, 1.4, 0.2]]})
+    results = {}
+    bare_port = free_port()
+    (work / "bare_app.py").write_text(BARE_APP)
+    bare = subprocess.Popen(
+        [sys.executable, str(work / "bare_app.py"), str(src), str(model), str(bare_port)], stderr=subprocess.DEVNULL
+    )
+    try:
+        url = f"http://127.0.0.1:{bare_port}/predict"
+        wait_for(lambda: _port_ready(bare_port), 30, "the bare app")
+        results["bare"] = _wrk(url, body, seconds, 16, work)
+    finally:
+        _stop(bare)
+    port = free_port()
+    server = _start_runtime(work, _config(src, model.name), port)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/v2/health/live", server)
+        wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200, 60, "ready")
+        results["aiar"] = _wrk(f"http://127.0.0.1:{port}/v2/models/iris/predict", body, seconds, 16, work)
+    finally:
+        _stop(server)
+    return results
+
+
+def _port_ready(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _fill(node: RabbitNode, queue: str, out_key: str, count: int) -> str:
+    import pika
+
+    collector = f"{queue}.collector"
+    connection = pika.BlockingConnection(node.parameters())
+    channel = connection.channel()
+    for name in (queue, collector):
+        channel.queue_declare(name, durable=True)
+        channel.queue_purge(name)
+    channel.queue_bind(queue, "amq.topic", routing_key=f"{queue}.in")
+    channel.queue_bind(collector, "amq.topic", routing_key=out_key)
+    props = pika.BasicProperties(delivery_mode=2, content_type="application/json")
+    body = json.dumps({"features": [[5.1, 3.5, 1.4, 0.2]]}).encode()
+    for _ in range(count):
+        channel.basic_publish("amq.topic", f"{queue}.in", body, props)
+    connection.close()
+    return collector
+
+
+def _drain_rate(node: RabbitNode, collector: str, count: int) -> float:
+    """Predictions/s from the first result to the last (startup and model load excluded)."""
+    wait_for(lambda: node.queue_depth(collector) > 0, 60, "the first result", interval=0.01)
+    first = time.perf_counter()
+    start_depth = node.queue_depth(collector)
+    wait_for(lambda: node.queue_depth(collector) >= count, 300, "all results", interval=0.02)
+    return (count - start_depth) / (time.perf_counter() - first)
+
+
+def bench_bus(work: Path, src: Path, model: Path, count: int) -> dict[str, float]:
+    node = RabbitNode(work / "rabbitmq")
+    node.start()
+    prefetch = 16
+    results = {}
+    try:
+        collector = _fill(node, "raw", "raw.out", count)
+        (work / "raw_consumer.py").write_text(RAW_CONSUMER)
+        raw = subprocess.Popen(
+            [
+                sys.executable,
+                str(work / "raw_consumer.py"),
+                str(src),
+                str(model),
+                str(node.port),
+                "raw",
+                "raw.out",
+                str(prefetch),
+            ]
+        )
+        try:
+            results["bare"] = _drain_rate(node, collector, count)
+        finally:
+            _stop(raw)
+        collector = _fill(node, "aiar", "aiar.out", count)
+        bus = {
+            "input_keys": ["aiar.in"],
+            "output_keys": ["aiar.out"],
+            "queue": "aiar",
+            "dead_letter_queue": "aiar.dead",
+            "prefetch": prefetch,
+        }
+        config = _config(src, model.name, message_bus={"host": "127.0.0.1", "port": node.port}, prediction_bus=bus)
+        server = _start_runtime(work, config, free_port())
+        try:
+            results["aiar"] = _drain_rate(node, collector, count)
+        finally:
+            _stop(server)
+    finally:
+        node.stop()
+        if node.epmd is not None:
+            node.epmd.terminate()
+            node.epmd.wait()
+    return results
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def bench_idle_rss(work: Path) -> float:
+    src = work / "idle" / "src"
+    src.mkdir(parents=True)
+    (src / "predict.py").write_text(IDLE_PREDICT)
+    port = free_port()
+    server = _start_runtime(work, _config(src, None), port)
+    try:
+        wait_for(lambda: _port_ready(port), 30, "the idle server")
+        _wait_http(f"http://127.0.0.1:{port}/v2/health/ready", server)
+        httpx.post(f"http://127.0.0.1:{port}/v2/models/iris/predict", json={"features": 1})
+        httpx.get(f"http://127.0.0.1:{port}/metrics")
+        time.sleep(1)
+        return _rss_mb(server.pid)
+    finally:
+        _stop(server)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per REST run")
+    parser.add_argument("--messages", type=int, default=5000, help="messages per bus run")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="aiar-bench-") as tmp:
+        work = Path(tmp)
+        src = work / "bundle" / "src"
+        src.mkdir(parents=True)
+        (src / "predict.py").write_text(PREDICT)
+        model = work / "bundle" / "model.pkl"
+        _model(model)
+        rest = bench_rest(work, src, model, args.seconds)
+        bus = bench_bus(work, src, model, args.messages)
+        rss = bench_idle_rss(work)
+    bare, aiar = rest["bare"], rest["aiar"]
+    rows = [
+        (
+            "REST requests/s (wrk, 16 connections)",
+            f"{bare['rps']:.0f}",
+            f"{aiar['rps']:.0f}",
+            f"{aiar['rps'] / bare['rps']:.2f}x",
+            ">= 0.8x",
+        ),
+        (
+            "REST p50 latency",
+            f"{bare['p50']:.2f} ms",
+            f"{aiar['p50']:.2f} ms",
+            f"{aiar['p50'] / bare['p50']:.2f}x (+{aiar['p50'] - bare['p50']:.2f} ms)",
+            "",
+        ),
+        (
+            "REST p99 latency",
+            f"{bare['p99']:.2f} ms",
+            f"{aiar['p99']:.2f} ms",
+            f"{aiar['p99'] / bare['p99']:.2f}x (+{aiar['p99'] - bare['p99']:.2f} ms)",
+            "overhead <= 2 ms",
+        ),
+        (
+            f"bus predictions/s (confirms + acks, {args.messages} msgs)",
+            f"{bus['bare']:.0f}",
+            f"{bus['aiar']:.0f}",
+            f"{bus['aiar'] / bus['bare']:.2f}x",
+            ">= 0.8x",
+        ),
+        ("idle RSS, no model", "", f"{rss:.1f} MB", "", "<= 80 MB"),
+    ]
+    print("| measure | baseline | aiar | ratio | goal |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
