@@ -30,7 +30,10 @@ lint: install ## ruff and mypy --strict
 	$(VENV)/bin/ruff format --check generator tests bench
 	$(VENV)/bin/mypy generator
 
-test: install lint ## every test (unit, golden, property, integration)
+validators: ## kubeconform, checkov, deck and their offline schemas, pinned, into ~/.cache/aiar-tools
+	bash tests/tools/install_validators.sh
+
+test: install lint validators ## every test (unit, golden, property, integration)
 	$(PY) -m pytest -q
 
 goldens: install ## refresh out/, tests/goldens/ and the manifest JSON Schema on purpose; review the diff
@@ -45,4 +48,4 @@ bench: install ## benchmarks, results in BENCHMARKS.md
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install demo lint test goldens bench clean
+.PHONY: help install demo lint validators test goldens bench clean

@@ -174,5 +174,149 @@ def schema() -> None:
     click.echo(schema_text(), nl=False)
 
 
+# --- apply stage: plan, apply, destroy, status -------------------------------------------------
+
+out_option = click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_OUT,
+    show_default=True,
+    help="Output directory written by `aiar generate`.",
+)
+kubeconfig_option = click.option(
+    "--kubeconfig",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster credentials).",
+)
+context_option = click.option("--context", default=None, help="Kubeconfig context (default: the current one).")
+
+
+def _run_stage(output: str, action: Callable[[], T]) -> T:
+    """Like ``_run``, for commands that act on a cluster: a failure may leave earlier steps done."""
+    from .errors import AiarError
+
+    try:
+        return action()
+    except AiarError as exc:
+        _report(exc.problems, output)
+        click.echo(f"aiar: {len(exc.problems)} problem(s); re-run once fixed, completed steps are kept", err=True)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        click.echo("aiar: interrupted; re-run to converge", err=True)
+        sys.exit(EXIT_ERROR)
+    except Exception as exc:
+        if os.environ.get("AIAR_DEBUG"):
+            raise
+        click.echo(f"aiar: {type(exc).__name__}: {exc} (set AIAR_DEBUG=1 for a traceback)", err=True)
+        sys.exit(EXIT_ERROR)
+
+
+def _session(out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, output: str) -> Any:
+    from .apply.progress import Progress
+    from .apply.session import open_session
+
+    return _run_stage(output, lambda: open_session(out, env_file, Progress(), kubeconfig, context))
+
+
+@main.command()
+@out_option
+@env_option
+@kubeconfig_option
+@context_option
+@click.option("--all", "show_all", is_flag=True, help="Also list unchanged objects.")
+@output_option
+def plan(out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, show_all: bool, output: str) -> None:
+    """Show what apply would change (server-side dry run); write nothing. Exit 2 if anything would."""
+    from .apply.plan import make_plan
+
+    session = _session(out, env_file, kubeconfig, context, output)
+    result = _run_stage(output, lambda: make_plan(session))
+    if output == "json":
+        click.echo(json.dumps({"ok": True, **result.as_dict()}, indent=2))
+    else:
+        marks = {"create": "+", "update": "~", "delete": "-", "build": "+", "unchanged": "="}
+        for change in result.changes + (result.unchanged if show_all else ()):
+            model = f"  ({change.model})" if change.model else ""
+            click.echo(f"{marks[change.action]} {change.action:9} {change.subject}{model}")
+            if change.conflict:
+                click.echo(f"      conflict: {change.conflict}")
+            for name in change.fields:
+                click.echo(f"      {name}")
+        counts = result.as_dict()["counts"]
+        if result.pending:
+            parts = [f"{counts.get(a, 0)} to {a}" for a in ("build", "create", "update", "delete")]
+            click.echo(f"Plan: {', '.join(parts)}; {counts.get('unchanged', 0)} unchanged.")
+        else:
+            click.echo(f"No changes: {counts.get('unchanged', 0)} objects and every image up to date.")
+    sys.exit(EXIT_CHANGES if result.pending else EXIT_OK)
+
+
+@main.command()
+@out_option
+@env_option
+@kubeconfig_option
+@context_option
+@click.option("--force-conflicts", is_flag=True, help="Take over fields another field manager owns.")
+@click.option(
+    "--timeout", type=float, default=600.0, show_default=True, help="Seconds to wait for each Job and rollout."
+)
+@output_option
+def apply(
+    out: Path,
+    env_file: Path,
+    kubeconfig: Path | None,
+    context: str | None,
+    force_conflicts: bool,
+    timeout: float,
+    output: str,
+) -> None:
+    """Build and push missing images, then make the cluster match OUT (server-side apply, prune)."""
+    from .apply.run import apply as run_apply
+
+    session = _session(out, env_file, kubeconfig, context, output)
+    report = _run_stage(output, lambda: run_apply(session, force_conflicts, timeout))
+    if output == "json":
+        click.echo(json.dumps({"ok": True, **report.as_dict()}, indent=2))
+
+
+@main.command()
+@out_option
+@env_option
+@kubeconfig_option
+@context_option
+@output_option
+def destroy(out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, output: str) -> None:
+    """Delete every object of aiar's ApplySet (never the namespace, never anything else)."""
+    from .apply.run import destroy as run_destroy
+
+    session = _session(out, env_file, kubeconfig, context, output)
+    report = _run_stage(output, lambda: run_destroy(session))
+    if output == "json":
+        click.echo(json.dumps({"ok": True, **report.as_dict()}, indent=2))
+    else:
+        click.echo(f"deleted {len(report.deleted)} object(s)")
+
+
+@main.command()
+@out_option
+@env_option
+@kubeconfig_option
+@context_option
+@output_option
+def status(out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, output: str) -> None:
+    """Show each object of OUT in the cluster: missing, present, or its Job/rollout progress."""
+    from .apply.run import status as run_status
+
+    session = _session(out, env_file, kubeconfig, context, output)
+    states = _run_stage(output, lambda: run_status(session))
+    if output == "json":
+        click.echo(json.dumps({"ok": True, "objects": [s.as_dict() for s in states]}, indent=2))
+    else:
+        for state in states:
+            click.echo(f"{state.state:40} {state.subject}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

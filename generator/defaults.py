@@ -77,6 +77,8 @@ SCHEDULE_SUCCESS_HISTORY = 1
 SCHEDULE_FAILED_HISTORY = 3
 SCALER_BACKOFF_LIMIT = 2
 SCALER_DEADLINE_S = 120
+API_TOKEN_TTL_S = 600
+"""Lifetime of the scaler's projected API token (the kubelet's minimum); the Job ends well before."""
 SCALER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "128Mi"}}
 SIDECAR_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}}
 

@@ -17,8 +17,12 @@ from .load import load_bundle
 from .lock import Lock, LockedModel, read_lock, render_lock, resolve_version
 from .plan import ModelPlan, plan_model, plan_server
 from .render import Files
+from .render.cluster import render_cluster
+from .render.cluster.applyset import APPLYSET_FILE, render_applyset
+from .render.cluster.meta import Obj, parent_applyset_id
+from .render.gateway import render_merged_gateway, render_model_gateway
 from .render.image import render_images
-from .render.index import INDEX_FILE, ModelEntry, render_index
+from .render.index import INDEX_FILE, ClusterEntry, ModelEntry, render_index
 from .render.server_config import render_server_config
 from .runtime.config import ServerConfig
 from .writer import read_tree, write_file_atomic, write_tree
@@ -41,6 +45,9 @@ class CompiledModel:
     files: Files
     entry: ModelEntry
     lock_entry: LockedModel
+    objects: tuple[Obj, ...]
+    """Its Kubernetes objects (also in ``files``), for the ApplySet parent's list of kinds."""
+    kong_service: Obj | None
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,12 @@ def compile_bundle(path: Path, env: LoadedEnvironment, lock: Lock) -> CompiledMo
         raise AiarError([loaded.problem(slug_version.pointer, slug_version.message)])
     plan = plan_model(loaded, slug_version.version, env)
     files, images = render_images(plan)
-    files |= render_server_config(plan)
+    server_files = render_server_config(plan)
+    files |= server_files
+    cluster = render_cluster(plan, images, next(iter(server_files.values())))
+    files |= cluster.files
+    gateway_files, kong_service = render_model_gateway(plan)
+    files |= gateway_files
     entry = ModelEntry(
         slug=plan.slug,
         name=plan.manifest.name,
@@ -67,8 +79,12 @@ def compile_bundle(path: Path, env: LoadedEnvironment, lock: Lock) -> CompiledMo
         type=plan.manifest.modelData.type,
         bundle_digest=plan.source_digest,
         images=images,
+        kubernetes=cluster.order,
+        waits=cluster.waits,
+        gateway=next(iter(gateway_files), None),
     )
-    return CompiledModel(plan, files, entry, LockedModel(version=plan.version, digest=plan.source_digest))
+    lock_entry = LockedModel(version=plan.version, digest=plan.source_digest)
+    return CompiledModel(plan, files, entry, lock_entry, cluster.objects, kong_service)
 
 
 def compile_all(bundles: Sequence[Path], env: LoadedEnvironment, lock: Lock) -> Compiled:
@@ -97,7 +113,11 @@ def compile_all(bundles: Sequence[Path], env: LoadedEnvironment, lock: Lock) -> 
     files: Files = {}
     for model in models:
         files |= model.files
-    files[INDEX_FILE] = render_index(files, [m.entry for m in models], env.digest)
+    namespace = env.env.namespace
+    files |= render_applyset(namespace, [obj for m in models for obj in m.objects])
+    files |= render_merged_gateway([m.kong_service for m in models if m.kong_service is not None])
+    cluster = ClusterEntry(namespace, parent_applyset_id(namespace), APPLYSET_FILE, "gateway/kong.yaml")
+    files[INDEX_FILE] = render_index(files, [m.entry for m in models], env.digest, cluster)
     new_lock = Lock(models={**lock.models, **{m.plan.slug: m.lock_entry for m in models}})
     return Compiled(files, new_lock, tuple(models))
 

@@ -105,7 +105,11 @@ def _schedule(slug: str, m: Manifest, env: Environment, loaded: LoadedBundle) ->
         return None
     if env.base_images.kubectl is None:
         raise ManifestError(
-            [loaded.problem("/schedule", "a schedule needs 'base_images.kubectl' in the environment (the scaler image)")]
+            [
+                loaded.problem(
+                    "/schedule", "a schedule needs 'base_images.kubectl' in the environment (the scaler image)"
+                )
+            ]
         )
     jobs: list[ScaleJob] = []
     for action, entries, replicas in (
@@ -132,7 +136,9 @@ def plan_cluster(slug: str, loaded: LoadedBundle, env: Environment, server: rc.S
     wants_wazuh = m.monitoring is not None and m.monitoring.wazuh
     if wants_wazuh and env.wazuh is None:
         problems.append(
-            loaded.problem("/monitoring/wazuh", "Wazuh monitoring is enabled but the environment has no 'wazuh' section")
+            loaded.problem(
+                "/monitoring/wazuh", "Wazuh monitoring is enabled but the environment has no 'wazuh' section"
+            )
         )
     try:
         schedule = _schedule(slug, m, env, loaded)
@@ -184,4 +190,3 @@ def plan_cluster(slug: str, loaded: LoadedBundle, env: Environment, server: rc.S
         schedule=schedule,
         gateway=gateway,
     )
-

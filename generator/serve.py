@@ -65,8 +65,9 @@ def ensure_venv(requirements: Sequence[str], cache: Path) -> Path:
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
             f.write("\n".join(requirements) + "\n")
         try:
-            result = subprocess.run([str(python), "-m", "pip", "install", "--quiet",
-                                     "--disable-pip-version-check", "-r", f.name])
+            result = subprocess.run(
+                [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", f.name]
+            )
         finally:
             os.unlink(f.name)
         if result.returncode != 0:
@@ -95,9 +96,13 @@ def install_runtime(cache: Path) -> Path:
 
 def local_config(config: ServerConfig, bundle_dir: Path, storage_dir: Path) -> ServerConfig:
     """The bundle's config made to run here: its own src/, and local storage when there is no S3."""
-    update: dict[str, object] = {"code": CodeLayout(
-        src_dir=str(bundle_dir / "src"), predict_module=config.code.predict_module,
-        train_module=config.code.train_module)}
+    update: dict[str, object] = {
+        "code": CodeLayout(
+            src_dir=str(bundle_dir / "src"),
+            predict_module=config.code.predict_module,
+            train_module=config.code.train_module,
+        )
+    }
     if config.storage is None:
         update["storage"] = StorageConfig(endpoint_url="", bucket="", local_dir=str(storage_dir))
         if config.model_file and config.model_key is None:
@@ -137,14 +142,21 @@ def urls(config: ServerConfig, host: str, port: int) -> list[str]:
     ]
     if config.message_bus and config.prediction_bus:
         bus = config.prediction_bus
-        lines.append(f"bus      {config.message_bus.host}:{config.message_bus.port} "
-                     f"{' '.join(bus.input_keys)} -> {' '.join(bus.output_keys)}")
+        lines.append(
+            f"bus      {config.message_bus.host}:{config.message_bus.port} "
+            f"{' '.join(bus.input_keys)} -> {' '.join(bus.output_keys)}"
+        )
     return lines
 
 
 def serve_bundle(
-    bundle: Path, *, env_file: Path | None, host: str = "127.0.0.1", port: int = 8080,
-    python: Path | None = None, cache: Path | None = None,
+    bundle: Path,
+    *,
+    env_file: Path | None,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    python: Path | None = None,
+    cache: Path | None = None,
 ) -> int:
     """Run the bundle's model server until interrupted; returns its exit code.
 
@@ -165,10 +177,19 @@ def serve_bundle(
             python = ensure_venv(requirements, cache)
         config_path = scratch / "model-server.json"
         config_path.write_text(config.model_dump_json(indent=2), encoding="utf-8")
-        env = {**os.environ, "PYTHONPATH": str(install_runtime(cache)),
-               "AIAR_MODEL_DIR": str(scratch / "models")}
-        command = [str(python), "-m", PACKAGE, "serve", "--config", str(config_path),
-                   "--host", host, "--port", str(port)]
+        env = {**os.environ, "PYTHONPATH": str(install_runtime(cache)), "AIAR_MODEL_DIR": str(scratch / "models")}
+        command = [
+            str(python),
+            "-m",
+            PACKAGE,
+            "serve",
+            "--config",
+            str(config_path),
+            "--host",
+            host,
+            "--port",
+            str(port),
+        ]
         process = subprocess.Popen(command, env=env, cwd=bundle_dir)
         print(f"serving {config.model.name} (version {config.model.version}):", file=sys.stderr)
         for line in urls(config, host, port):

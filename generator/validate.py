@@ -23,7 +23,7 @@ def _document_path(document: Any, loc: Iterable[str | int]) -> tuple[str | int, 
     path: list[str | int] = []
     node = document
     for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part in node:
+        if isinstance(node, dict) and isinstance(part, str) and part in node:  # noqa: SIM114 - mypy narrows each
             path.append(part)
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 Data = Mapping[str, "Data"] | Sequence["Data"] | str | int | bool | None
 
@@ -23,14 +24,15 @@ FIRST_KEYS = ("apiVersion", "kind", "metadata")
 _FIRST = {key: i for i, key in enumerate(FIRST_KEYS)}
 INDENT = "  "
 
-# Plain only when it starts with a letter or underscore (so never a number, date, sexagesimal value,
-# indicator or tag) and uses characters that mean nothing to YAML inside a plain scalar. A colon is
-# allowed only when not followed by a space or at the end (``image:tag`` and ``a:b`` stay plain).
-_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./@+-]*(?::[A-Za-z0-9_./@+-]+)*")
+# Plain only when it starts with a letter, underscore or slash (so never a number, date, sexagesimal
+# value, indicator or tag) and uses characters that mean nothing to YAML inside a plain scalar. A colon
+# or a space is allowed only between two such characters (``image:tag``, ``Injection Model``): never
+# ": " or " #", never leading or trailing.
+_PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./@+=-]*(?:[: ][A-Za-z0-9_./@+=-]+)*")
 # Words some YAML version reads as booleans or null, in any case (YAML 1.1 is wide: y, n, on, off).
 _RESERVED = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
 # Characters written as escapes inside double quotes: C0, DEL, C1, line/paragraph separators, BOM.
-_ESCAPE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\\\\\"]")
+_ESCAPE = re.compile('[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\\\\"]')
 _NAMED = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\x00": "\\0"}
 _UNSAFE_IN_BLOCK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\r]")
 
@@ -49,6 +51,7 @@ def quote(text: str) -> str:
     return '"' + _ESCAPE.sub(_escape, text) + '"'
 
 
+@lru_cache(maxsize=8192)
 def scalar(text: str) -> str:
     """``text`` as a single-line scalar: plain when unambiguous, else double-quoted."""
     if _PLAIN.fullmatch(text) and text.lower() not in _RESERVED:
@@ -66,15 +69,24 @@ def _literal_block(text: str) -> bool:
     return all(not line or line.rstrip(" \t") == line for line in text[:-1].split("\n"))
 
 
+def _order(item: tuple[str, Data]) -> tuple[int, str]:
+    return (_FIRST.get(item[0], 3), item[0])
+
+
 def _sorted_items(mapping: Mapping[str, Data]) -> list[tuple[str, Data]]:
     for key in mapping:
-        if not isinstance(key, str):
+        if type(key) is not str:
             raise TypeError(f"mapping keys must be strings, not {type(key).__name__}: {key!r}")
-    return sorted(mapping.items(), key=lambda kv: (_FIRST.get(kv[0], len(_FIRST)), kv[0]))
+    return sorted(mapping.items(), key=_order)
 
 
 def _inline(value: Data) -> str | None:
     """The one-line form of a scalar or an empty collection; None for a block collection."""
+    kind = type(value)  # exact-type fast paths first: this runs for every node of every object
+    if kind is str:
+        return scalar(value)
+    if kind is dict or kind is list:
+        return None if value else ("{}" if kind is dict else "[]")
     if value is None:
         return "null"
     if value is True:
@@ -113,7 +125,7 @@ def _emit(value: Data, indent: str, out: list[str]) -> None:
             first = False
             line = _inline(item)
             if line is not None:
-                if isinstance(item, str) and _literal_block(item):
+                if type(item) is str and "\n" in item and _literal_block(item):
                     out.append(f"{prefix}- {_block_text(item, indent + INDENT)}")
                 else:
                     out.append(f"{prefix}- {line}\n")
@@ -127,7 +139,7 @@ def _emit_entry(head: str, item: Data, indent: str, out: list[str]) -> None:
     if line is None:
         out.append(head + "\n" + indent + INDENT)
         _emit(item, indent + INDENT, out)
-    elif isinstance(item, str) and _literal_block(item):
+    elif type(item) is str and "\n" in item and _literal_block(item):
         out.append(f"{head} {_block_text(item, indent + INDENT)}")
     else:
         out.append(f"{head} {line}\n")

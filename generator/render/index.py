@@ -27,14 +27,32 @@ class ModelEntry:
     type: str
     bundle_digest: str
     images: tuple[BuiltImage, ...]
+    kubernetes: tuple[str, ...] = ()
+    """Object files in apply order."""
+    waits: tuple[tuple[str, str], ...] = ()
+    """(object file, condition) that apply waits for before applying the files after it."""
+    gateway: str | None = None
+    """The model's own Kong file (None without REST input); ``gateway/kong.yaml`` merges them all."""
+
+
+@dataclass(frozen=True)
+class ClusterEntry:
+    namespace: str
+    applyset_id: str
+    applyset_parent: str
+    """File of the ApplySet parent; apply it before any member."""
+    gateway: str
+    """The merged Kong file of every model."""
 
 
 def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def render_index(files: Files, models: Sequence[ModelEntry], environment_digest: str) -> bytes:
-    index = {
+def render_index(
+    files: Files, models: Sequence[ModelEntry], environment_digest: str, cluster: ClusterEntry | None = None
+) -> bytes:
+    index: dict[str, object] = {
         "index_version": INDEX_VERSION,
         "generator": {"name": "aiar", "version": __version__},
         "inputs": {
@@ -54,9 +72,18 @@ def render_index(files: Files, models: Sequence[ModelEntry], environment_digest:
                     }
                     for image in m.images
                 },
+                "kubernetes": list(m.kubernetes),
+                "wait_for": dict(m.waits),
+                "gateway": m.gateway,
             }
             for m in models
         },
         "files": {name: sha256(files[name]) for name in sorted(files)},
     }
+    if cluster is not None:
+        index["cluster"] = {
+            "namespace": cluster.namespace,
+            "applyset": {"id": cluster.applyset_id, "parent": cluster.applyset_parent},
+            "gateway": cluster.gateway,
+        }
     return canonical_json(index)

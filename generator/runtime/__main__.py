@@ -18,11 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=4, help="threads running predict()")
     train = commands.add_parser("train", help="the training Job")
     train.add_argument("--config", type=Path, required=True)
-    train.add_argument("--rounds", type=int, default=None,
-                       help="stop after this many buffered trainings (default: run until stopped)")
+    train.add_argument(
+        "--rounds", type=int, default=None, help="stop after this many buffered trainings (default: run until stopped)"
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from . import server  # after argument parsing: --help stays fast
 
     config = server.load_config(args.config)

@@ -12,9 +12,9 @@ import logging
 import os
 import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pika
 import pika.exceptions
@@ -25,6 +25,7 @@ from pika.spec import BasicProperties
 from .config import BusConnection
 
 log = logging.getLogger("aiar.bus")
+T = TypeVar("T")
 
 PERSISTENT = 2  # AMQP delivery mode: written to disk by the broker
 # A queue's prefetch count is an AMQP short.
@@ -38,8 +39,13 @@ def connection_parameters(config: BusConnection) -> pika.ConnectionParameters:
         os.environ.get(config.username_env, "guest"), os.environ.get(config.password_env, "guest")
     )
     return pika.ConnectionParameters(
-        host=config.host, port=config.port, virtual_host=config.vhost, credentials=credentials,
-        heartbeat=config.heartbeat_s, blocked_connection_timeout=60, socket_timeout=10,
+        host=config.host,
+        port=config.port,
+        virtual_host=config.vhost,
+        credentials=credentials,
+        heartbeat=config.heartbeat_s,
+        blocked_connection_timeout=60,
+        socket_timeout=10,
         connection_attempts=1,  # retries are ours, with backoff and a stop signal
     )
 
@@ -52,12 +58,12 @@ def backoff_delays(first: float = BACKOFF_FIRST_S, cap: float = BACKOFF_MAX_S) -
         delay = min(cap, delay * 2)
 
 
-def json_properties(
-    correlation_id: str | None = None, headers: Mapping[str, Any] | None = None
-) -> BasicProperties:
+def json_properties(correlation_id: str | None = None, headers: Mapping[str, Any] | None = None) -> BasicProperties:
     return BasicProperties(
-        content_type="application/json", delivery_mode=PERSISTENT,
-        correlation_id=correlation_id, headers=dict(headers) if headers else None,
+        content_type="application/json",
+        delivery_mode=PERSISTENT,
+        correlation_id=correlation_id,
+        headers=dict(headers) if headers else None,
     )
 
 
@@ -65,14 +71,11 @@ def declare_exchange(channel: BlockingChannel, exchange: str) -> None:
     # amq.* exchanges always exist and may not be declared; any other one is ours to create.
     if exchange and not exchange.startswith("amq."):
         # types-pika declares the enum members as str; the call itself is right.
-        channel.exchange_declare(
-            exchange, exchange_type=ExchangeType.topic, durable=True  # type: ignore[arg-type]
-        )
+        topic: Any = ExchangeType.topic
+        channel.exchange_declare(exchange, exchange_type=topic, durable=True)
 
 
-def declare_queue(
-    channel: BlockingChannel, queue: str, exchange: str = "", keys: tuple[str, ...] = ()
-) -> None:
+def declare_queue(channel: BlockingChannel, queue: str, exchange: str = "", keys: tuple[str, ...] = ()) -> None:
     channel.queue_declare(queue, durable=True)  # survives a broker restart, with persistent messages
     for key in keys:
         channel.queue_bind(queue, exchange, routing_key=key)
@@ -119,8 +122,9 @@ class Consumer:
                 if self._was_connected:  # a fresh outage starts again from the shortest delay
                     delays, self._was_connected = backoff_delays(), False
                 delay = next(delays)
-                log.warning("%s: bus connection lost (%s); reconnecting in %.1fs",
-                            self.name, exc.__class__.__name__, delay)
+                log.warning(
+                    "%s: bus connection lost (%s); reconnecting in %.1fs", self.name, exc.__class__.__name__, delay
+                )
                 self.stop.wait(delay)
 
     def _session(self) -> None:
@@ -141,8 +145,9 @@ class Consumer:
                 if method is None:  # inactivity tick: lets us notice the stop signal
                     continue
                 assert method.delivery_tag is not None and properties is not None
-                self.handler.handle(channel, Delivery(method.delivery_tag, method.routing_key or "",
-                                                      properties, body or b""))
+                self.handler.handle(
+                    channel, Delivery(method.delivery_tag, method.routing_key or "", properties, body or b"")
+                )
             channel.cancel()
         finally:
             self.connected.clear()
@@ -157,13 +162,42 @@ class Consumer:
 
 
 def publish_json(
-    channel: BlockingChannel, exchange: str, keys: tuple[str, ...], body: bytes,
+    channel: BlockingChannel,
+    exchange: str,
+    keys: tuple[str, ...],
+    body: bytes,
     correlation_id: str | None = None,
 ) -> None:
     """Publish to every key; returns once the broker confirmed each (confirm mode)."""
     properties = json_properties(correlation_id)
     for key in keys:
         channel.basic_publish(exchange, key, body, properties)
+
+
+def run_heartbeating(channel: BlockingChannel, work: Callable[[], T]) -> T:
+    """Run ``work`` on a thread while this (blocking) connection keeps answering heartbeats.
+
+    A blocking pika connection only services heartbeats when it is called; a training run of
+    minutes would otherwise get the connection closed by the broker, and with it every unacked
+    record redelivered, to be trained on again, forever.
+    """
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # re-raised below, on the consumer's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=target, name="heartbeating-work", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        channel.connection.process_data_events(time_limit=1)
+        worker.join(0.05)
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 class Publisher:

@@ -31,7 +31,10 @@ ERROR_KIND_HEADER = "x-aiar-error-kind"
 
 class PredictionHandler:
     def __init__(
-        self, connection: BusConnection, bus: PredictionBus, predictor: Predictor,
+        self,
+        connection: BusConnection,
+        bus: PredictionBus,
+        predictor: Predictor,
         metrics: Metrics,
     ) -> None:
         self.exchange = connection.exchange
@@ -47,11 +50,13 @@ class PredictionHandler:
         headers: dict[str, Any] = dict(properties.headers or {})
         try:
             values = codec.loads(body)
-            result = codec.dumps({
-                "model": self.predictor.slug,
-                "version": self.predictor.version,
-                "result": self.predictor(values),
-            })
+            result = codec.dumps(
+                {
+                    "model": self.predictor.slug,
+                    "version": self.predictor.version,
+                    "result": self.predictor(values),
+                }
+            )
         except (ValueError, RequestError) as exc:  # orjson's decode error is a ValueError
             reason = str(exc) if isinstance(exc, RequestError) else "the body is not valid JSON"
             self._dead_letter(channel, delivery, "request", reason)
@@ -64,8 +69,7 @@ class PredictionHandler:
             else:
                 self._dead_letter(channel, delivery, kind, str(exc))
             return
-        publish_json(channel, self.exchange, self.bus.output_keys, result,
-                     properties.correlation_id)
+        publish_json(channel, self.exchange, self.bus.output_keys, result, properties.correlation_id)
         if properties.reply_to:
             publish_json(channel, "", (properties.reply_to,), result, properties.correlation_id)
         channel.basic_ack(delivery.tag)  # only now: every publish above was confirmed
@@ -81,15 +85,16 @@ class PredictionHandler:
         channel.basic_ack(delivery.tag)
         self.metrics.bus_messages.labels("prediction", "retried").inc()
 
-    def _dead_letter(
-        self, channel: BlockingChannel, delivery: Delivery, kind: str, reason: str
-    ) -> None:
+    def _dead_letter(self, channel: BlockingChannel, delivery: Delivery, kind: str, reason: str) -> None:
         properties = delivery.properties
         log.warning("dead-lettering a message to %s: %s", self.bus.dead_letter_queue, reason)
-        headers = {**(properties.headers or {}), ERROR_HEADER: reason, ERROR_KIND_HEADER: kind,
-                   "x-aiar-routing-key": delivery.routing_key}
-        channel.basic_publish("", self.bus.dead_letter_queue, delivery.body,
-                              self._copy(properties, headers))
+        headers = {
+            **(properties.headers or {}),
+            ERROR_HEADER: reason,
+            ERROR_KIND_HEADER: kind,
+            "x-aiar-routing-key": delivery.routing_key,
+        }
+        channel.basic_publish("", self.bus.dead_letter_queue, delivery.body, self._copy(properties, headers))
         channel.basic_ack(delivery.tag)
         self.metrics.errors.labels("bus", kind).inc()
         self.metrics.bus_messages.labels("prediction", "dead_lettered").inc()

@@ -24,12 +24,22 @@ from .config import Parameter
 _DUMP_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 NUMERIC_DATATYPES = frozenset(
-    {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
-     "FP16", "FP32", "FP64"}
+    {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"}
 )
 Datatype = Literal[
-    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
-    "FP16", "FP32", "FP64", "BYTES",
+    "BOOL",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "FP16",
+    "FP32",
+    "FP64",
+    "BYTES",
 ]
 
 
@@ -95,7 +105,7 @@ def _reshape(flat: list[Any], shape: Sequence[int]) -> Any:
     if len(shape) <= 1:
         return flat
     step = len(flat) // shape[0] if shape[0] else 0
-    return [_reshape(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
+    return [_reshape(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
 
 
 def _decode_element(item: Any, raw: bool, name: str) -> Any:
@@ -117,9 +127,7 @@ def tensor_value(tensor: RequestInput) -> Any:
     flat = _flatten(tensor.data)
     expected = math.prod(tensor.shape)  # prod([]) == 1: a scalar
     if len(flat) != expected:
-        raise RequestError(
-            f"parameter {name!r}: shape {tensor.shape} needs {expected} elements, got {len(flat)}"
-        )
+        raise RequestError(f"parameter {name!r}: shape {tensor.shape} needs {expected} elements, got {len(flat)}")
     if tensor.datatype == "BYTES":
         raw = tensor.parameters.get("content_type") == "str"
         flat = [_decode_element(item, raw, name) for item in flat]
@@ -184,9 +192,7 @@ def _datatype_of(flat: list[Any]) -> str | None:
     return None
 
 
-def infer_response(
-    model: str, version: int, result: Any, request_id: str | None
-) -> dict[str, Any]:
+def infer_response(model: str, version: int, result: Any, request_id: str | None) -> dict[str, Any]:
     """The OIP v2 response body for one predict() result, given as plain JSON values."""
     plain = result
     shape = _shape_of(plain) if isinstance(plain, list) else None
@@ -196,8 +202,7 @@ def infer_response(
     if shape and datatype:
         output = {"name": "result", "datatype": datatype, "shape": shape, "data": flat}
     else:
-        output = {"name": "result", "datatype": "BYTES", "shape": [1],
-                  "data": [dumps(plain).decode()]}
+        output = {"name": "result", "datatype": "BYTES", "shape": [1], "data": [dumps(plain).decode()]}
     body: dict[str, Any] = {"model_name": model, "model_version": str(version), "outputs": [output]}
     if request_id is not None:
         body["id"] = request_id

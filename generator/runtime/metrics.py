@@ -23,32 +23,46 @@ class Metrics:
         ProcessCollector(registry=self.registry)  # RSS, CPU, open fds: what capacity planning needs
         r = self.registry
         self.requests = Counter(
-            "aiar_http_requests", "HTTP requests by route template and status code.",
-            ["route", "code"], registry=r,
+            "aiar_http_requests",
+            "HTTP requests by route template and status code.",
+            ["route", "code"],
+            registry=r,
         )
         self.latency = Histogram(
-            "aiar_http_request_duration_seconds", "HTTP request latency by route template.",
-            ["route"], registry=r,
+            "aiar_http_request_duration_seconds",
+            "HTTP request latency by route template.",
+            ["route"],
+            registry=r,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         self.predictions = Counter(
-            "aiar_predictions", "Predictions made, by channel (rest, bus).", ["channel"], registry=r,
+            "aiar_predictions",
+            "Predictions made, by channel (rest, bus).",
+            ["channel"],
+            registry=r,
         )
         self.errors = Counter(
-            "aiar_prediction_errors", "Failed predictions by channel and kind "
-            "(request, predict, processor).", ["channel", "kind"], registry=r,
+            "aiar_prediction_errors",
+            "Failed predictions by channel and kind (request, predict, processor).",
+            ["channel", "kind"],
+            registry=r,
         )
         self.bus_messages = Counter(
-            "aiar_bus_messages", "Bus messages handled, by consumer and outcome "
-            "(ok, retried, dead_lettered).", ["consumer", "outcome"], registry=r,
+            "aiar_bus_messages",
+            "Bus messages handled, by consumer and outcome (ok, retried, dead_lettered).",
+            ["consumer", "outcome"],
+            registry=r,
         )
         self.model_load_seconds = Gauge(
-            "aiar_model_load_seconds", "Time the last model load took (download + load()).",
+            "aiar_model_load_seconds",
+            "Time the last model load took (download + load()).",
             registry=r,
         )
         self.model_ready = Gauge("aiar_model_ready", "1 once the model is loaded.", registry=r)
         self.model_updates = Counter(
-            "aiar_model_updates", "Online training updates applied to the live model.", registry=r,
+            "aiar_model_updates",
+            "Online training updates applied to the live model.",
+            registry=r,
         )
 
     def exposition(self) -> bytes:

@@ -75,31 +75,46 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
         "/v2/health/ready": _get("Readiness: true once the model is loaded.", ready, 503),
         base: _get("Model metadata (OIP v2).", {"$ref": "#/components/schemas/ModelMetadata"}),
         f"{base}/ready": _get("Model readiness (OIP v2).", ready, 503),
-        f"{base}/infer": {"post": {
-            "summary": "Inference with the Open Inference Protocol v2.",
-            "description": "Each input's name is a parameter name; BYTES elements are JSON texts.",
-            "requestBody": {"required": True, "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/InferenceRequest"}}}},
-            "responses": {
-                "200": _json({"$ref": "#/components/schemas/InferenceResponse"}, "OK"),
-                **_errors(400, 500, 502, 503),
-            },
-        }},
-        f"{base}/predict": {"post": {
-            "summary": f"Predict with {model.name}: the parameters by name, predict()'s JSON back.",
-            "requestBody": {"required": True,
-                            "content": {"application/json": {"schema": predict_body}}},
-            "responses": {"200": _json(_ANY, "predict()'s return value."),
-                          **_errors(400, 500, 502, 503)},
-        }},
-        "/metrics": {"get": {"summary": "Prometheus metrics.", "responses": {"200": {
-            "description": "Prometheus text exposition format.",
-            "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        f"{base}/infer": {
+            "post": {
+                "summary": "Inference with the Open Inference Protocol v2.",
+                "description": "Each input's name is a parameter name; BYTES elements are JSON texts.",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferenceRequest"}}},
+                },
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/InferenceResponse"}, "OK"),
+                    **_errors(400, 500, 502, 503),
+                },
+            }
+        },
+        f"{base}/predict": {
+            "post": {
+                "summary": f"Predict with {model.name}: the parameters by name, predict()'s JSON back.",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": predict_body}}},
+                "responses": {"200": _json(_ANY, "predict()'s return value."), **_errors(400, 500, 502, 503)},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics.",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text exposition format.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
     }
     tensor_meta = {
         "type": "object",
-        "properties": {"name": {"type": "string"}, "datatype": {"type": "string"},
-                       "shape": {"type": "array", "items": {"type": "integer"}}},
+        "properties": {
+            "name": {"type": "string"},
+            "datatype": {"type": "string"},
+            "shape": {"type": "array", "items": {"type": "integer"}},
+        },
     }
     components = {
         "Error": _ERROR,
@@ -110,8 +125,12 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 "id": {"type": "string"},
                 "parameters": {"type": "object"},
                 # One tensor per parameter (each name once: beyond what OpenAPI 3.0 can say).
-                "inputs": {"type": "array", "items": _tensor_schema(names),
-                           "minItems": len(names), "maxItems": len(names)},
+                "inputs": {
+                    "type": "array",
+                    "items": _tensor_schema(names),
+                    "minItems": len(names),
+                    "maxItems": len(names),
+                },
             },
         },
         "InferenceResponse": {
@@ -139,5 +158,4 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
     info: dict[str, Any] = {"title": model.name, "version": str(model.version)}
     if model.description:
         info["description"] = model.description
-    return {"openapi": OPENAPI_VERSION, "info": info, "paths": paths,
-            "components": {"schemas": components}}
+    return {"openapi": OPENAPI_VERSION, "info": info, "paths": paths, "components": {"schemas": components}}

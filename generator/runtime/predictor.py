@@ -28,9 +28,7 @@ class Predictor:
         self.parameters = config.rest.parameters if config.rest else ()
         self.code = code
         self.state = state
-        self.processor = (
-            ProcessorClient(config.data_processor, self.slug) if config.data_processor else None
-        )
+        self.processor = ProcessorClient(config.data_processor, self.slug) if config.data_processor else None
 
     def check(self, values: Any) -> list[Any]:
         """Positional arguments for predict(), or RequestError naming the faulty parameter."""

@@ -27,7 +27,9 @@ class ProcessorClient:
     def transform(self, stage: Literal["input", "output"], data: Any) -> Any:
         body = codec.dumps({"stage": stage, "model": self._model, "data": data})
         request = urllib.request.Request(
-            self._config.url, data=body, method="POST",
+            self._config.url,
+            data=body,
+            method="POST",
             headers={"Content-Type": "application/json", "Accept": "application/json"},
         )
         where = f"data processor ({stage}) at {self._config.url}"

@@ -2,7 +2,8 @@
 
 Every route is known when the config is read (one model per server), so routing is one dict lookup
 and the per-request cost stays close to a bare ASGI endpoint. predict() runs in a thread pool so
-that a slow model never stalls health probes or /metrics on the event loop.
+that a slow model never stalls health probes or /metrics on the event loop, except for predictions
+so fast that the hop would cost more than it protects (``INLINE_BUDGET_S``).
 """
 
 from __future__ import annotations
@@ -31,14 +32,20 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
+# predict() runs on the event loop while it averages under this: a thread-pool hop costs about as
+# much as a small scikit-learn prediction (0.8x the throughput in bench/serve.py), and a loop
+# blocked for a few milliseconds delays nobody. Slower models, and any data-processor call (network
+# I/O), run in the pool so that probes and /metrics stay responsive.
+INLINE_BUDGET_S = 0.005
 _JSON = b"application/json"
 
 
 class Response:
     __slots__ = ("body", "content_type", "headers", "status")
 
-    def __init__(self, status: int, body: bytes, content_type: bytes = _JSON,
-                 headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    def __init__(
+        self, status: int, body: bytes, content_type: bytes = _JSON, headers: tuple[tuple[bytes, bytes], ...] = ()
+    ) -> None:
         self.status = status
         self.body = body
         self.content_type = content_type
@@ -57,13 +64,12 @@ Handler = Callable[[bytes], Awaitable[Response]]
 
 
 class RestApp:
-    def __init__(
-        self, config: ServerConfig, predictor: Predictor, metrics: Metrics, workers: int = 4
-    ) -> None:
+    def __init__(self, config: ServerConfig, predictor: Predictor, metrics: Metrics, workers: int = 4) -> None:
         self.config = config
         self.predictor = predictor
         self.metrics = metrics
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="predict")
+        # workers=0 always runs predict() on the event loop (no pool at all).
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="predict") if workers > 0 else None
         slug = config.model.slug
         version = config.model.version
         self._openapi = codec.dumps(openapi_document(config))
@@ -71,8 +77,7 @@ class RestApp:
         versioned = f"{base}/versions/{version}"
         # (method, path) -> (route template for metrics, handler)
         self.routes: dict[tuple[str, str], tuple[str, Handler]] = {}
-        for prefix, template in ((base, "/v2/models/{m}"),
-                                 (versioned, "/v2/models/{m}/versions/{v}")):
+        for prefix, template in ((base, "/v2/models/{m}"), (versioned, "/v2/models/{m}/versions/{v}")):
             self.routes[("GET", prefix)] = (template, self.model_metadata)
             self.routes[("GET", prefix + "/ready")] = (template + "/ready", self.model_ready)
             self.routes[("POST", prefix + "/infer")] = (template + "/infer", self.infer)
@@ -90,27 +95,33 @@ class RestApp:
             methods.setdefault(path, []).append(route_method)
         self._methods = {path: ", ".join(sorted(m)).encode() for path, m in methods.items()}
         self._children: dict[tuple[str, int], Any] = {}
+        # Start as if predict() were slow: it runs off the loop until it has shown it is fast.
+        self._predict_seconds = 1.0
+        self._predictions = metrics.predictions.labels("rest")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return  # lifespan events need nothing: the model loads on its own thread
         started = time.perf_counter()
         route, response = await self._dispatch(scope, receive)
-        await send({
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": [(b"content-type", response.content_type),
-                        (b"content-length", str(len(response.body)).encode()),
-                        *response.headers],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [
+                    (b"content-type", response.content_type),
+                    (b"content-length", str(len(response.body)).encode()),
+                    *response.headers,
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": response.body})
         self._observe(route, response.status, time.perf_counter() - started)
 
     def _observe(self, route: str, status: int, seconds: float) -> None:
         children = self._children.get((route, status))
         if children is None:  # label lookups take a lock; cache the children per (route, code)
-            children = (self.metrics.requests.labels(route, str(status)),
-                        self.metrics.latency.labels(route))
+            children = (self.metrics.requests.labels(route, str(status)), self.metrics.latency.labels(route))
             self._children[(route, status)] = children
         children[0].inc()
         children[1].observe(seconds)
@@ -155,15 +166,17 @@ class RestApp:
 
     async def model_metadata(self, _: bytes) -> Response:
         model = self.config.model
-        inputs = [{"name": p.name, "datatype": "BYTES", "shape": [-1]}
-                  for p in self.predictor.parameters]
-        return json_response(200, {
-            "name": model.slug,
-            "versions": [str(model.version)],
-            "platform": f"aiar-{model.type.lower()}",
-            "inputs": inputs,
-            "outputs": [{"name": "result", "datatype": "BYTES", "shape": [-1]}],
-        })
+        inputs = [{"name": p.name, "datatype": "BYTES", "shape": [-1]} for p in self.predictor.parameters]
+        return json_response(
+            200,
+            {
+                "name": model.slug,
+                "versions": [str(model.version)],
+                "platform": f"aiar-{model.type.lower()}",
+                "inputs": inputs,
+                "outputs": [{"name": "result", "datatype": "BYTES", "shape": [-1]}],
+            },
+        )
 
     async def openapi(self, _: bytes) -> Response:
         return Response(200, self._openapi)
@@ -183,8 +196,7 @@ class RestApp:
             return outcome
         model = self.config.model
         result = codec.loads(outcome)
-        return json_response(200, codec.infer_response(model.slug, model.version, result,
-                                                       request.id))
+        return json_response(200, codec.infer_response(model.slug, model.version, result, request.id))
 
     async def predict(self, body: bytes) -> Response:
         try:
@@ -199,9 +211,12 @@ class RestApp:
 
     async def _predict(self, values: Any) -> Response | bytes:
         """predict()'s result as JSON, or the error response."""
-        loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(self.executor, self._predict_json, values)
+            if self.executor is None or not self._offload:
+                result = self._predict_json(values)
+            else:
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(self.executor, self._predict_json, values)
         except RequestError as exc:
             kind, response = "request", error(400, str(exc))
         except NotReadyError as exc:
@@ -211,13 +226,24 @@ class RestApp:
         except PredictError as exc:
             kind, response = "predict", error(500, str(exc))
         else:
-            self.metrics.predictions.labels("rest").inc()
+            self._predictions.inc()
             return result
         self.metrics.errors.labels("rest", kind).inc()
         return response
 
+    @property
+    def _offload(self) -> bool:
+        """Whether predict() goes to the thread pool (see ``INLINE_BUDGET_S``)."""
+        return self.predictor.processor is not None or self._predict_seconds > INLINE_BUDGET_S
+
     def _predict_json(self, values: Any) -> bytes:
-        result = self.predictor(values)
+        started = time.perf_counter()
+        try:
+            result = self.predictor(values)
+        finally:
+            # An exponential average: one slow call is enough to move predict() off the loop.
+            spent = time.perf_counter() - started
+            self._predict_seconds = 0.9 * self._predict_seconds + 0.1 * spent
         try:
             return codec.dumps(result)  # encoded in the worker thread, off the event loop
         except TypeError as exc:

@@ -45,8 +45,15 @@ class ModelLoader:
     polling. Otherwise a file next to the code is used when present; an online model may start empty.
     """
 
-    def __init__(self, config: ServerConfig, code: PredictCode, state: ModelState,
-                 storage: Storage | None, metrics: Metrics, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        code: PredictCode,
+        state: ModelState,
+        storage: Storage | None,
+        metrics: Metrics,
+        stop: threading.Event,
+    ) -> None:
         self.config, self.code, self.state = config, code, state
         self.storage, self.metrics, self.stop = storage, metrics, stop
         self.model_dir = Path(os.environ.get("AIAR_MODEL_DIR") or tempfile.mkdtemp(prefix="aiar-"))
@@ -74,8 +81,7 @@ class ModelLoader:
             try:
                 path = self._fetch()
                 if path is None and self._must_wait():
-                    log.info("model %s not in storage yet; retrying in %.0fs",
-                             self.config.model_key, MODEL_POLL_S)
+                    log.info("model %s not in storage yet; retrying in %.0fs", self.config.model_key, MODEL_POLL_S)
                     self.stop.wait(MODEL_POLL_S)
                     continue
                 model = self.code.load(path) if (self.code.load and path) else None
@@ -113,35 +119,54 @@ def serve(config: ServerConfig, host: str, port: int | None = None, workers: int
     predictor = Predictor(config, code, state)
     app = RestApp(config, predictor, metrics, workers=workers)
     stop = threading.Event()
-    threads = [threading.Thread(target=ModelLoader(config, code, state, storage, metrics, stop).run,
-                                name="model-loader", daemon=True)]
+    threads = [
+        threading.Thread(
+            target=ModelLoader(config, code, state, storage, metrics, stop).run, name="model-loader", daemon=True
+        )
+    ]
     if config.message_bus and config.prediction_bus:
         bus = config.prediction_bus
-        consumer = Consumer("prediction", config.message_bus, bus.queue, bus.input_keys,
-                            PredictionHandler(config.message_bus, bus, predictor, metrics),
-                            bus.prefetch, stop=stop)
-        threads.append(threading.Thread(target=_after_ready, args=(state, stop, consumer),
-                                        name="bus-prediction", daemon=True))
+        consumer = Consumer(
+            "prediction",
+            config.message_bus,
+            bus.queue,
+            bus.input_keys,
+            PredictionHandler(config.message_bus, bus, predictor, metrics),
+            bus.prefetch,
+            stop=stop,
+        )
+        threads.append(
+            threading.Thread(target=_after_ready, args=(state, stop, consumer), name="bus-prediction", daemon=True)
+        )
     if config.message_bus and _online(config):
         updater = OnlineUpdater(config, _update_function(config, code), state, metrics)
         consumer = training_consumer(config, updater, "online-training")
         consumer.stop = stop
-        threads.append(threading.Thread(target=_after_ready, args=(state, stop, consumer),
-                                        name="bus-online-training", daemon=True))
+        threads.append(
+            threading.Thread(target=_after_ready, args=(state, stop, consumer), name="bus-online-training", daemon=True)
+        )
     for thread in threads:
         thread.start()
     listen = port if port is not None else (config.rest.port if config.rest else 8080)
-    server = uvicorn.Server(uvicorn.Config(
-        app, host=host, port=listen, lifespan="off", access_log=False, log_config=None,
-        timeout_graceful_shutdown=10,
-    ))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=listen,
+            lifespan="off",
+            access_log=False,
+            log_config=None,
+            timeout_graceful_shutdown=10,
+        )
+    )
     try:
         server.run()
     finally:
         stop.set()
         for thread in threads:
             thread.join(timeout=5)
-        app.executor.shutdown(wait=False, cancel_futures=True)
+        if app.executor is not None:
+            app.executor.shutdown(wait=False, cancel_futures=True)
     return 0
 
 
@@ -152,8 +177,7 @@ def _update_function(config: ServerConfig, code: PredictCode) -> object:
     except Exception:  # no train.py in this image: predict.py may carry update() instead
         update = None
     if update is None:
-        update = code.update or getattr(import_module(config.code, config.code.predict_module),
-                                        "update", None)
+        update = code.update or getattr(import_module(config.code, config.code.predict_module), "update", None)
     if not callable(update):
         raise TrainingError("online training needs an update(model, record, hyperparameters)")
     return update

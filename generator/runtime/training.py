@@ -15,7 +15,7 @@ from typing import Any
 from pika.adapters.blocking_connection import BlockingChannel
 
 from . import codec
-from .bus import Consumer, Delivery, Publisher, publish_json
+from .bus import Consumer, Delivery, Publisher, publish_json, run_heartbeating
 from .config import ServerConfig
 from .metrics import Metrics
 from .storage import Storage
@@ -33,13 +33,12 @@ def model_file_name(config: ServerConfig) -> str:
 
 
 def stats_message(config: ServerConfig, mode: str, records: int | None, stats: Any) -> bytes:
-    return codec.dumps({"model": config.model.slug, "version": config.model.version,
-                        "mode": mode, "records": records, "stats": stats})
+    return codec.dumps(
+        {"model": config.model.slug, "version": config.model.version, "mode": mode, "records": records, "stats": stats}
+    )
 
 
-def run_train(
-    config: ServerConfig, code: TrainCode, dataset: Path, workdir: Path, storage: Storage | None
-) -> Any:
+def run_train(config: ServerConfig, code: TrainCode, dataset: Path, workdir: Path, storage: Storage | None) -> Any:
     """Call train(), check it wrote the model file, upload it to ``model_key``; return the stats."""
     training = config.training
     hyperparameters = dict(training.hyperparameters) if training else {}
@@ -54,9 +53,7 @@ def run_train(
     return stats
 
 
-def train_historic(
-    config: ServerConfig, code: TrainCode, storage: Storage, publisher: Publisher | None
-) -> Any:
+def train_historic(config: ServerConfig, code: TrainCode, storage: Storage, publisher: Publisher | None) -> Any:
     assert config.training is not None and config.training.historic is not None
     historic = config.training.historic
     with tempfile.TemporaryDirectory(prefix="aiar-train-") as tmp:
@@ -64,8 +61,7 @@ def train_historic(
         storage.download(historic.dataset_key, dataset)
         stats = run_train(config, code, dataset, Path(tmp), storage)
     if publisher is not None and config.training.output_keys:
-        publisher.publish(config.training.output_keys,
-                          stats_message(config, "historic", None, stats))
+        publisher.publish(config.training.output_keys, stats_message(config, "historic", None, stats))
     return stats
 
 
@@ -76,8 +72,9 @@ class BufferTrainer:
     redelivers the whole buffer. That is why prefetch must be at least ``buffer``.
     """
 
-    def __init__(self, config: ServerConfig, code: TrainCode, storage: Storage | None,
-                 rounds: int | None = None) -> None:
+    def __init__(
+        self, config: ServerConfig, code: TrainCode, storage: Storage | None, rounds: int | None = None
+    ) -> None:
         assert config.training is not None and config.training.bus is not None
         self.config = config
         self.code = code
@@ -101,10 +98,16 @@ class BufferTrainer:
         with tempfile.TemporaryDirectory(prefix="aiar-train-") as tmp:
             dataset = Path(tmp) / "buffer.jsonl"
             dataset.write_bytes(b"".join(codec.dumps(r) + b"\n" for r in self.records))
-            stats = run_train(self.config, self.code, dataset, Path(tmp), self.storage)
+            stats = run_heartbeating(
+                channel, lambda: run_train(self.config, self.code, dataset, Path(tmp), self.storage)
+            )
         assert self.config.training is not None
-        publish_json(channel, _exchange(self.config), self.config.training.output_keys,
-                     stats_message(self.config, "buffer", len(self.records), stats))
+        publish_json(
+            channel,
+            _exchange(self.config),
+            self.config.training.output_keys,
+            stats_message(self.config, "buffer", len(self.records), stats),
+        )
         channel.basic_ack(delivery.tag, multiple=True)
         self.records = []
         if self.rounds_left is not None:
@@ -116,8 +119,7 @@ class BufferTrainer:
 class OnlineUpdater:
     """Applies update(model, record, hyperparameters) to the live model, one record at a time."""
 
-    def __init__(self, config: ServerConfig, update: Any, state: ModelState,
-                 metrics: Metrics) -> None:
+    def __init__(self, config: ServerConfig, update: Any, state: ModelState, metrics: Metrics) -> None:
         self.config = config
         self.update = update
         self.state = state
@@ -145,8 +147,12 @@ class OnlineUpdater:
         self.records += 1
         self.metrics.model_updates.inc()
         assert self.config.training is not None
-        publish_json(channel, _exchange(self.config), self.config.training.output_keys,
-                     stats_message(self.config, "online", self.records, None))
+        publish_json(
+            channel,
+            _exchange(self.config),
+            self.config.training.output_keys,
+            stats_message(self.config, "online", self.records, None),
+        )
         channel.basic_ack(delivery.tag)
 
 
@@ -168,5 +174,11 @@ def _record(body: bytes) -> dict[str, Any] | None:
 def training_consumer(config: ServerConfig, handler: Any, name: str) -> Consumer:
     assert config.message_bus is not None and config.training and config.training.bus
     bus = config.training.bus
-    return Consumer(name=name, config=config.message_bus, queue=bus.queue, keys=bus.input_keys,
-                    handler=handler, prefetch=bus.buffer if not bus.online else 16)
+    return Consumer(
+        name=name,
+        config=config.message_bus,
+        queue=bus.queue,
+        keys=bus.input_keys,
+        handler=handler,
+        prefetch=bus.buffer if not bus.online else 16,
+    )

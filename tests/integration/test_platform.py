@@ -4,7 +4,7 @@ pull and run, messages travel through RabbitMQ and objects through S3."""
 from __future__ import annotations
 
 import io
-import shutil
+import os
 import subprocess
 import tarfile
 import time
@@ -52,8 +52,12 @@ def k8s(platform: Platform) -> Any:
 def namespace(k8s: Any) -> Iterator[str]:
     name = f"platform-{uuid.uuid4().hex[:8]}"
     ns_api = k8s.resources.get(api_version="v1", kind="Namespace")
-    ns_api.server_side_apply(body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
-                             name=name, field_manager="aiar-tests", force_conflicts=True)
+    ns_api.server_side_apply(
+        body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+        name=name,
+        field_manager="aiar-tests",
+        force_conflicts=True,
+    )
     sa_api = k8s.resources.get(api_version="v1", kind="ServiceAccount")
     wait_for("default ServiceAccount", lambda: _exists(sa_api, "default", name), timeout=30)
     yield name
@@ -97,13 +101,24 @@ def test_deployment_becomes_available(platform: Platform, k8s: Any, namespace: s
         "spec": {
             "replicas": 2,
             "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": {"containers": [
-                {"name": "web", "image": f"{platform.registry}/python-base:bookworm",
-                 "command": ["python3", "-m", "http.server"], "ports": [{"containerPort": 8000}]}]}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "web",
+                            "image": f"{platform.registry}/python-base:bookworm",
+                            "command": ["python3", "-m", "http.server"],
+                            "ports": [{"containerPort": 8000}],
+                        }
+                    ]
+                },
+            },
         },
     }
-    deployments.server_side_apply(body=body, name="web", namespace=namespace,
-                                  field_manager="aiar-tests", force_conflicts=True)
+    deployments.server_side_apply(
+        body=body, name="web", namespace=namespace, field_manager="aiar-tests", force_conflicts=True
+    )
 
     def available() -> Any:
         dep = deployments.get(name="web", namespace=namespace)
@@ -119,26 +134,51 @@ def test_job_runs_to_completion(k8s: Any, namespace: str) -> None:
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {"name": "once", "namespace": namespace},
-        "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never", "containers": [
-            {"name": "once", "image": "localhost/python-base:bookworm", "command": ["true"]}]}}},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "once", "image": "localhost/python-base:bookworm", "command": ["true"]}],
+                }
+            },
+        },
     }
-    jobs.server_side_apply(body=body, name="once", namespace=namespace,
-                           field_manager="aiar-tests", force_conflicts=True)
-    job = wait_for("Job once Complete",
-                   lambda: (j := jobs.get(name="once", namespace=namespace)) and
-                   _condition(j, "Complete") == "True" and j)
+    jobs.server_side_apply(
+        body=body, name="once", namespace=namespace, field_manager="aiar-tests", force_conflicts=True
+    )
+    job = wait_for(
+        "Job once Complete",
+        lambda: (j := jobs.get(name="once", namespace=namespace)) and _condition(j, "Complete") == "True" and j,
+    )
     assert job.status.succeeded == 1
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
 def test_kubectl_server_side_apply(platform: Platform, namespace: str) -> None:
-    env = {**platform.env(), "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    env = {**os.environ, **platform.env()}
+    kubectl = env["AIAR_KUBECTL"]  # built with the apiserver, same version
     manifest = f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: {namespace}\ndata:\n  a: b\n"
-    subprocess.run(["kubectl", "apply", "--server-side", "-f", "-"], input=manifest, text=True,
-                   env=env, check=True, capture_output=True)
-    out = subprocess.run(["kubectl", "get", "ns", "-o", "name"], env=env, check=True,
-                         capture_output=True, text=True).stdout
+    subprocess.run(
+        [kubectl, "apply", "--server-side", "-f", "-"],
+        input=manifest,
+        text=True,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        [kubectl, "get", "ns", "-o", "name"], env=env, check=True, capture_output=True, text=True
+    ).stdout
     assert f"namespace/{namespace}" in out
+
+
+def test_kubectl_image_runs(platform: Platform) -> None:
+    import docker
+
+    client = docker.DockerClient(base_url=platform.docker_host, version="1.41")
+    env = yaml.safe_load(platform.env_file.read_text())
+    output = client.containers.run(env["base_images"]["kubectl"], ["kubectl", "version", "--client"], remove=True)
+    assert b"Client Version: v1." in output
 
 
 def _build_context(files: dict[str, str]) -> io.BytesIO:
@@ -159,16 +199,21 @@ def test_image_build_push_pull_run(platform: Platform) -> None:
     client = docker.DockerClient(base_url=platform.docker_host, version="1.41")
     repo = f"{platform.registry}/platform-check"
     tag = uuid.uuid4().hex[:10]
-    context = _build_context({
-        "Dockerfile": f"FROM {platform.python_base_image}\n"
-                      "RUN python3 -m venv /opt/venv\n"
-                      "COPY app.py /app/app.py\n"
-                      'CMD ["/opt/venv/bin/python", "/app/app.py"]\n',
-        "app.py": f"print('hello {tag}')\n",
-    })
+    context = _build_context(
+        {
+            "Dockerfile": f"FROM {platform.python_base_image}\n"
+            "RUN python3 -m venv /opt/venv\n"
+            "COPY app.py /app/app.py\n"
+            'CMD ["/opt/venv/bin/python", "/app/app.py"]\n',
+            "app.py": f"print('hello {tag}')\n",
+        }
+    )
     client.images.build(fileobj=context, custom_context=True, tag=f"{repo}:{tag}", pull=False, rm=True)
-    pushed = list(client.images.push(repo, tag=tag, stream=True, decode=True,
-                                     auth_config={"username": "unused", "password": "unused"}))
+    pushed = list(
+        client.images.push(
+            repo, tag=tag, stream=True, decode=True, auth_config={"username": "unused", "password": "unused"}
+        )
+    )
     errors = [item for item in pushed if "error" in item or "errorDetail" in item]
     assert not errors, errors
     client.images.remove(f"{repo}:{tag}", force=True)
@@ -208,9 +253,14 @@ def test_s3_put_get_path_style(platform: Platform) -> None:
     import boto3
     from botocore.config import Config
 
-    s3 = boto3.client("s3", endpoint_url=platform.s3_endpoint, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing",
-                      config=Config(s3={"addressing_style": "path"}))
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=platform.s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(s3={"addressing_style": "path"}),
+    )
     key = f"platform/{uuid.uuid4().hex}.txt"
     s3.put_object(Bucket="aiar", Key=key, Body=b"payload")
     assert s3.get_object(Bucket="aiar", Key=key)["Body"].read() == b"payload"

@@ -13,10 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import DEBIAN_MIRROR, DEBIAN_SUITE, K8S_VERSION, KWOK_VERSION, Layout
+from .config import DEBIAN_MIRROR, DEBIAN_SUITE, ETCD_VERSION, K8S_VERSION, KWOK_VERSION, Layout
 from .proc import StepError, file_lock, log, run, run_streamed
 
-KUBE_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+KUBE_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+"""Built in one `go build` so the packages they share compile once."""
 
 
 def go_env() -> dict[str, str]:
@@ -51,7 +52,7 @@ def kube_build_module(kubernetes_go_mod: str, version: str) -> str:
     staging = re.findall(r"^\s*(k8s\.io/\S+)\s+=>\s+\./staging/src/", kubernetes_go_mod, re.M)
     if not go_line or not staging:
         raise StepError("unexpected k8s.io/kubernetes go.mod: no go line or no staging replaces")
-    major, minor, patch = version.split(".")
+    _major, minor, patch = version.split(".")
     staging_version = f"v0.{minor}.{patch}"
     replaces = "\n".join(f"\t{m} => {m} {staging_version}" for m in staging)
     return (
@@ -70,8 +71,10 @@ def ensure_kube_binaries(layout: Layout) -> Path:
         if all((bindir / c).is_file() for c in KUBE_COMMANDS):
             return bindir
         start = time.monotonic()
-        log(f"building Kubernetes v{K8S_VERSION} ({', '.join(KUBE_COMMANDS)}) from the Go module proxy; "
-            "a cold build takes ~15-25 min on 2 cores")
+        log(
+            f"building Kubernetes v{K8S_VERSION} ({', '.join(KUBE_COMMANDS)}) from the Go module proxy; "
+            "a cold build takes ~15-25 min on 2 cores"
+        )
         env = go_env()
         work = Path(tempfile.mkdtemp(prefix="kubebuild-", dir=layout.cachedir))
         try:
@@ -80,15 +83,33 @@ def ensure_kube_binaries(layout: Layout) -> Path:
             imports = "\n".join(f'\t_ "k8s.io/kubernetes/cmd/{c}"' for c in KUBE_COMMANDS)
             (work / "tools.go").write_text(f"//go:build tools\n\npackage tools\n\nimport (\n{imports}\n)\n")
             logs = layout.cachedir / "logs"
-            run_streamed(["go", "mod", "tidy"], what="go mod tidy (kubernetes)",
-                         logfile=logs / "k8s-tidy.log", env=env, cwd=work, timeout=1800)
+            run_streamed(
+                ["go", "mod", "tidy"],
+                what="go mod tidy (kubernetes)",
+                logfile=logs / "k8s-tidy.log",
+                env=env,
+                cwd=work,
+                timeout=1800,
+            )
             log(f"kubernetes modules resolved in {time.monotonic() - start:.0f}s; compiling")
             out = work / "bin"
             out.mkdir()
             run_streamed(
-                ["go", "build", "-v", "-trimpath", "-ldflags=-s -w", "-o", f"{out}/",
-                 *(f"k8s.io/kubernetes/cmd/{c}" for c in KUBE_COMMANDS)],
-                what="go build (kubernetes)", logfile=logs / "k8s-build.log", env=env, cwd=work, timeout=4800,
+                [
+                    "go",
+                    "build",
+                    "-v",
+                    "-trimpath",
+                    "-ldflags=-s -w",
+                    "-o",
+                    f"{out}/",
+                    *(f"k8s.io/kubernetes/cmd/{c}" for c in KUBE_COMMANDS),
+                ],
+                what="go build (kubernetes)",
+                logfile=logs / "k8s-build.log",
+                env=env,
+                cwd=work,
+                timeout=4800,
             )
             tmp = bindir.with_name(bindir.name + ".tmp")
             shutil.rmtree(tmp, ignore_errors=True)
@@ -99,6 +120,66 @@ def ensure_kube_binaries(layout: Layout) -> Path:
             shutil.rmtree(work, ignore_errors=True)
         log(f"kubernetes v{K8S_VERSION} built in {time.monotonic() - start:.0f}s -> {bindir}")
     return bindir
+
+
+_ETCD_MAIN = """package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+"""
+
+
+def ensure_etcd(layout: Layout) -> Path:
+    """etcd at ETCD_VERSION: a one-line main around etcdmain, from the module proxy.
+
+    ``AIAR_TESTENV_ETCD_BIN=/usr/bin/etcd`` uses another etcd (e.g. Debian's 3.4) instead.
+    """
+    if os.environ.get("AIAR_TESTENV_ETCD_BIN"):
+        return Path(os.environ["AIAR_TESTENV_ETCD_BIN"])
+    binary = layout.etcd_bin
+    if binary.is_file():
+        return binary
+    with file_lock(layout.cachedir / "etcd-build.lock", "etcd build"):
+        if binary.is_file():
+            return binary
+        start = time.monotonic()
+        log(f"building etcd v{ETCD_VERSION} from the Go module proxy")
+        env = go_env()
+        work = Path(tempfile.mkdtemp(prefix="etcdbuild-", dir=layout.cachedir))
+        try:
+            (work / "go.mod").write_text(
+                "module aiar.local/testenv/etcdbuild\n\ngo 1.24.0\n\n"
+                f"require go.etcd.io/etcd/server/v3 v{ETCD_VERSION}\n"
+            )
+            (work / "main.go").write_text(_ETCD_MAIN)
+            logs = layout.cachedir / "logs"
+            run_streamed(
+                ["go", "mod", "tidy"],
+                what="go mod tidy (etcd)",
+                logfile=logs / "etcd-tidy.log",
+                env=env,
+                cwd=work,
+                timeout=1800,
+            )
+            run_streamed(
+                ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", "etcd", "."],
+                what="go build (etcd)",
+                logfile=logs / "etcd-build.log",
+                env=env,
+                cwd=work,
+                timeout=3600,
+            )
+            binary.parent.mkdir(parents=True, exist_ok=True)
+            (work / "etcd").rename(binary)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        log(f"etcd v{ETCD_VERSION} built in {time.monotonic() - start:.0f}s")
+    return binary
 
 
 def ensure_kwok(layout: Layout) -> Path:
@@ -113,9 +194,13 @@ def ensure_kwok(layout: Layout) -> Path:
         gobin = Path(tempfile.mkdtemp(prefix="kwokbin-", dir=layout.cachedir))
         try:
             env = go_env() | {"GOBIN": str(gobin), "GOFLAGS": "-trimpath"}
-            run_streamed(["go", "install", "-ldflags=-s -w", f"sigs.k8s.io/kwok/cmd/kwok@v{KWOK_VERSION}"],
-                         what="go install kwok", logfile=layout.cachedir / "logs" / "kwok-build.log",
-                         env=env, timeout=3600)
+            run_streamed(
+                ["go", "install", "-ldflags=-s -w", f"sigs.k8s.io/kwok/cmd/kwok@v{KWOK_VERSION}"],
+                what="go install kwok",
+                logfile=layout.cachedir / "logs" / "kwok-build.log",
+                env=env,
+                timeout=3600,
+            )
             binary.parent.mkdir(parents=True, exist_ok=True)
             (gobin / "kwok").rename(binary)
         finally:
@@ -125,9 +210,18 @@ def ensure_kwok(layout: Layout) -> Path:
 
 
 # Trimmed from the debootstrapped tree before it becomes an image (globs).
-_TRIM = ("usr/share/doc/*", "usr/share/man/*", "usr/share/info/*", "usr/share/locale/*",
-         "usr/share/lintian/*", "var/lib/apt/lists/*", "var/cache/apt/*.bin",
-         "var/cache/apt/archives/*.deb", "var/cache/debconf/*-old", "var/log/*.log")
+_TRIM = (
+    "usr/share/doc/*",
+    "usr/share/man/*",
+    "usr/share/info/*",
+    "usr/share/locale/*",
+    "usr/share/lintian/*",
+    "var/lib/apt/lists/*",
+    "var/cache/apt/*.bin",
+    "var/cache/apt/archives/*.deb",
+    "var/cache/debconf/*-old",
+    "var/log/*.log",
+)
 
 
 def ensure_base_tar(layout: Layout, tarball: Path, packages: tuple[str, ...]) -> Path:
@@ -143,9 +237,16 @@ def ensure_base_tar(layout: Layout, tarball: Path, packages: tuple[str, ...]) ->
         root = work / "root"
         try:
             run_streamed(
-                ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}",
-                 DEBIAN_SUITE, str(root), DEBIAN_MIRROR],
-                what="debootstrap", logfile=layout.cachedir / "logs" / f"{tarball.stem}-debootstrap.log",
+                [
+                    "debootstrap",
+                    "--variant=minbase",
+                    f"--include={','.join(packages)}",
+                    DEBIAN_SUITE,
+                    str(root),
+                    DEBIAN_MIRROR,
+                ],
+                what="debootstrap",
+                logfile=layout.cachedir / "logs" / f"{tarball.stem}-debootstrap.log",
                 timeout=1800,
             )
             for pattern in _TRIM:

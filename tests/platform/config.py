@@ -33,13 +33,42 @@ from pathlib import Path
 K8S_VERSION = "1.34.4"
 """Kubernetes release built from source (its go.mod needs go >= 1.24)."""
 
+ETCD_VERSION = "3.6.4"
+"""etcd built from go.etcd.io/etcd/server/v3 (the version k8s.io/kubernetes requires).
+Debian's etcd 3.4 serves the apiserver, but lacks RequestWatchProgress: watch-list
+clients (kwok) then fall back to slow relists and pods take ~30-60 s per phase."""
+
 KWOK_VERSION = "0.7.0"
 """sigs.k8s.io/kwok release (fake nodes and pod lifecycle)."""
 
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 
-PYTHON_BASE_IMAGE = f"localhost/python-base:{DEBIAN_SUITE}"
+
+@dataclass(frozen=True)
+class BaseImage:
+    """A base image made without pulls: debootstrap minbase + packages, then podman import."""
+
+    name: str
+    packages: tuple[str, ...]
+
+    @property
+    def local(self) -> str:
+        return f"localhost/{self.name}:{DEBIAN_SUITE}"
+
+    def remote(self, registry: str) -> str:
+        return f"{registry}/{self.name}:{DEBIAN_SUITE}"
+
+    def tarball(self, cachedir: Path) -> Path:
+        return cachedir / f"{self.name}-{DEBIAN_SUITE}.tar"
+
+
+PYTHON_BASE = BaseImage("python-base", ("python3", "python3-venv", "python3-pip", "ca-certificates"))
+JAVA_BASE = BaseImage("java-base", (*PYTHON_BASE.packages, "default-jre-headless"))
+"""Opt-in (``AIAR_TESTENV_JAVA=1``): Python plus a headless JRE for H2O models."""
+PYTHON_BASE_IMAGE = PYTHON_BASE.local
+KUBECTL_IMAGE = f"localhost/kubectl:v{K8S_VERSION}"
+"""The scaler image CronJobs run (``base_images.kubectl``): python-base + the built kubectl."""
 REGISTRY_HOST = "127.0.0.1"
 HOST = "127.0.0.1"
 
@@ -182,12 +211,16 @@ class Layout:
         return self.cachedir / f"k8s-v{K8S_VERSION}"
 
     @property
+    def etcd_bin(self) -> Path:
+        return self.cachedir / f"etcd-v{ETCD_VERSION}" / "etcd"
+
+    @property
     def kwok_bin(self) -> Path:
         return self.cachedir / f"kwok-v{KWOK_VERSION}" / "kwok"
 
-    @property
-    def python_base_tar(self) -> Path:
-        return self.cachedir / f"python-base-{DEBIAN_SUITE}.tar"
+    def base_images(self) -> tuple[BaseImage, ...]:
+        java = os.environ.get("AIAR_TESTENV_JAVA", "") not in ("", "0")
+        return (PYTHON_BASE, JAVA_BASE) if java else (PYTHON_BASE,)
 
     def containers_env(self) -> dict[str, str]:
         """Variables pointing podman at the private configuration."""

@@ -46,11 +46,7 @@ def ensure_apt() -> None:
 
 
 def missing_pip() -> list[str]:
-    return [
-        req
-        for req, modules in PIP_PACKAGES.items()
-        if any(importlib.util.find_spec(m) is None for m in modules)
-    ]
+    return [req for req, modules in PIP_PACKAGES.items() if any(importlib.util.find_spec(m) is None for m in modules)]
 
 
 def ensure_pip() -> None:

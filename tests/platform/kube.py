@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from .config import HOST, Layout
-from .pki import SERVICE_CIDR, ensure_pki, write_kubeconfig
 from .proc import Daemon, StepError, poll, port_open
 
 FIELD_MANAGER = "aiar-testenv"
@@ -30,10 +29,15 @@ class Api:
         self.ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
         self.ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                content_type: str = "application/json") -> tuple[int, str]:
-        req = urllib.request.Request(self.base + path, data=body, method=method,
-                                     headers={"Content-Type": content_type, "Accept": "application/json"})
+    def request(
+        self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json"
+    ) -> tuple[int, str]:
+        req = urllib.request.Request(
+            self.base + path,
+            data=body,
+            method=method,
+            headers={"Content-Type": content_type, "Accept": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, context=self.ctx, timeout=10) as resp:
                 return int(resp.status), resp.read().decode()
@@ -51,8 +55,12 @@ class Api:
 
     def apply(self, path: str, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply ``obj`` at ``path`` (the object's own URL)."""
-        status, text = self.request("PATCH", f"{path}?fieldManager={FIELD_MANAGER}&force=true",
-                                    json.dumps(obj).encode(), "application/apply-patch+yaml")
+        status, text = self.request(
+            "PATCH",
+            f"{path}?fieldManager={FIELD_MANAGER}&force=true",
+            json.dumps(obj).encode(),
+            "application/apply-patch+yaml",
+        )
         if status not in (200, 201):
             raise StepError(f"server-side apply {path} -> {status}: {text[:500]}")
         result: dict[str, Any] = json.loads(text)
@@ -62,18 +70,30 @@ class Api:
 # --------------------------------------------------------------------------- etcd
 
 
-def start_etcd(layout: Layout) -> None:
+def start_etcd(layout: Layout, etcd: Path) -> None:
     d = _daemon(layout, "etcd")
     p = layout.ports
     if not d.running():
         if port_open(p.etcd):
             raise StepError(f"etcd: 127.0.0.1:{p.etcd} is used by a process this platform did not start")
         client, peer = f"http://{HOST}:{p.etcd}", f"http://{HOST}:{p.etcd_peer}"
-        d.start(["etcd", "--name=aiar-testenv", f"--data-dir={layout.rundir / 'etcd'}",
-                 f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
-                 f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
-                 f"--initial-cluster=aiar-testenv={peer}", "--initial-cluster-state=new",
-                 "--logger=zap", "--log-level=warn"])
+        d.start(
+            [
+                str(etcd),
+                "--name=aiar-testenv",
+                f"--data-dir={layout.rundir / 'etcd'}",
+                f"--listen-client-urls={client}",
+                f"--advertise-client-urls={client}",
+                f"--listen-peer-urls={peer}",
+                f"--initial-advertise-peer-urls={peer}",
+                f"--initial-cluster=aiar-testenv={peer}",
+                "--initial-cluster-state=new",
+                "--logger=zap",
+                "--log-level=warn",
+                # throwaway data: skip fsync (flag exists from etcd 3.5; not in Debian's 3.4)
+                *(["--unsafe-no-fsync"] if etcd == layout.etcd_bin else []),
+            ]
+        )
 
     def healthy() -> bool:
         if not d.running():
@@ -87,7 +107,12 @@ def start_etcd(layout: Layout) -> None:
 # --------------------------------------------------------------------------- control plane
 
 
+SERVICE_CIDR = "10.0.0.0/24"  # its first address (the `kubernetes` Service) is in the serving cert
+
+
 def start_apiserver(layout: Layout, bindir: Path) -> None:
+    from .pki import ensure_pki, write_kubeconfig  # cryptography: imported after ensure_installed() ran
+
     ensure_pki(layout.pki)
     write_kubeconfig(layout.kubeconfig, layout.pki, layout.apiserver_url)
     d = _daemon(layout, "kube-apiserver")
@@ -95,24 +120,28 @@ def start_apiserver(layout: Layout, bindir: Path) -> None:
     if not d.running():
         if port_open(layout.ports.apiserver):
             raise StepError(f"kube-apiserver: 127.0.0.1:{layout.ports.apiserver} is used by another process")
-        d.start([
-            str(bindir / "kube-apiserver"),
-            f"--etcd-servers=http://{HOST}:{layout.ports.etcd}",
-            f"--bind-address={HOST}", f"--advertise-address={HOST}",
-            f"--secure-port={layout.ports.apiserver}",
-            f"--cert-dir={pki}",
-            f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
-            f"--client-ca-file={pki / 'ca.crt'}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={pki / 'sa.pub'}",
-            f"--service-account-signing-key-file={pki / 'sa.key'}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--authorization-mode=RBAC",
-            "--allow-privileged=true",
-            # a loopback advertise address is not a valid Endpoints address
-            "--endpoint-reconciler-type=none",
-            "--profiling=false",
-        ])
+        d.start(
+            [
+                str(bindir / "kube-apiserver"),
+                f"--etcd-servers=http://{HOST}:{layout.ports.etcd}",
+                f"--bind-address={HOST}",
+                f"--advertise-address={HOST}",
+                f"--secure-port={layout.ports.apiserver}",
+                f"--cert-dir={pki}",
+                f"--tls-cert-file={pki / 'apiserver.crt'}",
+                f"--tls-private-key-file={pki / 'apiserver.key'}",
+                f"--client-ca-file={pki / 'ca.crt'}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki / 'sa.pub'}",
+                f"--service-account-signing-key-file={pki / 'sa.key'}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=RBAC",
+                "--allow-privileged=true",
+                # a loopback advertise address is not a valid Endpoints address
+                "--endpoint-reconciler-type=none",
+                "--profiling=false",
+            ]
+        )
     api = Api(layout)
 
     def ready() -> bool:
@@ -127,27 +156,33 @@ def start_controllers(layout: Layout, bindir: Path) -> None:
     pki = layout.pki
     kcm = _daemon(layout, "kube-controller-manager")
     if not kcm.running():
-        kcm.start([
-            str(bindir / "kube-controller-manager"),
-            f"--kubeconfig={layout.kubeconfig}",
-            f"--bind-address={HOST}", "--secure-port=0",
-            "--leader-elect=false",
-            "--use-service-account-credentials=false",
-            f"--service-account-private-key-file={pki / 'sa.key'}",
-            f"--root-ca-file={pki / 'ca.crt'}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--cluster-name=aiar-testenv",
-            "--profiling=false",
-        ])
+        kcm.start(
+            [
+                str(bindir / "kube-controller-manager"),
+                f"--kubeconfig={layout.kubeconfig}",
+                f"--bind-address={HOST}",
+                "--secure-port=0",
+                "--leader-elect=false",
+                "--use-service-account-credentials=false",
+                f"--service-account-private-key-file={pki / 'sa.key'}",
+                f"--root-ca-file={pki / 'ca.crt'}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--cluster-name=aiar-testenv",
+                "--profiling=false",
+            ]
+        )
     sched = _daemon(layout, "kube-scheduler")
     if not sched.running():
-        sched.start([
-            str(bindir / "kube-scheduler"),
-            f"--kubeconfig={layout.kubeconfig}",
-            f"--bind-address={HOST}", "--secure-port=0",
-            "--leader-elect=false",
-            "--profiling=false",
-        ])
+        sched.start(
+            [
+                str(bindir / "kube-scheduler"),
+                f"--kubeconfig={layout.kubeconfig}",
+                f"--bind-address={HOST}",
+                "--secure-port=0",
+                "--leader-elect=false",
+                "--profiling=false",
+            ]
+        )
     api = Api(layout)
 
     def default_sa() -> bool:
@@ -156,8 +191,13 @@ def start_controllers(layout: Layout, bindir: Path) -> None:
                 raise StepError(f"{d.name} exited\n" + d.log_tail())
         return api.get("/api/v1/namespaces/default/serviceaccounts/default") is not None
 
-    poll("kube-controller-manager to create the default ServiceAccount", default_sa, timeout=90,
-         interval=0.5, diagnostics=lambda: kcm.log_tail() + "\n" + sched.log_tail())
+    poll(
+        "kube-controller-manager to create the default ServiceAccount",
+        default_sa,
+        timeout=90,
+        interval=0.5,
+        diagnostics=lambda: kcm.log_tail() + "\n" + sched.log_tail(),
+    )
 
 
 def start_kwok(layout: Layout, kwok: Path) -> None:
@@ -165,14 +205,17 @@ def start_kwok(layout: Layout, kwok: Path) -> None:
     if not d.running():
         workdir = layout.rundir / "kwok"
         workdir.mkdir(parents=True, exist_ok=True)
-        d.start([
-            str(kwok),
-            f"--kubeconfig={layout.kubeconfig}",
-            "--manage-all-nodes=false",
-            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            "--cidr=10.244.0.0/16",
-            "--node-ip=10.0.1.1",
-        ], env={"KWOK_WORKDIR": str(workdir)})
+        d.start(
+            [
+                str(kwok),
+                f"--kubeconfig={layout.kubeconfig}",
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                "--cidr=10.244.0.0/16",
+                "--node-ip=10.0.1.1",
+            ],
+            env={"KWOK_WORKDIR": str(workdir)},
+        )
     api = Api(layout)
     for name in KWOK_NODES:
         api.apply(f"/api/v1/nodes/{name}", fake_node(name))
@@ -208,20 +251,38 @@ def fake_node(name: str) -> dict[str, Any]:
             },
         },
         "spec": {},
-        "status": {"capacity": resources, "allocatable": resources,
-                   "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux",
-                                "kubeletVersion": "fake", "kubeProxyVersion": "fake"}},
+        "status": {
+            "capacity": resources,
+            "allocatable": resources,
+            "nodeInfo": {
+                "architecture": "amd64",
+                "operatingSystem": "linux",
+                "kubeletVersion": "fake",
+                "kubeProxyVersion": "fake",
+            },
+        },
     }
 
 
 def ensure_namespace(layout: Layout, namespace: str, secrets: dict[str, dict[str, str]]) -> None:
     """The test namespace, its default ServiceAccount, and the credential Secrets it references."""
     api = Api(layout)
-    api.apply(f"/api/v1/namespaces/{namespace}", {"apiVersion": "v1", "kind": "Namespace",
-                                                  "metadata": {"name": namespace}})
+    api.apply(
+        f"/api/v1/namespaces/{namespace}", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+    )
     for name, data in secrets.items():
-        api.apply(f"/api/v1/namespaces/{namespace}/secrets/{name}", {
-            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": name, "namespace": namespace}, "stringData": data})
-    poll(f"ServiceAccount default in {namespace}",
-         lambda: api.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/default") is not None, timeout=30)
+        api.apply(
+            f"/api/v1/namespaces/{namespace}/secrets/{name}",
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "Opaque",
+                "metadata": {"name": name, "namespace": namespace},
+                "stringData": data,
+            },
+        )
+    poll(
+        f"ServiceAccount default in {namespace}",
+        lambda: api.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/default") is not None,
+        timeout=30,
+    )

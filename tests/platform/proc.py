@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -89,11 +90,11 @@ def run_streamed(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     timeout: float = 3600,
+    heartbeat: float = 30,
 ) -> None:
     """Run a long command, copying its output to ``logfile`` and a heartbeat to stderr."""
     logfile.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    last_beat = start
     recent: deque[str] = deque(maxlen=40)
     with logfile.open("w") as fh:
         fh.write(f"$ {shlex.join(cmd)}\n")
@@ -107,18 +108,29 @@ def run_streamed(
             text=True,
             bufsize=1,
         )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            fh.write(line)
-            recent.append(line.rstrip())
-            now = time.monotonic()
-            if now - last_beat >= 30:
-                log(f"{what}: {now - start:.0f}s ... {line.rstrip()[:100]}")
-                last_beat = now
-            if now - start > timeout:
-                proc.kill()
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                fh.write(line)
+                recent.append(line.rstrip())
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        while True:
+            try:
+                rc = proc.wait(timeout=heartbeat)
                 break
-        rc = proc.wait()
+            except subprocess.TimeoutExpired:
+                elapsed = time.monotonic() - start
+                if elapsed > timeout:
+                    proc.kill()
+                    rc = proc.wait()
+                    recent.append(f"(killed after {timeout:.0f}s)")
+                    break
+                last = recent[-1][:100] if recent else "(no output yet)"
+                log(f"{what}: {elapsed:.0f}s ... {last}")
+        reader.join(timeout=10)
     if rc != 0:
         raise StepError(
             f"{what} failed (exit {rc}) after {time.monotonic() - start:.0f}s: {shlex.join(cmd)}\n"
@@ -142,7 +154,9 @@ def poll(
             value = check()
             if value is not None and value is not False:
                 return value
-        except Exception as exc:  # noqa: BLE001 - remembered for the error message
+        except StepError:
+            raise  # the check saw a fatal condition (e.g. the daemon exited)
+        except Exception as exc:
             last_exc = exc
         if time.monotonic() >= deadline:
             detail = f"\nlast error: {last_exc!r}" if last_exc else ""
@@ -230,6 +244,7 @@ class Daemon:
             time.sleep(0.1)
         if self.pid() is not None:
             _signal_group(pid, signal.SIGKILL)
+
             def dead() -> bool:
                 _reap(pid)
                 return self.pid() is None
@@ -257,18 +272,14 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
     try:
         os.killpg(pid, sig)  # started with start_new_session: pgid == pid
     except (ProcessLookupError, PermissionError):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 def _reap(pid: int) -> None:
     """Collect an exited child of this process (no-op for other processes)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 @contextlib.contextmanager

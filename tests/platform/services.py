@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import http.client
-import json
+import shutil
 import socket
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .config import DEBIAN_SUITE, HOST, PYTHON_BASE_IMAGE, Layout
+from .config import DEBIAN_SUITE, HOST, K8S_VERSION, KUBECTL_IMAGE, PYTHON_BASE, BaseImage, Layout
 from .proc import Daemon, StepError, log, poll, port_open, run
 
 
@@ -20,8 +20,10 @@ def daemon(layout: Layout, name: str) -> Daemon:
 
 def _free_or_ours(layout: Layout, name: str, port: int) -> None:
     if port_open(port) and not daemon(layout, name).running():
-        raise StepError(f"{name}: port 127.0.0.1:{port} is used by a process this platform did not start "
-                        f"(set AIAR_TESTENV_*_PORT to move it; see tests/platform/config.py)")
+        raise StepError(
+            f"{name}: port 127.0.0.1:{port} is used by a process this platform did not start "
+            f"(set AIAR_TESTENV_*_PORT to move it; see tests/platform/config.py)"
+        )
 
 
 def http_status(url: str, timeout: float = 2.0) -> int:
@@ -51,8 +53,12 @@ def start_registry(layout: Layout) -> None:
     )
     d.start(["docker-registry", "serve", str(config)])
     url = f"http://{layout.registry_url}/v2/"
-    poll("registry /v2/ to answer 200", lambda: d.running() and http_status(url) == 200,
-         timeout=30, diagnostics=d.log_tail)
+    poll(
+        "registry /v2/ to answer 200",
+        lambda: d.running() and http_status(url) == 200,
+        timeout=30,
+        diagnostics=d.log_tail,
+    )
 
 
 # --------------------------------------------------------------------------- podman
@@ -130,31 +136,59 @@ def start_podman(layout: Layout) -> None:
         return
     d.stop()
     layout.podman_socket.unlink(missing_ok=True)
-    d.start(["podman", "system", "service", "--time=0", f"unix://{layout.podman_socket}"],
-            env=layout.containers_env())
-    poll("podman Docker API /_ping", lambda: d.running() and docker_api_ping(layout.podman_socket),
-         timeout=60, diagnostics=d.log_tail)
+    d.start(["podman", "system", "service", "--time=0", f"unix://{layout.podman_socket}"], env=layout.containers_env())
+    poll(
+        "podman Docker API /_ping",
+        lambda: d.running() and docker_api_ping(layout.podman_socket),
+        timeout=60,
+        diagnostics=d.log_tail,
+    )
 
 
-def ensure_python_base_image(layout: Layout, tarball: Path) -> None:
-    """Import the cached rootfs as localhost/python-base and push it to the registry."""
-    env = layout.containers_env()
-    if run(["podman", "image", "exists", PYTHON_BASE_IMAGE], env=env, check=False).returncode != 0:
-        log(f"podman import {tarball.name} -> {PYTHON_BASE_IMAGE}")
-        podman(layout, "import", "--change", 'CMD ["/bin/bash"]', "--change", "ENV LANG=C.UTF-8",
-               str(tarball), PYTHON_BASE_IMAGE)
-    remote = f"{layout.registry_url}/python-base:{DEBIAN_SUITE}"
-    manifest = f"http://{layout.registry_url}/v2/python-base/manifests/{DEBIAN_SUITE}"
-    req = urllib.request.Request(manifest, method="HEAD", headers={
-        "Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+def ensure_base_image(layout: Layout, image: BaseImage, tarball: Path) -> None:
+    """Import a cached rootfs tarball as ``image.local`` and push it to the registry."""
+    if not image_exists(layout, image.local):
+        log(f"podman import {tarball.name} -> {image.local}")
+        podman(
+            layout, "import", "--change", 'CMD ["/bin/bash"]', "--change", "ENV LANG=C.UTF-8", str(tarball), image.local
+        )
+    push_if_missing(layout, image.local, image.name, DEBIAN_SUITE)
+
+
+def ensure_kubectl_image(layout: Layout, kubectl: Path) -> None:
+    """``localhost/kubectl:v<K8S_VERSION>``: the python base plus the version-matched kubectl."""
+    if not image_exists(layout, KUBECTL_IMAGE):
+        log(f"podman build {KUBECTL_IMAGE}")
+        context = layout.rundir / "kubectl-image"
+        context.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(kubectl, context / "kubectl")
+        (context / "Containerfile").write_text(
+            f'FROM {PYTHON_BASE.local}\nCOPY kubectl /usr/local/bin/kubectl\nCMD ["kubectl", "version", "--client"]\n'
+        )
+        podman(layout, "build", "--network=none", "--tag", KUBECTL_IMAGE, str(context))
+        shutil.rmtree(context)
+    push_if_missing(layout, KUBECTL_IMAGE, "kubectl", f"v{K8S_VERSION}")
+
+
+def image_exists(layout: Layout, ref: str) -> bool:
+    return run(["podman", "image", "exists", ref], env=layout.containers_env(), check=False).returncode == 0
+
+
+def push_if_missing(layout: Layout, local: str, repository: str, tag: str) -> None:
+    """Push ``local`` to ``<registry>/<repository>:<tag>`` unless the registry has that tag."""
+    manifest = f"http://{layout.registry_url}/v2/{repository}/manifests/{tag}"
+    req = urllib.request.Request(
+        manifest, method="HEAD", headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=5):
             return
     except urllib.error.HTTPError as exc:
         if exc.code != 404:
             raise StepError(f"registry: HEAD {manifest} -> {exc.code}") from exc
-    log(f"podman push {PYTHON_BASE_IMAGE} -> {remote}")
-    podman(layout, "push", "--format=v2s2", PYTHON_BASE_IMAGE, f"docker://{remote}")
+    remote = f"{layout.registry_url}/{repository}:{tag}"
+    log(f"podman push {local} -> {remote}")
+    podman(layout, "push", "--format=v2s2", local, f"docker://{remote}")
 
 
 # --------------------------------------------------------------------------- rabbitmq
@@ -201,6 +235,8 @@ def start_rabbitmq(layout: Layout) -> None:
     """Start the broker (no-op if it runs) and wait for `rabbitmqctl await_startup`."""
     start_epmd(layout)
     d = daemon(layout, "rabbitmq")
+    if d.running() and port_open(layout.ports.amqp):
+        return  # the AMQP listener opens at the end of boot; await_startup costs a CLI VM start
     if not d.running():
         _free_or_ours(layout, "rabbitmq", layout.ports.amqp)
         base = layout.rundir / "rabbitmq"
@@ -219,8 +255,15 @@ def start_rabbitmq(layout: Layout) -> None:
     def ready() -> bool:
         if not d.running():
             raise StepError("rabbitmq-server exited\n" + d.log_tail())
-        return run([str(RABBIT_BIN / "rabbitmqctl"), "await_startup", "--timeout", "5"],
-                   env=rabbitmq_env(layout), timeout=30, check=False).returncode == 0
+        return (
+            run(
+                [str(RABBIT_BIN / "rabbitmqctl"), "await_startup", "--timeout", "5"],
+                env=rabbitmq_env(layout),
+                timeout=30,
+                check=False,
+            ).returncode
+            == 0
+        )
 
     poll("rabbitmqctl await_startup", ready, timeout=120, interval=0.5, diagnostics=d.log_tail)
 
@@ -236,25 +279,22 @@ def stop_rabbitmq(layout: Layout) -> None:
 # --------------------------------------------------------------------------- s3 (moto)
 
 S3_BUCKET = "aiar"
-S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                  "AWS_DEFAULT_REGION": "us-east-1"}
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 def start_moto(layout: Layout) -> None:
     d = daemon(layout, "moto")
     if not d.running():
         _free_or_ours(layout, "moto", layout.ports.s3)
-        d.start([sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(layout.ports.s3)],
-                env=S3_CREDENTIALS)
-    poll("moto_server", lambda: d.running() and http_status(f"{layout.s3_endpoint}/moto-api/data.json") == 200,
-         timeout=60, diagnostics=d.log_tail)
+        d.start([sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(layout.ports.s3)], env=S3_CREDENTIALS)
+    poll(
+        "moto_server",
+        lambda: d.running() and http_status(f"{layout.s3_endpoint}/moto-api/data.json") == 200,
+        timeout=60,
+        diagnostics=d.log_tail,
+    )
     # The bucket named in environment.yaml (PUT is idempotent in us-east-1).
     req = urllib.request.Request(f"{layout.s3_endpoint}/{S3_BUCKET}", method="PUT")
     with urllib.request.urlopen(req, timeout=10) as resp:
         if resp.status != 200:
             raise StepError(f"moto: creating bucket {S3_BUCKET} -> HTTP {resp.status}")
-
-
-def moto_state(layout: Layout) -> str:
-    with urllib.request.urlopen(f"{layout.s3_endpoint}/moto-api/data.json", timeout=5) as resp:
-        return json.dumps(sorted(json.load(resp).get("s3", {}).keys()))

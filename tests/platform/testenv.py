@@ -5,9 +5,11 @@
     python -m tests.platform.testenv env      # shell exports: eval "$(python -m tests.platform.testenv env)"
     python -m tests.platform.testenv down [--purge]   # stop what `up` started (--purge: delete the run dir)
 
-Pieces: etcd (Debian) + kube-apiserver/controller-manager/scheduler (built from the
-Go module proxy) + kwok fake nodes; docker-registry; podman serving the Docker API
-on a unix socket; RabbitMQ; moto S3.  Ports and paths: see ``config.py``.
+Pieces: etcd + kube-apiserver/controller-manager/scheduler (built from the Go module
+proxy) + kwok fake nodes (Deployments become Available, Jobs complete; containers
+never really run); docker-registry; podman serving the Docker API on a unix socket
+(builds FROM localhost/python-base:bookworm, a debootstrapped image); RabbitMQ;
+moto S3.  Ports, versions and paths: see ``config.py``.
 From pytest use :func:`ensure_up`, which returns a :class:`Platform`.
 """
 
@@ -18,24 +20,54 @@ import concurrent.futures
 import os
 import re
 import shlex
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import DEBIAN_SUITE, K8S_VERSION, KWOK_VERSION, PYTHON_BASE_IMAGE, Layout
+from .build import ensure_base_tar, ensure_etcd, ensure_kube_binaries, ensure_kwok
+from .config import (
+    ETCD_VERSION,
+    K8S_VERSION,
+    KUBECTL_IMAGE,
+    KWOK_VERSION,
+    PYTHON_BASE,
+    PYTHON_BASE_IMAGE,
+    BaseImage,
+    Layout,
+)
+from .install import ensure_installed
+from .kube import ensure_namespace, start_apiserver, start_controllers, start_etcd, start_kwok
 from .proc import Daemon, StepError, file_lock, log, run
+from .services import (
+    S3_CREDENTIALS,
+    ensure_base_image,
+    ensure_kubectl_image,
+    start_moto,
+    start_podman,
+    start_rabbitmq,
+    start_registry,
+    stop_rabbitmq,
+)
 
 NAMESPACE = "aiar-test"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 RABBIT_SECRET = "aiar-rabbitmq"
 S3_SECRET = "aiar-s3"
-PYTHON_BASE_PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates")
 
 # Start order; `down` stops in reverse.
-DAEMONS = ("registry", "podman", "epmd", "rabbitmq", "moto", "etcd", "kube-apiserver",
-           "kube-controller-manager", "kube-scheduler", "kwok")
+DAEMONS = (
+    "registry",
+    "podman",
+    "epmd",
+    "rabbitmq",
+    "moto",
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+)
 
 
 @dataclass(frozen=True)
@@ -58,13 +90,9 @@ class Platform:
         return environment_variables(self.layout)
 
     def stop_rabbitmq(self) -> None:
-        from .services import stop_rabbitmq
-
         stop_rabbitmq(self.layout)
 
     def start_rabbitmq(self) -> None:
-        from .services import start_rabbitmq
-
         start_rabbitmq(self.layout)
 
     def restart_rabbitmq(self) -> None:
@@ -89,12 +117,11 @@ def platform_for(layout: Layout) -> Platform:
 
 
 def environment_variables(layout: Layout) -> dict[str, str]:
-    from .services import S3_CREDENTIALS
-
     return {
         "AIAR_TESTENV_DIR": str(layout.rundir),
         "AIAR_ENVIRONMENT_FILE": str(layout.environment_file),
         "KUBECONFIG": str(layout.kubeconfig),
+        "AIAR_KUBECTL": str(layout.k8s_bin / "kubectl"),  # matches the apiserver version
         "DOCKER_HOST": layout.docker_host,
         **layout.containers_env(),
         "AIAR_REGISTRY": layout.registry_url,
@@ -104,28 +131,49 @@ def environment_variables(layout: Layout) -> dict[str, str]:
     }
 
 
-def pip_index_url() -> str:
-    """The index pip uses on this machine ('' when it is PyPI's default)."""
+def pip_index_url(layout: Layout) -> str:
+    """The index pip uses on this machine ('' when it is PyPI's default); cached per run dir."""
     if os.environ.get("PIP_INDEX_URL"):
         return os.environ["PIP_INDEX_URL"]
+    cached = layout.rundir / "pip-index-url"
+    if cached.is_file():
+        return cached.read_text().strip()
     out = run([sys.executable, "-m", "pip", "config", "list"], check=False).stdout
     match = re.search(r"^[\w:.-]*\.index-url='([^']*)'", out, re.M)
-    return match.group(1) if match else ""
+    url = match.group(1) if match else ""
+    cached.write_text(url + "\n")
+    return url
+
+
+def base_image_names(layout: Layout) -> dict[str, BaseImage]:
+    return {image.name.removesuffix("-base"): image for image in layout.base_images()}
 
 
 def write_outputs(layout: Layout) -> None:
-    import yaml
+    import yaml  # third-party: imported after ensure_installed() ran
 
     env = {
         "namespace": NAMESPACE,
         "registry": {"url": layout.registry_url, "insecure": True},
-        "base_images": {"python": PYTHON_BASE_IMAGE},
-        "pip": {"index_url": pip_index_url()},
+        "base_images": {
+            **{name: image.local for name, image in base_image_names(layout).items()},
+            "kubectl": KUBECTL_IMAGE,
+        },
+        # aiar rejects an empty index URL: leave the key out when pip uses PyPI
+        "pip": {"index_url": index_url} if (index_url := pip_index_url(layout)) else {},
         "build": {"ca_bundle": CA_BUNDLE},
-        "message_bus": {"host": "127.0.0.1", "port": layout.ports.amqp, "vhost": "/",
-                        "credentials_secret": RABBIT_SECRET},
-        "storage": {"endpoint": layout.s3_endpoint, "bucket": "aiar", "region": "us-east-1",
-                    "credentials_secret": S3_SECRET},
+        "message_bus": {
+            "host": "127.0.0.1",
+            "port": layout.ports.amqp,
+            "vhost": "/",
+            "credentials_secret": RABBIT_SECRET,
+        },
+        "storage": {
+            "endpoint": layout.s3_endpoint,
+            "bucket": "aiar",
+            "region": "us-east-1",
+            "credentials_secret": S3_SECRET,
+        },
     }
     layout.environment_file.write_text(yaml.safe_dump(env, sort_keys=False))
     lines = [f"export {k}={shlex.quote(v)}" for k, v in environment_variables(layout).items()]
@@ -136,42 +184,39 @@ def write_outputs(layout: Layout) -> None:
 
 
 def _images(layout: Layout) -> None:
-    from .build import ensure_base_tar
-    from .services import ensure_python_base_image
-
-    tarball = ensure_base_tar(layout, layout.python_base_tar, PYTHON_BASE_PACKAGES)
-    ensure_python_base_image(layout, tarball)
+    for image in layout.base_images():
+        tarball = ensure_base_tar(layout, image.tarball(layout.cachedir), image.packages)
+        ensure_base_image(layout, image, tarball)
 
 
 def _kube(layout: Layout) -> None:
-    from .build import ensure_kube_binaries, ensure_kwok
-    from .kube import ensure_namespace, start_apiserver, start_controllers, start_kwok, start_etcd
-    from .services import S3_CREDENTIALS
-
     bindir = ensure_kube_binaries(layout)
+    etcd = ensure_etcd(layout)
     kwok = ensure_kwok(layout)
-    start_etcd(layout)
+    start_etcd(layout, etcd)
     start_apiserver(layout, bindir)
     start_controllers(layout, bindir)
     start_kwok(layout, kwok)
-    ensure_namespace(layout, NAMESPACE, {
-        RABBIT_SECRET: {"username": "guest", "password": "guest"},
-        S3_SECRET: {"AWS_ACCESS_KEY_ID": S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                    "AWS_SECRET_ACCESS_KEY": S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]},
-    })
+    ensure_namespace(
+        layout,
+        NAMESPACE,
+        {
+            RABBIT_SECRET: {"username": "guest", "password": "guest"},
+            S3_SECRET: {
+                "AWS_ACCESS_KEY_ID": S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                "AWS_SECRET_ACCESS_KEY": S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            },
+        },
+    )
 
 
 def up(layout: Layout | None = None) -> Platform:
     layout = layout or Layout.from_env()
-    from .install import ensure_installed
-
     start = time.monotonic()
     layout.rundir.mkdir(parents=True, exist_ok=True)
     layout.cachedir.mkdir(parents=True, exist_ok=True)
     with file_lock(layout.rundir / "up.lock", "testenv up"):
         ensure_installed()
-        from .services import start_moto, start_podman, start_rabbitmq, start_registry
-
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
             # Long cached builds run in the background while services start.
             kube = pool.submit(_kube, layout)
@@ -184,6 +229,7 @@ def up(layout: Layout | None = None) -> Platform:
         for err in errors:
             if err is not None:
                 raise err
+        ensure_kubectl_image(layout, layout.k8s_bin / "kubectl")
         write_outputs(layout)
     log(f"platform up in {time.monotonic() - start:.1f}s; state in {layout.rundir}")
     return platform_for(layout)
@@ -198,13 +244,12 @@ def down(layout: Layout | None = None, purge: bool = False) -> None:
     layout = layout or Layout.from_env()
     if not layout.rundir.exists():
         return
-    from .services import stop_rabbitmq
-
     with file_lock(layout.rundir / "up.lock", "testenv down"):
         for name in reversed(DAEMONS):
             d = Daemon(name, layout.pids, layout.logs)
-            if name == "rabbitmq":
+            if name == "rabbitmq" and d.running():
                 stop_rabbitmq(layout)
+                log("stopped rabbitmq")
             elif name == "podman" and d.running():
                 # containers the tests left running live in the private storage root
                 run(["podman", "stop", "--all", "--time=5"], env=layout.containers_env(), check=False)
@@ -224,15 +269,23 @@ def status(layout: Layout | None = None) -> int:
         pid = Daemon(name, layout.pids, layout.logs).pid()
         down_count += pid is None
         print(f"{name:24} {'running pid ' + str(pid) if pid else 'stopped'}")
-    print(f"kubernetes v{K8S_VERSION} (cached: {layout.k8s_bin.is_dir()}), kwok v{KWOK_VERSION} "
-          f"(cached: {layout.kwok_bin.is_file()}), {DEBIAN_SUITE} base tar (cached: {layout.python_base_tar.is_file()})")
+    cached = {
+        f"kubernetes v{K8S_VERSION}": layout.k8s_bin.is_dir(),
+        f"etcd v{ETCD_VERSION}": layout.etcd_bin.is_file(),
+        f"kwok v{KWOK_VERSION}": layout.kwok_bin.is_file(),
+        f"{PYTHON_BASE.name} tarball": PYTHON_BASE.tarball(layout.cachedir).is_file(),
+    }
+    print("cache: " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in cached.items()) + f" ({layout.cachedir})")
     print(f"run dir: {layout.rundir}")
     return down_count
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.platform.testenv", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.platform.testenv",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="install, build (cached) and start everything")
     p_down = sub.add_parser("down", help="stop everything `up` started")
@@ -244,15 +297,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             platform = up(layout)
-            print(f"KUBECONFIG={platform.kubeconfig}\nDOCKER_HOST={platform.docker_host}\n"
-                  f"environment file: {platform.env_file}\nexports: . {layout.env_sh}")
+            print(
+                f"KUBECONFIG={platform.kubeconfig}\nDOCKER_HOST={platform.docker_host}\n"
+                f"environment file: {platform.env_file}\nexports: . {layout.env_sh}"
+            )
         elif args.command == "down":
             down(layout, purge=args.purge)
         elif args.command == "status":
             return 1 if status(layout) else 0
         elif args.command == "env":
-            sys.stdout.write("".join(f"export {k}={shlex.quote(v)}\n"
-                                     for k, v in environment_variables(layout).items()))
+            sys.stdout.write(
+                "".join(f"export {k}={shlex.quote(v)}\n" for k, v in environment_variables(layout).items())
+            )
     except StepError as exc:
         print(f"testenv {args.command}: FAILED\n{exc}", file=sys.stderr)
         return 1

@@ -7,7 +7,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-IRIS_PREDICT = '''
+IRIS_PREDICT = """
 import os
 import pathlib
 import pickle
@@ -28,9 +28,9 @@ def predict(model, features):
     if features == "boom":
         raise RuntimeError("secret detail that must not leak")
     return model.predict(features).tolist()
-'''
+"""
 
-IRIS_TRAIN = '''
+IRIS_TRAIN = """
 import csv
 import json
 import pickle
@@ -53,16 +53,16 @@ def train(dataset, hyperparameters, model_path):
     with open(model_path, "wb") as f:
         pickle.dump(model, f)
     return {"rows": len(X), "accuracy": model.score(X, y), "scale": hyperparameters["scale"]}
-'''
+"""
 
-ONLINE_PREDICT = '''
+ONLINE_PREDICT = """
 def predict(model, x):
     if model is None:
         return {"n": 0, "mean": None}
     return {"n": model["n"], "mean": model["sum"] / model["n"]}
-'''
+"""
 
-ONLINE_TRAIN = '''
+ONLINE_TRAIN = """
 def train(dataset, hyperparameters, model_path):
     raise NotImplementedError
 
@@ -72,12 +72,12 @@ def update(model, record, hyperparameters):
     model["n"] += 1
     model["sum"] += float(record["x"])
     return model
-'''
+"""
 
-ECHO_PREDICT = '''
+ECHO_PREDICT = """
 def predict(model, a, b):
     return {"a": a, "b": b}
-'''
+"""
 
 
 def write_bundle(root: Path, predict: str, train: str | None = None) -> Path:
@@ -114,14 +114,16 @@ def iris_csv(path: Path) -> None:
             writer.writerow([*row, label])
 
 
-def base_config(src: Path, slug: str = "iris", parameters: tuple[str, ...] = ("features",),
-                **extra: Any) -> dict[str, Any]:
+def base_config(
+    src: Path, slug: str = "iris", parameters: tuple[str, ...] = ("features",), **extra: Any
+) -> dict[str, Any]:
     config: dict[str, Any] = {
         "schema_version": 1,
         "model": {"name": slug.title(), "slug": slug, "version": 1, "type": "PYTHON"},
         "code": {"src_dir": str(src)},
-        "rest": {"parameters": [{"name": n, "position": i + 1, "description": f"the {n}"}
-                                for i, n in enumerate(parameters)]},
+        "rest": {
+            "parameters": [{"name": n, "position": i + 1, "description": f"the {n}"} for i, n in enumerate(parameters)]
+        },
     }
     config.update(extra)
     return config
@@ -132,5 +134,10 @@ def bus_connection(port: int) -> dict[str, Any]:
 
 
 def prediction_bus(name: str, **extra: Any) -> dict[str, Any]:
-    return {"input_keys": [f"{name}.in"], "output_keys": [f"{name}.out"],
-            "queue": f"{name}.predict", "dead_letter_queue": f"{name}.dead", **extra}
+    return {
+        "input_keys": [f"{name}.in"],
+        "output_keys": [f"{name}.out"],
+        "queue": f"{name}.predict",
+        "dead_letter_queue": f"{name}.dead",
+        **extra,
+    }

@@ -49,17 +49,23 @@ class S3Server:
         import boto3
         from botocore.config import Config
 
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id="test", aws_secret_access_key="test",
-                            config=Config(s3={"addressing_style": "path"}))
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(s3={"addressing_style": "path"}),
+        )
 
 
 @pytest.fixture(scope="session")
 def s3() -> Iterator[S3Server]:
     port = free_port()
     moto = shutil.which("moto_server") or "moto_server"
-    process = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_for(lambda: port_open(port), 30, "moto_server")
         server = S3Server(f"http://127.0.0.1:{port}")
@@ -80,8 +86,7 @@ S3_ENV = {"AIAR_S3_ACCESS_KEY": "test", "AIAR_S3_SECRET_KEY": "test"}
 def runtime_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory holding ``aiar_runtime/``: the package copied, as the compiler does for images."""
     root = tmp_path_factory.mktemp("image")
-    shutil.copytree(RUNTIME_SRC, root / "aiar_runtime",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(RUNTIME_SRC, root / "aiar_runtime", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return root
 
 
@@ -112,15 +117,30 @@ class RunningServer:
         return self.log.read_text()
 
 
-def run_runtime(runtime_path: Path, command: str, config: dict[str, Any], workdir: Path,
-                extra_env: dict[str, str] | None = None, *args: str) -> subprocess.Popen[bytes]:
+def run_runtime(
+    runtime_path: Path,
+    command: str,
+    config: dict[str, Any],
+    workdir: Path,
+    extra_env: dict[str, str] | None = None,
+    *args: str,
+) -> subprocess.Popen[bytes]:
     path = workdir / f"{command}-config.json"
     path.write_text(json.dumps(config))
-    env = {**os.environ, "PYTHONPATH": str(runtime_path), "AIAR_MODEL_DIR": str(workdir / "models"),
-           **(extra_env or {})}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(runtime_path),
+        "AIAR_MODEL_DIR": str(workdir / "models"),
+        **(extra_env or {}),
+    }
     log = (workdir / f"{command}.log").open("wb")
-    return subprocess.Popen([sys.executable, "-m", "aiar_runtime", command, "--config", str(path),
-                             *args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+    return subprocess.Popen(
+        [sys.executable, "-m", "aiar_runtime", command, "--config", str(path), *args],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=workdir,
+    )
 
 
 @pytest.fixture
@@ -131,8 +151,7 @@ def start_server(runtime_path: Path, tmp_path: Path) -> Iterator[Callable[..., R
         workdir = tmp_path / f"server-{len(servers)}"
         workdir.mkdir()
         port = free_port()
-        process = run_runtime(runtime_path, "serve", config, workdir, env,
-                              "--host", "127.0.0.1", "--port", str(port))
+        process = run_runtime(runtime_path, "serve", config, workdir, env, "--host", "127.0.0.1", "--port", str(port))
         server = RunningServer(process, f"http://127.0.0.1:{port}", workdir / "serve.log")
         servers.append(server)
 

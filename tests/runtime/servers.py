@@ -30,8 +30,6 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: flo
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
-
-
 @dataclass
 class RabbitNode:
     root: Path
@@ -62,23 +60,37 @@ class RabbitNode:
         }
 
     def _ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(RABBIT_BIN / "rabbitmqctl"), "-n", self.name, *args],
-                              env=self.env, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [str(RABBIT_BIN / "rabbitmqctl"), "-n", self.name, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     epmd: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         if self.epmd is None:  # our own epmd, in the foreground, so we can end it by its pid
-            self.epmd = subprocess.Popen(["epmd", "-address", "127.0.0.1",
-                                          "-port", str(self.epmd_port)], env=self.env)
+            self.epmd = subprocess.Popen(
+                ["epmd", "-address", "127.0.0.1", "-port", str(self.epmd_port)],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,  # it complains about our readiness probe
+            )
             wait_for(lambda: port_open(self.epmd_port), 10, "epmd")
         for sub in ("mnesia", "log"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         (self.root / "rabbitmq.conf").write_text("loopback_users = none\n")
         (self.root / "enabled_plugins").write_text("[].\n")
         (self.root / "rabbitmq-env.conf").write_text("")
-        subprocess.run([str(RABBIT_BIN / "rabbitmq-server"), "-detached"], env=self.env,
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [str(RABBIT_BIN / "rabbitmq-server"), "-detached"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         deadline = time.monotonic() + 90
         while True:  # await_startup fails while the node is not registered yet: poll it
             result = self._ctl("await_startup", "--timeout", "30", timeout=40)

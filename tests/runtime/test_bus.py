@@ -52,8 +52,9 @@ def prepare(node: RabbitNode, bus: dict[str, Any], collector: str) -> None:
 def publish(node: RabbitNode, key: str, bodies: list[bytes], **props: Any) -> None:
     with channel(node) as ch:
         for i, body in enumerate(bodies):
-            properties = pika.BasicProperties(delivery_mode=2, correlation_id=props.get("cid", str(i)),
-                                              reply_to=props.get("reply_to"))
+            properties = pika.BasicProperties(
+                delivery_mode=2, correlation_id=props.get("cid", str(i)), reply_to=props.get("reply_to")
+            )
             ch.basic_publish(EXCHANGE, key, body, properties)
 
 
@@ -67,12 +68,16 @@ def drain(node: RabbitNode, queue: str) -> list[tuple[Any, bytes]]:
             out.append((properties, body))
 
 
-def iris_server(tmp_path: Path, node: RabbitNode, start_server: Callable[..., RunningServer],
-                bus: dict[str, Any], env: dict[str, str] | None = None) -> RunningServer:
+def iris_server(
+    tmp_path: Path,
+    node: RabbitNode,
+    start_server: Callable[..., RunningServer],
+    bus: dict[str, Any],
+    env: dict[str, str] | None = None,
+) -> RunningServer:
     src = write_bundle(tmp_path / "bundle", IRIS_PREDICT)
     iris_model(tmp_path / "bundle" / "model.pkl")
-    config = base_config(src, model_file="model.pkl", message_bus=bus_connection(node.port),
-                         prediction_bus=bus)
+    config = base_config(src, model_file="model.pkl", message_bus=bus_connection(node.port), prediction_bus=bus)
     server = start_server(config, env)
     server.wait_ready()
     return server
@@ -89,8 +94,9 @@ def test_n_in_n_out_across_a_broker_restart(
     server = iris_server(tmp_path, rabbitmq, start_server, bus, {"AIAR_TEST_PREDICT_DELAY": "0.01"})
     rows = iris()[0].tolist()
     n = 300
-    publish(rabbitmq, bus["input_keys"][0],
-            [json.dumps({"features": [rows[i % len(rows)]]}).encode() for i in range(n)])
+    publish(
+        rabbitmq, bus["input_keys"][0], [json.dumps({"features": [rows[i % len(rows)]]}).encode() for i in range(n)]
+    )
     wait_for(lambda: rabbitmq.queue_depth(collector) >= 30, 30, "the first results")
     rabbitmq.restart()
     before = rabbitmq.queue_depth(collector)
@@ -125,8 +131,7 @@ def test_poison_is_dead_lettered_and_the_consumer_goes_on(
     publish(rabbitmq, key, [json.dumps({"features": [[5.1, 3.5, 1.4, 0.2]]}).encode()], cid="good")
     wait_for(lambda: rabbitmq.queue_depth(collector) >= 1, 30, "the good result")
     wait_for(lambda: rabbitmq.queue_depth(bus["dead_letter_queue"]) >= 3, 30, "dead letters")
-    dead = {props.correlation_id: props.headers for props, _ in
-            drain(rabbitmq, bus["dead_letter_queue"])}
+    dead = {props.correlation_id: props.headers for props, _ in drain(rabbitmq, bus["dead_letter_queue"])}
     assert set(dead) == {"bad-json", "missing", "raises"}
     assert "not valid JSON" in dead["bad-json"]["x-aiar-error"]
     assert "features" in dead["missing"]["x-aiar-error"]
@@ -148,8 +153,13 @@ def test_reply_to_and_correlation_id(
     reply_queue = f"{name}.replies"
     with channel(rabbitmq) as ch:
         ch.queue_declare(reply_queue, durable=True)
-    publish(rabbitmq, bus["input_keys"][0], [json.dumps({"features": [[6.3, 3.3, 6.0, 2.5]]}).encode()],
-            cid="ask-1", reply_to=reply_queue)
+    publish(
+        rabbitmq,
+        bus["input_keys"][0],
+        [json.dumps({"features": [[6.3, 3.3, 6.0, 2.5]]}).encode()],
+        cid="ask-1",
+        reply_to=reply_queue,
+    )
     wait_for(lambda: rabbitmq.queue_depth(reply_queue) >= 1, 30, "the reply")
     [(props, body)] = drain(rabbitmq, reply_queue)
     assert props.correlation_id == "ask-1"

@@ -16,15 +16,17 @@ from pathlib import Path
 from .bundles import ECHO_PREDICT, base_config, write_bundle
 from .conftest import RunningServer
 
-CHECKS = ",".join([
-    "not_a_server_error",
-    "status_code_conformance",
-    "content_type_conformance",
-    "response_schema_conformance",
-    "response_headers_conformance",
-    "unsupported_method",
-    "negative_data_rejection",
-])
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+        "response_headers_conformance",
+        "unsupported_method",
+        "negative_data_rejection",
+    ]
+)
 
 
 def test_generated_openapi_holds(tmp_path: Path, start_server: Callable[..., RunningServer]) -> None:
@@ -34,10 +36,26 @@ def test_generated_openapi_holds(tmp_path: Path, start_server: Callable[..., Run
     st = shutil.which("st", path=str(Path(sys.executable).parent)) or shutil.which("st")
     assert st, "schemathesis is not installed"
     result = subprocess.run(
-        [st, "run", f"{server.url}/openapi.json", "--url", server.url, "--checks", CHECKS,
-         "--max-examples", "60", "--seed", "1", "--generation-deterministic",
-         "--request-timeout", "10"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        [
+            st,
+            "run",
+            f"{server.url}/openapi.json",
+            "--url",
+            server.url,
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            "60",
+            "--seed",
+            "1",
+            "--generation-deterministic",
+            "--request-timeout",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "Tested: 8" in result.stdout

@@ -23,8 +23,16 @@ MANIFEST = {
     "description": "iris species",
     "tags": ["test"],
     "version": 1,
-    "input": {"prediction": [{"type": "REST_API", "payload": {"parameters": [
-        {"position": 1, "name": "features", "description": "rows of four measurements"}]}}]},
+    "input": {
+        "prediction": [
+            {
+                "type": "REST_API",
+                "payload": {
+                    "parameters": [{"position": 1, "name": "features", "description": "rows of four measurements"}]
+                },
+            }
+        ]
+    },
     "modelData": {"type": "PYTHON", "payload": {"dependencies": [], "modelFile": "model.pkl"}},
 }
 
@@ -43,8 +51,13 @@ def test_serve_bundle_from_a_directory(tmp_path: Path) -> None:
                               python=Path(sys.executable), cache=Path({str(tmp_path / "cache")!r})))
     """)
     log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=log,
-                               stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO)})
+    process = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     url = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:

@@ -35,8 +35,9 @@ def stats_collector(node: RabbitNode, key: str) -> str:
     return queue
 
 
-def run_job(runtime_path: Path, config: dict[str, Any], workdir: Path, *args: str,
-            env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def run_job(
+    runtime_path: Path, config: dict[str, Any], workdir: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     workdir.mkdir(parents=True, exist_ok=True)
     return run_runtime(runtime_path, "train", config, workdir, env, *args)
 
@@ -46,7 +47,10 @@ def finish(job: subprocess.Popen[bytes], workdir: Path, timeout: float = 120) ->
 
 
 def test_historic_training_from_s3_then_served(
-    tmp_path: Path, s3: S3Server, rabbitmq: RabbitNode, runtime_path: Path,
+    tmp_path: Path,
+    s3: S3Server,
+    rabbitmq: RabbitNode,
+    runtime_path: Path,
     start_server: Callable[..., RunningServer],
 ) -> None:
     name = f"hist-{uuid.uuid4().hex[:8]}"
@@ -56,12 +60,20 @@ def test_historic_training_from_s3_then_served(
     src = write_bundle(tmp_path / "bundle", IRIS_PREDICT, IRIS_TRAIN)
     model_key = f"models/{name}/1/model.pkl"
     config = base_config(
-        src, model_file="model.pkl", model_key=model_key,
+        src,
+        model_file="model.pkl",
+        model_key=model_key,
         storage={"endpoint_url": s3.endpoint, "bucket": s3.bucket},
         message_bus=bus_connection(rabbitmq.port),
-        training={"historic": {"data_source": "STORAGE", "file_name": "train_data.csv",
-                               "dataset_key": f"datasets/{name}/train_data.csv"},
-                  "output_keys": [f"{name}.training.out"], "hyperparameters": HYPERPARAMETERS},
+        training={
+            "historic": {
+                "data_source": "STORAGE",
+                "file_name": "train_data.csv",
+                "dataset_key": f"datasets/{name}/train_data.csv",
+            },
+            "output_keys": [f"{name}.training.out"],
+            "hyperparameters": HYPERPARAMETERS,
+        },
     )
     stats_queue = stats_collector(rabbitmq, f"{name}.training.out")
     # The server starts first: not ready while the model is not in storage yet.
@@ -85,21 +97,23 @@ def test_historic_training_from_s3_then_served(
     assert answer.json() == model.predict(rows).tolist()
 
 
-def test_buffered_training_from_the_bus(
-    tmp_path: Path, rabbitmq: RabbitNode, runtime_path: Path
-) -> None:
+def test_buffered_training_from_the_bus(tmp_path: Path, rabbitmq: RabbitNode, runtime_path: Path) -> None:
     name = f"buffer-{uuid.uuid4().hex[:8]}"
     src = write_bundle(tmp_path / "bundle", IRIS_PREDICT, IRIS_TRAIN)
     storage = tmp_path / "storage"
     model_key = f"models/{name}/1/model.pkl"
     buffer = 15
     config = base_config(
-        src, model_file="model.pkl", model_key=model_key,
+        src,
+        model_file="model.pkl",
+        model_key=model_key,
         storage={"endpoint_url": "", "bucket": "", "local_dir": str(storage)},
         message_bus=bus_connection(rabbitmq.port),
-        training={"bus": {"input_keys": [f"{name}.train"], "queue": f"{name}.train",
-                          "buffer": buffer},
-                  "output_keys": [f"{name}.training.out"], "hyperparameters": HYPERPARAMETERS},
+        training={
+            "bus": {"input_keys": [f"{name}.train"], "queue": f"{name}.train", "buffer": buffer},
+            "output_keys": [f"{name}.training.out"],
+            "hyperparameters": HYPERPARAMETERS,
+        },
     )
     stats_queue = stats_collector(rabbitmq, f"{name}.training.out")
     with channel(rabbitmq) as ch:  # bound before publishing, as the deployed queue would be
@@ -125,16 +139,22 @@ def test_online_model_changes_per_record(
     name = f"online-{uuid.uuid4().hex[:8]}"
     src = write_bundle(tmp_path / "bundle", ONLINE_PREDICT, ONLINE_TRAIN)
     config = base_config(
-        src, slug="mean", parameters=("x",), message_bus=bus_connection(rabbitmq.port),
-        training={"bus": {"input_keys": [f"{name}.train"], "queue": f"{name}.train",
-                          "buffer": 1, "online": True},
-                  "output_keys": [f"{name}.training.out"], "hyperparameters": {}},
+        src,
+        slug="mean",
+        parameters=("x",),
+        message_bus=bus_connection(rabbitmq.port),
+        training={
+            "bus": {"input_keys": [f"{name}.train"], "queue": f"{name}.train", "buffer": 1, "online": True},
+            "output_keys": [f"{name}.training.out"],
+            "hyperparameters": {},
+        },
     )
     stats_queue = stats_collector(rabbitmq, f"{name}.training.out")
     server = start_server(config)
     server.wait_ready()
     seen = []
     with server.client() as http:
+
         def state() -> Any:
             return http.post("/v2/models/mean/predict", json={"x": 0}).json()
 

@@ -25,29 +25,37 @@ def infer(*inputs: dict[str, Any]) -> codec.InferenceRequest:
     return codec.parse_infer_request(json.dumps({"inputs": list(inputs)}).encode())
 
 
-@pytest.mark.parametrize(("tensor", "value"), [
-    ({"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [1, 2, 3, 4]}, [[1, 2], [3, 4]]),
-    ({"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [[1, 2], [3, 4]]}, [[1, 2], [3, 4]]),
-    ({"name": "x", "shape": [3], "datatype": "INT64", "data": [1, 2, 3]}, [1, 2, 3]),
-    ({"name": "x", "shape": [1], "datatype": "INT64", "data": [7]}, [7]),
-    ({"name": "x", "shape": [], "datatype": "FP64", "data": [0.5]}, 0.5),
-    ({"name": "x", "shape": [1], "datatype": "BYTES", "data": ['{"a": [1, 2]}']}, {"a": [1, 2]}),
-    ({"name": "x", "shape": [2], "datatype": "BYTES", "data": ["1", '"s"']}, [1, "s"]),
-    ({"name": "x", "shape": [1], "datatype": "BYTES", "data": ["plain"],
-      "parameters": {"content_type": "str"}}, "plain"),
-    ({"name": "x", "shape": [0], "datatype": "FP32", "data": []}, []),
-])
+@pytest.mark.parametrize(
+    ("tensor", "value"),
+    [
+        ({"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [1, 2, 3, 4]}, [[1, 2], [3, 4]]),
+        ({"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [[1, 2], [3, 4]]}, [[1, 2], [3, 4]]),
+        ({"name": "x", "shape": [3], "datatype": "INT64", "data": [1, 2, 3]}, [1, 2, 3]),
+        ({"name": "x", "shape": [1], "datatype": "INT64", "data": [7]}, [7]),
+        ({"name": "x", "shape": [], "datatype": "FP64", "data": [0.5]}, 0.5),
+        ({"name": "x", "shape": [1], "datatype": "BYTES", "data": ['{"a": [1, 2]}']}, {"a": [1, 2]}),
+        ({"name": "x", "shape": [2], "datatype": "BYTES", "data": ["1", '"s"']}, [1, "s"]),
+        (
+            {"name": "x", "shape": [1], "datatype": "BYTES", "data": ["plain"], "parameters": {"content_type": "str"}},
+            "plain",
+        ),
+        ({"name": "x", "shape": [0], "datatype": "FP32", "data": []}, []),
+    ],
+)
 def test_tensor_values(tensor: dict[str, Any], value: Any) -> None:
     assert codec.tensor_value(infer(tensor).inputs[0]) == value
 
 
-@pytest.mark.parametrize(("tensor", "message"), [
-    ({"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [1]}, "needs 4 elements, got 1"),
-    ({"name": "x", "shape": [1], "datatype": "BYTES", "data": ["{nope"]}, "not JSON text"),
-    ({"name": "x", "shape": [1], "datatype": "BYTES", "data": [3]}, "must be strings"),
-    ({"name": "x", "shape": [1], "datatype": "INT32", "data": ["1"]}, "must be numbers"),
-    ({"name": "x", "shape": [-1], "datatype": "INT32", "data": [1]}, "negative dimension"),
-])
+@pytest.mark.parametrize(
+    ("tensor", "message"),
+    [
+        ({"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [1]}, "needs 4 elements, got 1"),
+        ({"name": "x", "shape": [1], "datatype": "BYTES", "data": ["{nope"]}, "not JSON text"),
+        ({"name": "x", "shape": [1], "datatype": "BYTES", "data": [3]}, "must be strings"),
+        ({"name": "x", "shape": [1], "datatype": "INT32", "data": ["1"]}, "must be numbers"),
+        ({"name": "x", "shape": [-1], "datatype": "INT32", "data": [1]}, "negative dimension"),
+    ],
+)
 def test_tensor_errors_name_the_parameter(tensor: dict[str, Any], message: str) -> None:
     with pytest.raises(RequestError, match=message) as caught:
         codec.tensor_value(infer(tensor).inputs[0])
@@ -76,8 +84,12 @@ def test_arguments_follow_positions() -> None:
 
 def test_infer_response_types() -> None:
     numbers = codec.infer_response("m", 2, [[1.5, 2], [3, 4]], "id-1")
-    assert numbers == {"model_name": "m", "model_version": "2", "id": "id-1", "outputs": [
-        {"name": "result", "datatype": "FP64", "shape": [2, 2], "data": [1.5, 2, 3, 4]}]}
+    assert numbers == {
+        "model_name": "m",
+        "model_version": "2",
+        "id": "id-1",
+        "outputs": [{"name": "result", "datatype": "FP64", "shape": [2, 2], "data": [1.5, 2, 3, 4]}],
+    }
     assert codec.infer_response("m", 1, [True], None)["outputs"][0]["datatype"] == "BOOL"
     for other in ({"a": 1}, [[1], [2, 3]], "text", 3, None, []):
         [output] = codec.infer_response("m", 1, other, None)["outputs"]
@@ -88,14 +100,24 @@ def test_numpy_results_encode() -> None:
     import numpy as np
 
     assert json.loads(codec.dumps({"a": np.arange(3), "b": np.float32(0.5), "c": np.int64(2)})) == {
-        "a": [0, 1, 2], "b": 0.5, "c": 2}
+        "a": [0, 1, 2],
+        "b": 0.5,
+        "c": 2,
+    }
 
 
 def _config(**extra: Any) -> dict[str, Any]:
-    return {"model": {"name": "Injection Model", "slug": "injection-model", "version": 3,
-                      "type": "PYTHON", "description": "PCA"},
-            "rest": {"parameters": [{"name": "json_data", "position": 1, "description": "d"}]},
-            **extra}
+    return {
+        "model": {
+            "name": "Injection Model",
+            "slug": "injection-model",
+            "version": 3,
+            "type": "PYTHON",
+            "description": "PCA",
+        },
+        "rest": {"parameters": [{"name": "json_data", "position": 1, "description": "d"}]},
+        **extra,
+    }
 
 
 def test_config_loading(tmp_path: Path) -> None:

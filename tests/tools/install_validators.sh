@@ -13,6 +13,7 @@ set -euo pipefail
 
 KUBECONFORM_VERSION=v0.7.0
 KUBERNETES_VALIDATE_VERSION=1.34.1
+KUBERNETES_SCHEMA_VERSION=v1.34.0   # the cluster the local platform runs is 1.34.x
 CHECKOV_VERSION=3.2.500
 DECK_VERSION=v1.49.2
 
@@ -43,6 +44,39 @@ install_schemas() {
     root="$(find "$venv" -type d -path '*kubernetes_validate/kubernetes-json-schema' -print -quit)"
     [[ -n "$root" ]] || { echo "kubernetes-validate ships no kubernetes-json-schema directory" >&2; exit 1; }
     ln -sfn "$root" "$TOOLS/kubernetes-json-schema"
+    convert_schemas "$root" "$venv/bin/python"
+}
+
+convert_schemas() {
+    # kubernetes-validate's schemas carry "$id: https://kubernetes.io/api/..." and refs to
+    # "/api/_definitions.json", which it resolves in-process; kubeconform would resolve them against
+    # kubernetes.io, i.e. go to the network. Rewrite one pinned version into kubeconform's own layout
+    # (<version>-standalone[-strict]/<kind>-<group>-<version>.json) with refs relative to the files.
+    local root="$1" python="$2" out="$TOOLS/kubeconform-schemas"
+    local stamp="$out/.from-$KUBERNETES_VALIDATE_VERSION-$KUBERNETES_SCHEMA_VERSION"
+    [[ -f "$stamp" ]] && return
+    rm -rf "$out"
+    "$python" - "$root" "$out" "$KUBERNETES_SCHEMA_VERSION" <<'PY'
+import json, pathlib, sys
+root, out, version = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
+
+def local(node):
+    if isinstance(node, dict):
+        if isinstance(node.get("$id"), str):
+            del node["$id"]
+        return {k: (v.replace("/api/_definitions.json#", "_definitions.json#")
+                    if k == "$ref" and isinstance(v, str) else local(v)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [local(v) for v in node]
+    return node
+
+for suffix in ("", "-strict"):
+    src, dst = root / f"{version}-local{suffix}", out / f"{version}-standalone{suffix}"
+    dst.mkdir(parents=True)
+    for path in src.glob("*.json"):
+        (dst / path.name).write_text(json.dumps(local(json.loads(path.read_text()))))
+PY
+    touch "$stamp"
 }
 
 install_checkov() {
@@ -77,6 +111,6 @@ install_checkov
 install_deck
 
 echo "kubeconform=$BIN/kubeconform"
-echo "kubernetes-json-schema=$TOOLS/kubernetes-json-schema"
+echo "kubeconform-schemas=$TOOLS/kubeconform-schemas ($KUBERNETES_SCHEMA_VERSION)"
 echo "checkov=$BIN/checkov"
 if [[ -x "$BIN/deck" ]]; then echo "deck=$BIN/deck"; else echo "deck=unavailable"; fi

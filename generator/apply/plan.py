@@ -1,0 +1,138 @@
+"""``aiar plan``: what apply would do, from a server-side dry run of every object. Never writes.
+
+Each object is applied with ``dryRun=All``; the answer is what the object would become, so its
+difference from the live object is exactly what apply would change, defaulting and other
+managers' fields included. A conflict is shown as such, with the fields a forced apply would take.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from . import gateway
+from .diff import object_diff
+from .kube import Kube, KubeError, describe
+from .outdir import ObjectKey, key_of
+from .prune import (
+    check_tooling,
+    desired_group_kinds,
+    live_group_kinds,
+    live_members,
+    parent_body,
+    prunable,
+)
+from .session import Session
+
+Action = Literal["create", "update", "delete", "unchanged", "build"]
+WORKERS = 8
+
+
+@dataclass(frozen=True)
+class Change:
+    action: Action
+    subject: str
+    """The object (``Kind namespace/name``), the image reference, or ``gateway``."""
+    model: str | None = None
+    fields: tuple[str, ...] = ()
+    conflict: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "subject": self.subject, "model": self.model, "fields": list(self.fields),
+                "conflict": self.conflict}
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[Change, ...]
+    unchanged: tuple[Change, ...] = field(default=())
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for change in self.changes + self.unchanged:
+            counts[change.action] = counts.get(change.action, 0) + 1
+        return {"changes": [c.as_dict() for c in self.changes], "counts": counts, "pending": self.pending}
+
+
+def recorded(parent: Mapping[str, Any] | None) -> dict[str, str]:
+    """What apply recorded on the live parent (the gateway's last push)."""
+    annotations = ((parent or {}).get("metadata") or {}).get("annotations") or {}
+    return {k: str(v) for k, v in annotations.items() if k in (gateway.FILE_DIGEST, gateway.KONG_HASH)}
+
+
+def dry_run(kube: Kube, body: dict[str, Any], live: dict[str, Any] | None, model: str | None) -> Change:
+    key = key_of(body)
+    conflict = None
+    try:
+        after = kube.apply(body, dry_run=True)
+    except KubeError as exc:
+        if not exc.conflict:
+            raise describe(exc, key) from None
+        conflict = exc.message
+        try:
+            after = kube.apply(body, dry_run=True, force=True)
+        except KubeError as again:
+            raise describe(again, key) from None
+    if live is None:
+        live = kube.get(str(body["apiVersion"]), key)
+    if live is None:
+        return Change("create", str(key), model)
+    fields = tuple(object_diff(live, after))
+    if not fields and _generation(live) != _generation(after):
+        # The server normalises something we send (an empty list it drops, say) back to what is live:
+        # no visible difference, yet every apply rewrites the object. Say so rather than hide it.
+        fields = ("metadata.generation (the server rewrites this object on every apply: it normalises a field)",)
+    return Change("update" if fields or conflict else "unchanged", str(key), model, fields, conflict)
+
+
+def make_plan(session: Session) -> Plan:
+    out, kube = session.out, session.kube_factory
+    changes: list[Change] = []
+    unchanged: list[Change] = []
+    for image in session.images.missing(out.images):
+        changes.append(Change("build", image.ref, image.model))
+    if out.parent is not None:
+        k = kube()
+        parent_live = k.get(out.parent.api_version, out.parent.key)
+        check_tooling(parent_live)
+        group_kinds = desired_group_kinds(out.objects) | live_group_kinds(parent_live)
+        live = live_members(k, out, group_kinds)
+        work: list[tuple[dict[str, Any], dict[str, Any] | None, str | None]] = [
+            (parent_body(out, group_kinds, recorded(parent_live)), parent_live, None)
+        ]
+        work += [(o.body, live.get(o.key), o.model) for o in out.objects]
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            results = list(pool.map(lambda w: dry_run(k, *w), work))
+        for change in results:
+            (unchanged if change.action == "unchanged" else changes).append(change)
+        models = _models_by_key(session)
+        for obj in prunable(live, out):
+            key = key_of(obj)
+            changes.append(Change("delete", str(key), models.get(key) or _model_label(obj)))
+        admin = session.env.gateway.admin_url
+        if admin and out.gateway is not None:
+            gw = gateway.diff(admin, out.gateway, recorded(parent_live))
+            (changes if gw.changed else unchanged).append(
+                Change("update" if gw.changed else "unchanged", "gateway", None, (gw.reason,) if gw.changed else ())
+            )
+    return Plan(tuple(changes), tuple(unchanged))
+
+
+def _models_by_key(session: Session) -> dict[ObjectKey, str]:
+    return {o.key: o.model for o in session.out.objects if o.model}
+
+
+def _model_label(obj: Mapping[str, Any]) -> str | None:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    value = labels.get("app.kubernetes.io/instance") or labels.get("app.kubernetes.io/name")
+    return str(value) if value else None
+
+
+def _generation(obj: Mapping[str, Any]) -> Any:
+    return (obj.get("metadata") or {}).get("generation")

@@ -1,0 +1,56 @@
+"""What every apply-stage command starts from: a checked ``out/``, its environment, and clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..environment import Environment, load_environment
+from . import fail
+from .images import Credentials, Images, RegistryClient, docker_client
+from .kube import Kube, connect
+from .outdir import OutDir, read_out
+from .progress import Progress
+
+
+@dataclass
+class Session:
+    out: OutDir
+    env: Environment
+    progress: Progress
+    kube_factory: Callable[[], Kube]
+    docker_factory: Callable[[], Any] = docker_client
+    _kube: Kube | None = field(default=None, repr=False)
+    _images: Images | None = field(default=None, repr=False)
+
+    @property
+    def kube(self) -> Kube:
+        if self._kube is None:
+            self._kube = self.kube_factory()
+        return self._kube
+
+    @property
+    def images(self) -> Images:
+        if self._images is None:
+            credentials = Credentials.from_env(self.env.registry)
+            registry = RegistryClient(self.env.registry, credentials)
+            self._images = Images(self.env, registry, credentials, self.docker_factory)
+        return self._images
+
+
+def open_session(
+    out_dir: Path,
+    env_file: Path,
+    progress: Progress,
+    kubeconfig: Path | None = None,
+    context: str | None = None,
+) -> Session:
+    """Check ``out/`` and that it was generated from this very environment file."""
+    out = read_out(out_dir)
+    loaded = load_environment(env_file)
+    if loaded.digest != out.environment_digest:
+        raise fail(str(env_file), f"is not the environment {out_dir} was generated with; run `aiar generate "
+                   f"--env {env_file}` first")
+    return Session(out, loaded.env, progress, lambda: connect(kubeconfig, context))

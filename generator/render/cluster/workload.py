@@ -1,0 +1,162 @@
+"""The model's own objects: ServiceAccount, config, training Job, Deployment and Service."""
+
+from __future__ import annotations
+
+from ... import defaults
+from ...plan import ModelPlan
+from ..image import BuiltImage
+from .meta import WAIT_ANNOTATION, Obj, content_hash, labels, metadata, selector
+from .pod import (
+    config_volume,
+    container_security_context,
+    credential_env,
+    model_mounts,
+    pod_spec,
+    resources,
+    scratch_volume,
+    wazuh_sidecar,
+)
+
+HTTP_PORT_NAME = "http"
+
+
+def service_account(plan: ModelPlan) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": metadata(plan, plan.cluster.service_account, "server"),
+        # the model never calls the API server; pods also opt out, this makes it the default
+        "automountServiceAccountToken": False,
+    }
+
+
+def config_map(plan: ModelPlan, server_json: bytes) -> Obj:
+    """The model-server config under a content-hashed name: a change makes a new ConfigMap and so a rollout."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(plan, f"{plan.slug}-config-{content_hash(server_json)}", "server"),
+        "immutable": True,
+        "data": {defaults.CONFIG_FILE: server_json.decode("utf-8")},
+    }
+
+
+def _pod_annotations(plan: ModelPlan) -> dict[str, str]:
+    return {
+        f"{defaults.ANNOTATION_PREFIX}/model": plan.manifest.name,
+        f"{defaults.ANNOTATION_PREFIX}/model-version": str(plan.version),
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(defaults.HTTP_PORT),
+        "prometheus.io/path": "/metrics",
+    }
+
+
+def _http_probe(path: str, **timing: int) -> Obj:
+    return {"httpGet": {"path": path, "port": HTTP_PORT_NAME}, "periodSeconds": defaults.PROBE_PERIOD_S, **timing}
+
+
+def _server_container(plan: ModelPlan, image: BuiltImage) -> Obj:
+    container: Obj = {
+        "name": "model-server",
+        "image": image.ref,
+        # tags are content digests, so Always costs one manifest check and guards against a re-pushed tag
+        "imagePullPolicy": "Always",
+        "ports": [{"name": HTTP_PORT_NAME, "containerPort": defaults.HTTP_PORT, "protocol": "TCP"}],
+        # OIP health routes: live once the process serves, ready only once the model is loaded
+        "startupProbe": _http_probe("/v2/health/live", periodSeconds=5, failureThreshold=defaults.STARTUP_FAILURES),
+        "livenessProbe": _http_probe("/v2/health/live", failureThreshold=3),
+        "readinessProbe": _http_probe("/v2/health/ready", failureThreshold=3),
+        "resources": resources(plan),
+        "securityContext": container_security_context(),
+        "volumeMounts": model_mounts(),
+    }
+    env = credential_env(plan)
+    if env:
+        container["env"] = env
+    return container
+
+
+def deployment(plan: ModelPlan, image: BuiltImage, config_name: str) -> Obj:
+    spec: Obj = {
+        "revisionHistoryLimit": defaults.REVISION_HISTORY,
+        "selector": {"matchLabels": selector(plan, "server")},
+        "template": {
+            "metadata": {"labels": labels(plan, "server", member=False), "annotations": _pod_annotations(plan)},
+            "spec": pod_spec(
+                plan,
+                [_server_container(plan, image), *wazuh_sidecar(plan)],
+                [config_volume(config_name), scratch_volume()],
+                service_account=plan.cluster.service_account,
+            ),
+        },
+    }
+    # With a schedule the scale CronJobs own the replica count; a replicas field here would make every
+    # apply undo the last start or stop.
+    if plan.cluster.replicas is not None:
+        spec["replicas"] = plan.cluster.replicas
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(plan, plan.slug, "server"),
+        "spec": spec,
+    }
+
+
+def service(plan: ModelPlan) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(plan, plan.slug, "server"),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(plan, "server"),
+            "ports": [
+                {"name": HTTP_PORT_NAME, "port": defaults.SERVICE_PORT, "targetPort": HTTP_PORT_NAME, "protocol": "TCP"}
+            ],
+        },
+    }
+
+
+def training_job(plan: ModelPlan, image: BuiltImage, config_name: str) -> Obj:
+    """Training from storage, once per (image, config): Job specs are immutable, so the name is their hash."""
+    container: Obj = {
+        "name": "train",
+        "image": image.ref,
+        "imagePullPolicy": "Always",
+        "resources": resources(plan),
+        "securityContext": container_security_context(),
+        "volumeMounts": model_mounts(),
+    }
+    env = credential_env(plan)
+    if env:
+        container["env"] = env
+    spec: Obj = {
+        "backoffLimit": defaults.TRAINING_BACKOFF_LIMIT,
+        "activeDeadlineSeconds": defaults.TRAINING_DEADLINE_S,
+        "template": {
+            "metadata": {"labels": labels(plan, "training", member=False), "annotations": _job_pod_annotations(plan)},
+            "spec": pod_spec(
+                plan,
+                [container],
+                [config_volume(config_name), scratch_volume()],
+                service_account=plan.cluster.service_account,
+                restart_policy="Never",
+            ),
+        },
+    }
+    # No ttlSecondsAfterFinished: a Job deleted after finishing would be re-created, and so re-run, by
+    # the next apply. The Job goes when its hash changes (pruned with the ApplySet).
+    name = f"{plan.slug}-train-{content_hash(spec)}"
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata(plan, name, "training", {WAIT_ANNOTATION: "Complete"}),
+        "spec": spec,
+    }
+
+
+def _job_pod_annotations(plan: ModelPlan) -> dict[str, str]:
+    return {
+        f"{defaults.ANNOTATION_PREFIX}/model": plan.manifest.name,
+        f"{defaults.ANNOTATION_PREFIX}/model-version": str(plan.version),
+    }

@@ -1,0 +1,150 @@
+"""A harness for apply-stage tests on the real local platform: bundles, generate, run aiar, look."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from click.testing import CliRunner, Result
+
+from generator.apply.kube import Kube, connect
+from generator.cli import main
+from generator.pipeline import generate
+from tests.helpers import minimal_manifest
+from tests.platform.testenv import Platform
+
+KINDS = (
+    ("v1", "ConfigMap"),
+    ("v1", "ServiceAccount"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("batch/v1", "Job"),
+    ("apps/v1", "Deployment"),
+    ("v1", "Service"),
+    ("batch/v1", "CronJob"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+)
+
+PREDICT = "def predict(model, x):\n    return {'x': x, 'model': model is not None}\n"
+TRAIN = (
+    "def train(dataset, hyperparameters, model_path):\n"
+    "    open(model_path, 'w').write('trained')\n"
+    "    return {'rows': 1}\n"
+)
+
+
+def small_bundle(root: Path, name: str, *, training: bool = False, code: str = PREDICT,
+                 dependencies: Iterable[dict[str, str]] = ()) -> Path:
+    """A PYTHON bundle with no dependencies of its own: builds share the cached runtime venv layer."""
+    manifest = minimal_manifest(name=name, description=f"{name}, a test model")
+    manifest["modelData"]["payload"]["dependencies"] = list(dependencies)
+    files = {"src/predict.py": code}
+    if training:
+        manifest["input"]["training"] = [
+            {"type": "HISTORIC_DATA", "payload": {"dataSource": "STORAGE", "fileName": "data.csv"}}
+        ]
+        manifest["modelData"]["payload"]["modelFile"] = "model.txt"
+        files["src/train.py"] = TRAIN
+    bundle = root / name.lower().replace(" ", "-")
+    for rel, text in {**files, "manifest.json": json.dumps(manifest, indent=2)}.items():
+        (bundle / rel).parent.mkdir(parents=True, exist_ok=True)
+        (bundle / rel).write_text(text, encoding="utf-8")
+    return bundle
+
+
+def platform_environment(platform: Platform, target: Path) -> Path:
+    """The platform's environment file, as this version of aiar accepts it.
+
+    The platform writes ``pip.index_url: ''`` when pip uses PyPI (rejected: not a URL) and names no
+    ``base_images.kubectl`` (required by schedules); both are patched here until the platform does.
+    """
+    env = yaml.safe_load(platform.env_file.read_text())
+    if not (env.get("pip") or {}).get("index_url"):
+        env.get("pip", {}).pop("index_url", None)
+    env["base_images"].setdefault("kubectl", "localhost/kubectl:test")
+    target.write_text(yaml.safe_dump(env, sort_keys=False))
+    return target
+
+
+@dataclass
+class Stage:
+    platform: Platform
+    env_file: Path
+    workdir: Path
+    kube: Kube = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.kube = connect(self.platform.kubeconfig)
+
+    @property
+    def environ(self) -> dict[str, str]:
+        return {**os.environ, **self.platform.env()}
+
+    @property
+    def namespace(self) -> str:
+        return self.platform.namespace
+
+    def generate(self, bundles: Iterable[Path], out: Path, lock: Path | None = None) -> Path:
+        generate(list(bundles), self.env_file, lock or self.workdir / "aiar.lock", out)
+        return out
+
+    def aiar(self, *args: str | Path) -> Result:
+        """Run the CLI in-process (the platform's variables set for the call)."""
+        runner = CliRunner()
+        return runner.invoke(main, [str(a) for a in args], env=self.platform.env(), catch_exceptions=False)
+
+    def apply(self, out: Path, *extra: str) -> dict[str, Any]:
+        result = self.aiar("apply", "--out", out, "--env", self.env_file, "--timeout", "120", "-o", "json", *extra)
+        assert result.exit_code == 0, result.stdout + result.stderr
+        report: dict[str, Any] = json.loads(result.stdout)
+        return report
+
+    def plan(self, out: Path) -> tuple[int, dict[str, Any]]:
+        result = self.aiar("plan", "--out", out, "--env", self.env_file, "-o", "json")
+        assert result.exit_code in (0, 2), result.stdout + result.stderr
+        return result.exit_code, json.loads(result.stdout)
+
+    def spawn(self, *args: str | Path) -> subprocess.Popen[bytes]:
+        """The CLI as a real process, for tests that kill it."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "generator.cli", *(str(a) for a in args)],
+            env=self.environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def objects(self) -> dict[str, dict[str, Any]]:
+        """Every object of the kinds aiar renders in the namespace, by ``Kind/name``."""
+        found = {}
+        for api_version, kind in KINDS:
+            for item in self.kube.list(self.kube.resource(api_version, kind), self.namespace, ""):
+                found[f"{kind}/{item['metadata']['name']}"] = item
+        return found
+
+    def versions(self) -> dict[str, str]:
+        return {k: v["metadata"]["resourceVersion"] for k, v in self.objects().items()}
+
+    def destroy(self, out: Path) -> None:
+        result = self.aiar("destroy", "--out", out, "--env", self.env_file)
+        assert result.exit_code == 0, result.stdout + result.stderr
+
+
+def kill_when(process: subprocess.Popen[bytes], ready: Callable[[], bool], timeout: float = 300) -> None:
+    """SIGKILL the process (and its group) as soon as ``ready()`` holds; fail if it ends first."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if process.poll() is not None:
+            output = process.stdout.read().decode() if process.stdout else ""
+            raise AssertionError(f"apply ended (exit {process.returncode}) before the kill point:\n{output}")
+        if time.monotonic() > deadline:
+            raise AssertionError("kill point never reached")
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
