@@ -19,11 +19,23 @@ $(STAMP): pyproject.toml generator/runtime/requirements.txt
 
 install: $(STAMP) ## create .venv with aiar and its development tools
 
-demo: install ## compile the example bundles into out/ and show what was made
+DEMO_PORT ?= 8765
+DEMO_URL  := http://127.0.0.1:$(DEMO_PORT)/v2/models/quality-classifier
+
+demo: install ## compile the examples into out/, then serve one locally and ask it for a prediction
 	$(AIAR) validate
 	$(AIAR) generate
 	$(AIAR) generate --check
 	@echo; echo "artifacts of the examples (see out/index.json):"; find out -maxdepth 3 -type f | sort | sed 's/^/  /'
+	@echo; echo "serving bundles/quality-classifier, trained on bundles/datasets/quality_history.csv:"
+	@set -euo pipefail; \
+	  $(AIAR) serve bundles/quality-classifier --dataset bundles/datasets/quality_history.csv --port $(DEMO_PORT) & \
+	  server=$$!; trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null || true' EXIT; \
+	  for i in $$(seq 600); do curl -fs $(DEMO_URL)/ready >/dev/null && break; \
+	    kill -0 $$server 2>/dev/null || { echo "aiar serve exited" >&2; exit 1; }; sleep 1; done; \
+	  echo; echo "POST $(DEMO_URL)/predict"; \
+	  curl -fsS -X POST $(DEMO_URL)/predict -H 'content-type: application/json' \
+	    -d '{"temperature": 241.0, "pressure": 880, "cycle_time": 29.5}'; echo
 
 lint: install ## ruff and mypy --strict
 	$(VENV)/bin/ruff check generator tests bench

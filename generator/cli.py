@@ -167,6 +167,39 @@ def generate(bundles: tuple[Path, ...], env_file: Path, lock_file: Path, out: Pa
 
 
 @main.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option(
+    "--env",
+    "-e",
+    "env_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Environment file: its message bus and S3 are used when set (default: none, local storage).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--dataset",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Train from this file first (the file the manifest's HISTORIC_DATA input names).",
+)
+def serve(bundle: Path, env_file: Path | None, host: str, port: int, dataset: Path | None) -> None:
+    """Run BUNDLE's model server locally, without a cluster, in a venv of its own dependencies."""
+    from .serve import ServeError, serve_bundle
+
+    def run() -> int:
+        try:
+            return serve_bundle(bundle, env_file=env_file, host=host, port=port, dataset=dataset)
+        except ServeError as exc:
+            from .errors import AiarError, Problem
+
+            raise AiarError([Problem(str(bundle), "", str(exc))]) from None
+
+    sys.exit(_run("text", run))
+
+
+@main.command()
 def schema() -> None:
     """Print the JSON Schema of manifest.json."""
     from .schema import schema_text

@@ -71,7 +71,10 @@ def _requirement(name: str, version: str) -> str:
     return f"{name}{version}" if version[:1] in "=<>!~" else f"{name}=={version}"
 
 
-def _server_config(slug: str, version: int, loaded: LoadedBundle, env: Environment) -> rc.ServerConfig:
+def _server_config(
+    slug: str, version: int, loaded: LoadedBundle, env: Environment, local: bool = False
+) -> rc.ServerConfig:
+    """``local``: for ``aiar serve``, where a missing bus is simply not used and storage is a directory."""
     m = loaded.manifest
     problems: list[Problem] = []
     rest = next((p for p in m.input.prediction if isinstance(p, RestPrediction)), None)
@@ -79,11 +82,11 @@ def _server_config(slug: str, version: int, loaded: LoadedBundle, env: Environme
     historic = next((t for t in m.input.training if isinstance(t, HistoricDataTraining)), None)
     bus_train = [t for t in m.input.training if isinstance(t, BusTraining)]
     uses_bus = bool(bus_in or bus_train or m.output.prediction or m.output.training)
-    if uses_bus and env.message_bus is None:
+    if uses_bus and env.message_bus is None and not local:
         problems.append(
             loaded.problem("/input", "the manifest uses MESSAGE_BUS but the environment has no 'message_bus'")
         )
-    if historic is not None and env.storage is None:
+    if historic is not None and env.storage is None and not local:
         problems.append(loaded.problem("/input/training", "HISTORIC_DATA needs 'storage' in the environment"))
     if problems:
         raise ManifestError(problems)
@@ -192,4 +195,4 @@ def plan_server(loaded: LoadedBundle, version: int, environment: LoadedEnvironme
     m = loaded.manifest
     if not isinstance(m.modelData, PythonModel):
         raise ManifestError([loaded.problem("/modelData/type", f"{m.modelData.type} models are not supported yet")])
-    return _server_config(slugify(m.name), version, loaded, environment.env)
+    return _server_config(slugify(m.name), version, loaded, environment.env, local=True)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -130,6 +131,26 @@ def _manifest(bundle_dir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _train_first(
+    config: ServerConfig, config_path: Path, dataset: Path, python: Path, env: dict[str, str], cwd: Path
+) -> None:
+    """Put ``dataset`` where the HISTORIC_DATA input expects it, then run the training once."""
+    historic = config.training.historic if config.training else None
+    if historic is None or config.storage is None:
+        raise ServeError("--dataset needs a manifest with HISTORIC_DATA training input")
+    if not dataset.is_file():
+        raise ServeError(f"--dataset {dataset}: no such file")
+    if config.storage.local_dir is None:
+        raise ServeError("--dataset works with local storage only; upload it to the S3 bucket instead")
+    target = Path(config.storage.local_dir) / historic.dataset_key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(dataset, target)
+    print(f"training {config.model.name} on {dataset} ...", file=sys.stderr)
+    command = [str(python), "-m", PACKAGE, "train", "--config", str(config_path), "--historic-only"]
+    if subprocess.run(command, env=env, cwd=cwd).returncode != 0:
+        raise ServeError("training failed (its log is above)")
+
+
 def urls(config: ServerConfig, host: str, port: int) -> list[str]:
     base = f"http://{host}:{port}"
     slug = config.model.slug
@@ -157,11 +178,14 @@ def serve_bundle(
     port: int = 8080,
     python: Path | None = None,
     cache: Path | None = None,
+    dataset: Path | None = None,
 ) -> int:
     """Run the bundle's model server until interrupted; returns its exit code.
 
     ``python`` skips the venv (tests use the current interpreter); ``cache`` defaults to
-    ``~/.cache/aiar`` (venvs, the runtime package, local storage).
+    ``~/.cache/aiar`` (venvs, the runtime package, local storage). ``dataset`` is the file that the
+    manifest's HISTORIC_DATA input names: it is put in storage and the model trained from it first,
+    as the training Job would in a cluster.
     """
     from .pipeline import server_config_for
 
@@ -178,6 +202,8 @@ def serve_bundle(
         config_path = scratch / "model-server.json"
         config_path.write_text(config.model_dump_json(indent=2), encoding="utf-8")
         env = {**os.environ, "PYTHONPATH": str(install_runtime(cache)), "AIAR_MODEL_DIR": str(scratch / "models")}
+        if dataset is not None:
+            _train_first(config, config_path, dataset, python, env, bundle_dir)
         command = [
             str(python),
             "-m",
@@ -191,6 +217,9 @@ def serve_bundle(
             str(port),
         ]
         process = subprocess.Popen(command, env=env, cwd=bundle_dir)
+        # A SIGTERM to `aiar serve` (a supervisor, `kill`, a Makefile trap) must stop the server too,
+        # not orphan it: pass it on and let the wait below return.
+        signal.signal(signal.SIGTERM, lambda signum, frame: process.terminate())
         print(f"serving {config.model.name} (version {config.model.version}):", file=sys.stderr)
         for line in urls(config, host, port):
             print(f"  {line}", file=sys.stderr)

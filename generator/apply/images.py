@@ -209,13 +209,15 @@ class Images:
             present = list(pool.map(lambda i: self.registry.has(i.ref), images))
         return [i for i, found in zip(images, present, strict=True) if not found]
 
-    def ensure(self, image: Image, log: Callable[[str], None]) -> ImageResult:
+    def ensure(self, image: Image, log: Callable[[str], None], announce: Callable[[str], None]) -> ImageResult:
         """Make the registry hold ``image``: push a local copy, or build then push."""
         start = time.monotonic()
         action: Action = "pushed"
         if not self._local(image.ref):
+            announce(f"building {image.ref}")
             self.build(image, log)
             action = "built"
+        announce(f"pushing {image.ref}")
         self.push(image, log)
         return ImageResult(image, action, time.monotonic() - start)
 

@@ -82,8 +82,9 @@ class Kube:
             method, path, query_params=list(query), header_params=headers, body=body, auth_settings=["BearerToken"]
         )
         try:
-            response = self._api.call_api(method, url, header_params=headers, body=body,
-                                          _request_timeout=REQUEST_TIMEOUT_S)
+            response = self._api.call_api(
+                method, url, header_params=headers, body=body, _request_timeout=REQUEST_TIMEOUT_S
+            )
         except urllib3.exceptions.HTTPError as exc:
             reason = getattr(exc, "reason", None) or exc
             raise fail(self._api.configuration.host, f"Kubernetes API unreachable: {reason}") from None
@@ -95,8 +96,9 @@ class Kube:
         if not 200 <= response.status < 300:
             message = decoded.get("message") if isinstance(decoded, dict) else None
             reason = decoded.get("reason") if isinstance(decoded, dict) else None
-            raise KubeError(response.status, str(reason or response.reason),
-                            str(message or data[:200].decode(errors="replace")))
+            raise KubeError(
+                response.status, str(reason or response.reason), str(message or data[:200].decode(errors="replace"))
+            )
         return decoded
 
     # --- discovery -------------------------------------------------------------------------------
@@ -222,8 +224,10 @@ def connect(kubeconfig: Path | None = None, context: str | None = None) -> Kube:
 def describe(exc: KubeError, key: ObjectKey) -> ApplyError:
     """A failed call as a problem naming the object; a conflict's message already names the other manager."""
     if exc.conflict:
-        return fail(str(key), f"{exc.message} (another field manager owns these fields; re-run with "
-                    "--force-conflicts to take them over)")
+        return fail(
+            str(key),
+            f"{exc.message} (another field manager owns these fields; re-run with --force-conflicts to take them over)",
+        )
     return fail(str(key), f"{exc.status} {exc.reason}: {exc.message}")
 
 

@@ -24,7 +24,6 @@ APPLYSET_ID_LABEL = "applyset.kubernetes.io/id"
 APPLYSET_PART_OF_LABEL = "applyset.kubernetes.io/part-of"
 
 
-
 @dataclass(frozen=True)
 class ObjectKey:
     """Identity of a Kubernetes object, independent of its API version."""
@@ -45,8 +44,9 @@ def group_of(api_version: str) -> str:
 
 def key_of(body: Mapping[str, Any]) -> ObjectKey:
     meta = body.get("metadata") or {}
-    return ObjectKey(group_of(str(body["apiVersion"])), str(body["kind"]), str(meta.get("namespace") or ""),
-                     str(meta["name"]))
+    return ObjectKey(
+        group_of(str(body["apiVersion"])), str(body["kind"]), str(meta.get("namespace") or ""), str(meta["name"])
+    )
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,13 @@ class Change:
     conflict: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "subject": self.subject, "model": self.model, "fields": list(self.fields),
-                "conflict": self.conflict}
+        return {
+            "action": self.action,
+            "subject": self.subject,
+            "model": self.model,
+            "fields": list(self.fields),
+            "conflict": self.conflict,
+        }
 
 
 @dataclass(frozen=True)

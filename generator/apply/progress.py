@@ -41,6 +41,13 @@ class Progress:
             finally:
                 self._status = None
 
+    def detail(self, text: str) -> None:
+        """A step inside an image's work: under the spinner on a terminal, as a line in CI logs."""
+        if self._status is not None:
+            self._status[0].update(text)
+        else:
+            self.note(f"[dim]{text}[/]")
+
     def log(self, line: str) -> None:
         if self._status is not None:
             status, ref = self._status

@@ -82,7 +82,7 @@ def apply(session: Session, force_conflicts: bool = False, timeout_s: float = 60
         report.images.append(ImageResult(image, "present", 0.0))
     for image in missing:
         with progress.working(image):
-            result = session.images.ensure(image, progress.log)
+            result = session.images.ensure(image, progress.log, progress.detail)
         report.images.append(result)
         progress.image(result)
     progress.note(f"images: {report.built} built, {report.pushed} pushed, {len(present)} already in the registry")
@@ -99,8 +99,13 @@ def apply(session: Session, force_conflicts: bool = False, timeout_s: float = 60
     live = live_members(kube, out, now_kinds | live_group_kinds(parent_live))
     gateway_record = recorded(parent_live)
     before = {**live, **({out.parent.key: parent_live} if parent_live else {})}
-    _apply_all(kube, [parent_body(out, now_kinds | live_group_kinds(parent_live), gateway_record)],
-               before, force_conflicts, report)
+    _apply_all(
+        kube,
+        [parent_body(out, now_kinds | live_group_kinds(parent_live), gateway_record)],
+        before,
+        force_conflicts,
+        report,
+    )
 
     # 3. Objects, phase by phase; training must finish before serving rolls out.
     for group in phases(out.objects):

@@ -51,6 +51,8 @@ def open_session(
     out = read_out(out_dir)
     loaded = load_environment(env_file)
     if loaded.digest != out.environment_digest:
-        raise fail(str(env_file), f"is not the environment {out_dir} was generated with; run `aiar generate "
-                   f"--env {env_file}` first")
+        raise fail(
+            str(env_file),
+            f"is not the environment {out_dir} was generated with; run `aiar generate --env {env_file}` first",
+        )
     return Session(out, loaded.env, progress, lambda: connect(kubeconfig, context))

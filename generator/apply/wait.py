@@ -33,8 +33,10 @@ def job_state(job: dict[str, Any]) -> tuple[bool, str]:
     if done and done.get("status") == "True":
         return True, "complete"
     status = job.get("status") or {}
-    return False, (f"not complete (active={status.get('active', 0)}, succeeded={status.get('succeeded', 0)}, "
-                   f"failed={status.get('failed', 0)})")
+    return False, (
+        f"not complete (active={status.get('active', 0)}, succeeded={status.get('succeeded', 0)}, "
+        f"failed={status.get('failed', 0)})"
+    )
 
 
 def deployment_state(deployment: dict[str, Any]) -> tuple[bool, str]:
@@ -69,8 +71,11 @@ def pod_reasons(kube: Kube, obj: dict[str, Any]) -> str:
     selector = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
     if not selector:
         return ""
-    pods = kube.list(kube.resource("v1", "Pod"), obj["metadata"]["namespace"],
-                     ",".join(f"{k}={v}" for k, v in sorted(selector.items())))
+    pods = kube.list(
+        kube.resource("v1", "Pod"),
+        obj["metadata"]["namespace"],
+        ",".join(f"{k}={v}" for k, v in sorted(selector.items())),
+    )
     if not pods:
         return "no pods"
     reasons = []

@@ -102,7 +102,10 @@ def _dockerfile(plan: ModelPlan, image: ImagePlan) -> str:
         description=plan.manifest.description,
         vendor=defaults.OCI_VENDOR,
         healthcheck=["python", "-c", f"import urllib.request; urllib.request.urlopen({health_url!r}, timeout=2)"],
-        entrypoint=["python", "-m", defaults.RUNTIME_PACKAGE, command, "--config", config_path],
+        # The training image is the Kubernetes Job: it trains from the stored dataset and exits;
+        # bus training, buffered or online, is consumed by the prediction server.
+        entrypoint=["python", "-m", defaults.RUNTIME_PACKAGE, command, "--config", config_path]
+        + (["--historic-only"] if image.role == "train" else []),
     )
 
 

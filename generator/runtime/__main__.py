@@ -21,6 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument(
         "--rounds", type=int, default=None, help="stop after this many buffered trainings (default: run until stopped)"
     )
+    train.add_argument(
+        "--historic-only",
+        action="store_true",
+        help="train from the stored dataset and exit (the Kubernetes Job); the server consumes bus training",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from . import server  # after argument parsing: --help stays fast
@@ -28,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     config = server.load_config(args.config)
     if args.command == "serve":
         return server.serve(config, args.host, args.port, args.workers)
-    return server.train(config, args.rounds)
+    return server.train(config, args.rounds, args.historic_only)
 
 
 if __name__ == "__main__":

@@ -138,6 +138,17 @@ def serve(config: ServerConfig, host: str, port: int | None = None, workers: int
         threads.append(
             threading.Thread(target=_after_ready, args=(state, stop, consumer), name="bus-prediction", daemon=True)
         )
+    buffered = config.training.bus if config.training else None
+    if config.message_bus and buffered is not None and not buffered.online:
+        # Buffered bus training runs beside serving: each new model is swapped in as soon as it exists.
+        def swap_in(path: Path) -> None:
+            state.set(code.load(path) if code.load else None)
+            log.info("model replaced by bus training (%s)", path.name)
+
+        trainer = BufferTrainer(config, TrainCode.from_layout(config.code), storage, on_model=swap_in)
+        training = training_consumer(config, trainer, "buffer-training")
+        training.stop = stop
+        threads.append(threading.Thread(target=training.run, name="bus-training", daemon=True))
     if config.message_bus and _online(config):
         updater = OnlineUpdater(config, _update_function(config, code), state, metrics)
         consumer = training_consumer(config, updater, "online-training")
@@ -183,8 +194,12 @@ def _update_function(config: ServerConfig, code: PredictCode) -> object:
     return update
 
 
-def train(config: ServerConfig, rounds: int | None = None) -> int:
-    """The training Job: historic data first if configured, then buffered bus training."""
+def train(config: ServerConfig, rounds: int | None = None, historic_only: bool = False) -> int:
+    """Historic data first if configured, then (unless ``historic_only``) buffered bus training.
+
+    The Kubernetes training Job runs ``historic_only`` so that it completes and serving can start;
+    the prediction server then consumes the bus training keys itself and swaps each new model in.
+    """
     training = config.training
     if training is None or (training.historic is None and training.bus is None):
         log.error("this model has no training input")
@@ -202,7 +217,7 @@ def train(config: ServerConfig, rounds: int | None = None) -> int:
             if publisher is not None:
                 publisher.close()
         log.info("historic training done: %s", stats)
-    if training.bus is not None and not training.bus.online and config.message_bus is not None:
+    if not historic_only and training.bus is not None and not training.bus.online and config.message_bus is not None:
         trainer = BufferTrainer(config, code, storage, rounds=rounds)
         consumer = training_consumer(config, trainer, "buffer-training")
         consumer.stop = trainer.finished

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +74,16 @@ class BufferTrainer:
     """
 
     def __init__(
-        self, config: ServerConfig, code: TrainCode, storage: Storage | None, rounds: int | None = None
+        self,
+        config: ServerConfig,
+        code: TrainCode,
+        storage: Storage | None,
+        rounds: int | None = None,
+        on_model: Callable[[Path], None] | None = None,
     ) -> None:
         assert config.training is not None and config.training.bus is not None
+        self.on_model = on_model
+        """Called with the new model file before it is deleted: the prediction server swaps it in."""
         self.config = config
         self.code = code
         self.storage = storage
@@ -101,6 +109,8 @@ class BufferTrainer:
             stats = run_heartbeating(
                 channel, lambda: run_train(self.config, self.code, dataset, Path(tmp), self.storage)
             )
+            if self.on_model is not None:
+                self.on_model(Path(tmp) / model_file_name(self.config))
         assert self.config.training is not None
         publish_json(
             channel,

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -42,8 +43,9 @@ TRAIN = (
 )
 
 
-def small_bundle(root: Path, name: str, *, training: bool = False, code: str = PREDICT,
-                 dependencies: Iterable[dict[str, str]] = ()) -> Path:
+def small_bundle(
+    root: Path, name: str, *, training: bool = False, code: str = PREDICT, dependencies: Iterable[dict[str, str]] = ()
+) -> Path:
     """A PYTHON bundle with no dependencies of its own: builds share the cached runtime venv layer."""
     manifest = minimal_manifest(name=name, description=f"{name}, a test model")
     manifest["modelData"]["payload"]["dependencies"] = list(dependencies)
@@ -113,11 +115,16 @@ class Stage:
         assert result.exit_code in (0, 2), result.stdout + result.stderr
         return result.exit_code, json.loads(result.stdout)
 
-    def spawn(self, *args: str | Path) -> subprocess.Popen[bytes]:
-        """The CLI as a real process, for tests that kill it."""
-        return subprocess.Popen(
-            [sys.executable, "-m", "generator.cli", *(str(a) for a in args)],
-            env=self.environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    def spawn(self, *args: str | Path) -> Spawned:
+        """The CLI as a real process in its own process group, for tests that kill it."""
+        return Spawned(
+            subprocess.Popen(
+                [sys.executable, "-m", "generator.cli", *(str(a) for a in args)],
+                env=self.environ,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         )
 
     def objects(self) -> dict[str, dict[str, Any]]:
@@ -136,15 +143,37 @@ class Stage:
         assert result.exit_code == 0, result.stdout + result.stderr
 
 
-def kill_when(process: subprocess.Popen[bytes], ready: Callable[[], bool], timeout: float = 300) -> None:
-    """SIGKILL the process (and its group) as soon as ``ready()`` holds; fail if it ends first."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            raise AssertionError(f"apply ended (exit {process.returncode}) before the kill point:\n{output}")
-        if time.monotonic() > deadline:
-            raise AssertionError("kill point never reached")
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+class Spawned:
+    """A CLI process whose output lines are collected as they come (for kill points)."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            self.lines.append(raw.decode(errors="replace"))
+
+    def saw(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    def kill_when(self, ready: Callable[[], bool], delay: float = 0.0, timeout: float = 300) -> None:
+        """SIGKILL the process group as soon as ``ready()`` holds (plus ``delay``); fail if it ends first."""
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if self.process.poll() is not None:
+                self._reader.join(5)
+                raise AssertionError(
+                    f"apply ended (exit {self.process.returncode}) before the kill point:\n" + "".join(self.lines)
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError("kill point never reached:\n" + "".join(self.lines))
+            time.sleep(0.02)
+        time.sleep(delay)
+        assert self.process.poll() is None, "apply ended before the kill:\n" + "".join(self.lines)
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self._reader.join(5)

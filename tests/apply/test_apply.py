@@ -50,20 +50,21 @@ def test_code_change_touches_exactly_one_model(stage: Stage, tmp_path: Path) -> 
     assert code == 2
     assert _of_model(plan["changes"]) == {"beta"}, plan["changes"]
     assert any(c["action"] == "build" for c in plan["changes"])
-    assert any(c["subject"] == "Deployment.apps aiar-test/beta" and c["action"] == "update"
-               for c in plan["changes"])
+    assert any(c["subject"] == "Deployment.apps aiar-test/beta" and c["action"] == "update" for c in plan["changes"])
 
     report = stage.apply(out)
     assert report["built"] == 1 and report["pushed"] == 1
     after = stage.objects()
-    rolled = [k for k in after if k.startswith("Deployment/")
-              and after[k]["metadata"]["generation"] != before[k]["metadata"]["generation"]]
+    rolled = [
+        k
+        for k in after
+        if k.startswith("Deployment/") and after[k]["metadata"]["generation"] != before[k]["metadata"]["generation"]
+    ]
     assert rolled == ["Deployment/beta"]
     image = after["Deployment/beta"]["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == json.loads((out / "index.json").read_text())["models"]["beta"]["images"]["predict"]["ref"]
     alpha_keys = [k for k in before if "alpha" in k]
-    assert all(after[k]["metadata"]["resourceVersion"] == before[k]["metadata"]["resourceVersion"]
-               for k in alpha_keys)
+    assert all(after[k]["metadata"]["resourceVersion"] == before[k]["metadata"]["resourceVersion"] for k in alpha_keys)
     assert stage.plan(out)[0] == 0
 
 
@@ -73,8 +74,7 @@ def test_failed_build_changes_nothing_in_the_cluster(stage: Stage, tmp_path: Pat
     stage.apply(out)
     before = stage.versions()
 
-    broken = small_bundle(tmp_path / "v2", "Alpha",
-                          dependencies=[{"name": "aiar-no-such-package", "version": "0.0.0"}])
+    broken = small_bundle(tmp_path / "v2", "Alpha", dependencies=[{"name": "aiar-no-such-package", "version": "0.0.0"}])
     out = stage.generate([broken], tmp_path / "out")
     result = stage.aiar("apply", "--out", out, "--env", stage.env_file)
     assert result.exit_code == 1
@@ -88,9 +88,12 @@ def test_out_of_band_edits_show_in_plan_and_apply_restores_them(stage: Stage, tm
     deployment = stage.kube.resource("apps/v1", "Deployment").path(stage.namespace, "beta")
 
     # A field we own, removed by someone else: no conflict, apply puts it back.
-    stage.kube.request("PATCH", deployment, body=[
-        {"op": "remove", "path": "/metadata/labels/app.kubernetes.io~1component"}],
-        content_type="application/json-patch+json")
+    stage.kube.request(
+        "PATCH",
+        deployment,
+        body=[{"op": "remove", "path": "/metadata/labels/app.kubernetes.io~1component"}],
+        content_type="application/json-patch+json",
+    )
     code, plan = stage.plan(out)
     assert code == 2
     [change] = plan["changes"]
@@ -99,9 +102,13 @@ def test_out_of_band_edits_show_in_plan_and_apply_restores_them(stage: Stage, tm
     assert stage.plan(out)[0] == 0
 
     # A field we own, changed by another manager: a conflict that names it; forcing takes it back.
-    stage.kube.request("PATCH", deployment, [("fieldManager", "kubectl-edit")],
-                       {"spec": {"minReadySeconds": 7, "revisionHistoryLimit": 9}},
-                       content_type="application/strategic-merge-patch+json")
+    stage.kube.request(
+        "PATCH",
+        deployment,
+        [("fieldManager", "kubectl-edit")],
+        {"spec": {"minReadySeconds": 7, "revisionHistoryLimit": 9}},
+        content_type="application/strategic-merge-patch+json",
+    )
     code, plan = stage.plan(out)
     assert code == 2
     [change] = plan["changes"]
@@ -120,9 +127,12 @@ def test_removed_bundle_is_pruned_and_destroy_spares_foreign_objects(stage: Stag
     out = stage.generate([alpha, beta], tmp_path / "out")
     stage.apply(out)
     configmaps = stage.kube.resource("v1", "ConfigMap")
-    foreign = {"apiVersion": "v1", "kind": "ConfigMap",
-               "metadata": {"name": "not-aiars", "namespace": stage.namespace,
-                            "labels": {"app.kubernetes.io/name": "beta"}}, "data": {"keep": "me"}}
+    foreign = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "not-aiars", "namespace": stage.namespace, "labels": {"app.kubernetes.io/name": "beta"}},
+        "data": {"keep": "me"},
+    }
     stage.kube.apply(foreign)
     before = stage.objects()
 
@@ -135,8 +145,11 @@ def test_removed_bundle_is_pruned_and_destroy_spares_foreign_objects(stage: Stag
     assert gone and all("beta" in name for name in gone), gone
     assert len(report["pruned"]) == len(gone)
     assert "ConfigMap/not-aiars" in after
-    assert all(after[k]["metadata"]["resourceVersion"] == before[k]["metadata"]["resourceVersion"]
-               for k in after if "alpha" in k)
+    assert all(
+        after[k]["metadata"]["resourceVersion"] == before[k]["metadata"]["resourceVersion"]
+        for k in after
+        if "alpha" in k
+    )
 
     stage.destroy(out)
     left = stage.objects()

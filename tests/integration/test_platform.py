@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+import docker  # type: ignore[import-untyped]
 import pytest
 import yaml
 
@@ -43,9 +44,9 @@ def k8s(platform: Platform) -> Any:
     from kubernetes import config, dynamic
     from kubernetes.client import ApiClient
 
-    client = config.new_client_from_config(config_file=str(platform.kubeconfig))
+    client = config.new_client_from_config(config_file=str(platform.kubeconfig))  # type: ignore[no-untyped-call]
     assert isinstance(client, ApiClient)
-    return dynamic.DynamicClient(client)
+    return dynamic.DynamicClient(client)  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture
@@ -173,8 +174,6 @@ def test_kubectl_server_side_apply(platform: Platform, namespace: str) -> None:
 
 
 def test_kubectl_image_runs(platform: Platform) -> None:
-    import docker
-
     client = docker.DockerClient(base_url=platform.docker_host, version="1.41")
     env = yaml.safe_load(platform.env_file.read_text())
     output = client.containers.run(env["base_images"]["kubectl"], ["kubectl", "version", "--client"], remove=True)
@@ -194,8 +193,6 @@ def _build_context(files: dict[str, str]) -> io.BytesIO:
 
 
 def test_image_build_push_pull_run(platform: Platform) -> None:
-    import docker
-
     client = docker.DockerClient(base_url=platform.docker_host, version="1.41")
     repo = f"{platform.registry}/platform-check"
     tag = uuid.uuid4().hex[:10]

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from .config import DEBIAN_MIRROR, DEBIAN_SUITE, ETCD_VERSION, K8S_VERSION, KWOK_VERSION, Layout
 from .proc import StepError, file_lock, log, run, run_streamed
@@ -34,12 +35,35 @@ def go_env() -> dict[str, str]:
     }
 
 
-def _go_mod_file(module: str, version: str, env: dict[str, str]) -> str:
+def _module_info(module: str, version: str, env: dict[str, str]) -> dict[str, Any]:
+    """`go mod download -json` of one module version (GoMod path, Time, Origin)."""
     proc = run(["go", "mod", "download", "-json", f"{module}@{version}"], env=env, timeout=600)
-    info = json.loads(proc.stdout)
+    info: dict[str, Any] = json.loads(proc.stdout)
     if "Error" in info:
         raise StepError(f"go mod download {module}@{version}: {info['Error']}")
-    return Path(info["GoMod"]).read_text()
+    return info
+
+
+def version_ldflags(version: str, commit: str, build_date: str) -> str:
+    """Link flags stamping the release like Kubernetes' own build does (hack/lib/version.sh).
+
+    Without them every binary reports v0.0.0-master (`kubectl version`, the apiserver's /version).
+    """
+    major, minor, _patch = version.split(".")
+    values = {
+        "gitVersion": f"v{version}",
+        "gitMajor": major,
+        "gitMinor": minor,
+        "gitCommit": commit,
+        "gitTreeState": "clean",
+        "buildDate": build_date,
+    }
+    stamps = [
+        f"-X {pkg}.{key}={value}"
+        for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+        for key, value in values.items()
+    ]
+    return " ".join(["-s", "-w", *stamps])
 
 
 def kube_build_module(kubernetes_go_mod: str, version: str) -> str:
@@ -63,12 +87,22 @@ def kube_build_module(kubernetes_go_mod: str, version: str) -> str:
     )
 
 
+def _kube_build_id() -> str:
+    return json.dumps({"version": K8S_VERSION, "commands": KUBE_COMMANDS, "stamped": True})
+
+
 def ensure_kube_binaries(layout: Layout) -> Path:
+    """kube-apiserver, kube-controller-manager, kube-scheduler and kubectl at K8S_VERSION, cached."""
     bindir = layout.k8s_bin
-    if all((bindir / c).is_file() for c in KUBE_COMMANDS):
+    stamp = bindir / "BUILD.json"
+
+    def cached() -> bool:
+        return stamp.is_file() and stamp.read_text() == _kube_build_id()
+
+    if cached():
         return bindir
     with file_lock(layout.cachedir / "k8s-build.lock", "kubernetes build"):
-        if all((bindir / c).is_file() for c in KUBE_COMMANDS):
+        if cached():
             return bindir
         start = time.monotonic()
         log(
@@ -78,8 +112,8 @@ def ensure_kube_binaries(layout: Layout) -> Path:
         env = go_env()
         work = Path(tempfile.mkdtemp(prefix="kubebuild-", dir=layout.cachedir))
         try:
-            gomod = _go_mod_file("k8s.io/kubernetes", f"v{K8S_VERSION}", env)
-            (work / "go.mod").write_text(kube_build_module(gomod, K8S_VERSION))
+            info = _module_info("k8s.io/kubernetes", f"v{K8S_VERSION}", env)
+            (work / "go.mod").write_text(kube_build_module(Path(info["GoMod"]).read_text(), K8S_VERSION))
             imports = "\n".join(f'\t_ "k8s.io/kubernetes/cmd/{c}"' for c in KUBE_COMMANDS)
             (work / "tools.go").write_text(f"//go:build tools\n\npackage tools\n\nimport (\n{imports}\n)\n")
             logs = layout.cachedir / "logs"
@@ -94,13 +128,16 @@ def ensure_kube_binaries(layout: Layout) -> Path:
             log(f"kubernetes modules resolved in {time.monotonic() - start:.0f}s; compiling")
             out = work / "bin"
             out.mkdir()
+            ldflags = version_ldflags(
+                K8S_VERSION, info.get("Origin", {}).get("Hash", "unknown"), info.get("Time", "unknown")
+            )
             run_streamed(
                 [
                     "go",
                     "build",
                     "-v",
                     "-trimpath",
-                    "-ldflags=-s -w",
+                    f"-ldflags={ldflags}",
                     "-o",
                     f"{out}/",
                     *(f"k8s.io/kubernetes/cmd/{c}" for c in KUBE_COMMANDS),
@@ -111,6 +148,7 @@ def ensure_kube_binaries(layout: Layout) -> Path:
                 cwd=work,
                 timeout=4800,
             )
+            (out / "BUILD.json").write_text(_kube_build_id())
             tmp = bindir.with_name(bindir.name + ".tmp")
             shutil.rmtree(tmp, ignore_errors=True)
             out.rename(tmp)

@@ -17,15 +17,24 @@ S3 (moto_server)       9000   AIAR_TESTENV_S3_PORT
 podman Docker API      unix socket <rundir>/podman.sock
 =====================  =====  ==============================
 
-kube-controller-manager, kube-scheduler and kwok serve no port.
+kube-controller-manager, kube-scheduler and kwok serve no port.  `up` records the
+ports in ``<rundir>/ports.json``; later commands on that run dir reuse them, so
+``AIAR_TESTENV_DIR`` alone finds a platform started with moved ports.
 
 Paths: the run directory (state, logs, pid files, configs) defaults to
 ``/tmp/aiar-testenv`` (``AIAR_TESTENV_DIR``); built binaries and the base image
-tarball are cached in ``~/.cache/aiar-testenv`` (``AIAR_TESTENV_CACHE``).
+tarballs are cached in ``~/.cache/aiar-testenv`` (``AIAR_TESTENV_CACHE``), keyed
+by version.
+
+Other switches: ``AIAR_TESTENV_JAVA=1`` also makes ``localhost/java-base:bookworm``
+(Python + default-jre-headless; ~350 MiB, ~3-6 min of debootstrap when cold);
+``AIAR_TESTENV_ETCD_BIN=/usr/bin/etcd`` runs another etcd instead of the built one.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,9 +64,6 @@ class BaseImage:
     @property
     def local(self) -> str:
         return f"localhost/{self.name}:{DEBIAN_SUITE}"
-
-    def remote(self, registry: str) -> str:
-        return f"{registry}/{self.name}:{DEBIAN_SUITE}"
 
     def tarball(self, cachedir: Path) -> Path:
         return cachedir / f"{self.name}-{DEBIAN_SUITE}.tar"
@@ -103,9 +109,17 @@ PIP_PACKAGES: dict[str, tuple[str, ...]] = {
 """Python packages used by the platform and by its tests."""
 
 
-def _port(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw else default
+_PORT_DEFAULTS: dict[str, tuple[str, int]] = {
+    # field: (environment variable, default)
+    "etcd": ("AIAR_TESTENV_ETCD_PORT", 2379),
+    "etcd_peer": ("AIAR_TESTENV_ETCD_PEER_PORT", 2380),
+    "apiserver": ("AIAR_TESTENV_APISERVER_PORT", 6443),
+    "registry": ("AIAR_TESTENV_REGISTRY_PORT", 5000),
+    "amqp": ("AIAR_TESTENV_AMQP_PORT", 5672),
+    "rabbit_dist": ("AIAR_TESTENV_RABBIT_DIST_PORT", 25672),
+    "epmd": ("AIAR_TESTENV_EPMD_PORT", 4371),
+    "s3": ("AIAR_TESTENV_S3_PORT", 9000),
+}
 
 
 @dataclass(frozen=True)
@@ -120,17 +134,24 @@ class Ports:
     s3: int
 
     @classmethod
-    def from_env(cls) -> Ports:
-        return cls(
-            etcd=_port("AIAR_TESTENV_ETCD_PORT", 2379),
-            etcd_peer=_port("AIAR_TESTENV_ETCD_PEER_PORT", 2380),
-            apiserver=_port("AIAR_TESTENV_APISERVER_PORT", 6443),
-            registry=_port("AIAR_TESTENV_REGISTRY_PORT", 5000),
-            amqp=_port("AIAR_TESTENV_AMQP_PORT", 5672),
-            rabbit_dist=_port("AIAR_TESTENV_RABBIT_DIST_PORT", 25672),
-            epmd=_port("AIAR_TESTENV_EPMD_PORT", 4371),
-            s3=_port("AIAR_TESTENV_S3_PORT", 9000),
-        )
+    def resolve(cls, rundir: Path) -> Ports:
+        """Environment variable, else the ports a previous `up` recorded in the run dir, else default.
+
+        Recording them lets `status`, `down` and later sessions find a platform started
+        with moved ports by its run directory alone.
+        """
+        try:
+            recorded: dict[str, int] = json.loads((rundir / "ports.json").read_text())
+        except (FileNotFoundError, ValueError):
+            recorded = {}
+        values = {}
+        for name, (var, default) in _PORT_DEFAULTS.items():
+            raw = os.environ.get(var)
+            values[name] = int(raw) if raw else int(recorded.get(name, default))
+        return cls(**values)
+
+    def record(self, rundir: Path) -> None:
+        (rundir / "ports.json").write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
 
 
 def rundir_from_env() -> Path:
@@ -152,7 +173,8 @@ class Layout:
 
     @classmethod
     def from_env(cls) -> Layout:
-        return cls(rundir_from_env(), cachedir_from_env(), Ports.from_env())
+        rundir = rundir_from_env()
+        return cls(rundir, cachedir_from_env(), Ports.resolve(rundir))
 
     @property
     def pids(self) -> Path:

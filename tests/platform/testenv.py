@@ -216,6 +216,7 @@ def up(layout: Layout | None = None) -> Platform:
     layout.rundir.mkdir(parents=True, exist_ok=True)
     layout.cachedir.mkdir(parents=True, exist_ok=True)
     with file_lock(layout.rundir / "up.lock", "testenv up"):
+        layout.ports.record(layout.rundir)
         ensure_installed()
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
             # Long cached builds run in the background while services start.

@@ -167,3 +167,45 @@ def test_online_model_changes_per_record(
     stats = [json.loads(body) for _, body in drain(rabbitmq, stats_queue)]
     assert [s["records"] for s in stats] == [1, 2, 3]
     assert all(s["mode"] == "online" for s in stats)
+
+
+def test_server_trains_from_the_bus_and_swaps_the_model_in(
+    tmp_path: Path, rabbitmq: RabbitNode, runtime_path: Path, start_server: Callable[..., RunningServer]
+) -> None:
+    """In a cluster the training Job runs --historic-only; the prediction server consumes bus training."""
+    name = f"swap-{uuid.uuid4().hex[:8]}"
+    src = write_bundle(tmp_path / "bundle", IRIS_PREDICT, IRIS_TRAIN)
+    storage = tmp_path / "storage"
+    model_key = f"models/{name}/1/model.pkl"
+    buffer = 15
+    config = base_config(
+        src,
+        model_file="model.pkl",
+        model_key=model_key,
+        storage={"endpoint_url": "", "bucket": "", "local_dir": str(storage)},
+        message_bus=bus_connection(rabbitmq.port),
+        training={
+            "bus": {"input_keys": [f"{name}.train"], "queue": f"{name}.train", "buffer": buffer},
+            "output_keys": [],
+            "hyperparameters": HYPERPARAMETERS,
+        },
+    )
+    # The Job side: nothing stored to train from and --historic-only, so it must exit at once, not consume.
+    job = run_job(runtime_path, config, tmp_path / "job", "--historic-only")
+    finish(job, tmp_path / "job", timeout=60)
+
+    server = start_server(config)
+    with server.client() as http:
+        assert http.get("/v2/health/ready").status_code != 200, "no model yet: not ready"
+    x, y = iris()
+    picks = range(0, 150, 10)
+    publish(
+        rabbitmq, f"{name}.train", [json.dumps({"features": x[i].tolist(), "label": int(y[i])}).encode() for i in picks]
+    )
+    server.wait_ready()
+    rows = x[::7].tolist()
+    with server.client() as http:
+        answer = http.post("/v2/models/iris/predict", json={"features": rows}).json()
+    trained = pickle.loads((storage / model_key).read_bytes())
+    assert answer == trained.predict(rows).tolist()
+    assert rabbitmq.queue_depth(f"{name}.train") == 0

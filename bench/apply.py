@@ -1,0 +1,117 @@
+"""Benchmark: `aiar apply` against baselines measured in the same run, on the local platform.
+
+- no-op apply of 20 models: `aiar apply` (whole process: out/ hash check, registry look-ups, server-side
+  apply of every object, waits, prune check) against `kubectl apply --server-side` of the same files
+  with the same field manager. Goal (issue 5): at most 1.5x.
+- code-only rebuild: building a model's prediction image after a change to its code only (the layer
+  cache keeps the dependencies) against a cold build (`nocache`) of the same image. Goal: at most 0.2x.
+
+Usage: python bench/apply.py [--models N] [--repeat N]   (starts the platform if needed; markdown table)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from generator.apply.images import docker_client  # noqa: E402
+from generator.pipeline import generate  # noqa: E402
+from tests.apply.harness import PREDICT, platform_environment, small_bundle  # noqa: E402
+from tests.platform.testenv import ensure_up  # noqa: E402
+
+
+def timed(command: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return time.perf_counter() - start
+
+
+def build_seconds(context: Path, dockerfile: str, tag: str, nocache: bool) -> float:
+    client = docker_client()
+    start = time.perf_counter()
+    for item in client.api.build(
+        path=str(context),
+        dockerfile=dockerfile,
+        tag=tag,
+        nocache=nocache,
+        rm=True,
+        forcerm=True,
+        pull=False,
+        decode=True,
+    ):
+        if "error" in item:
+            raise RuntimeError(item["error"])
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    platform = ensure_up()
+    env = {**os.environ, **platform.env()}
+    os.environ.update(platform.env())
+    work = Path(tempfile.mkdtemp(prefix="aiar-bench-apply-"))
+    env_file = platform_environment(platform, work / "environment.yaml")
+    bundles = [small_bundle(work / "bundles", f"Bench {i:02d}", training=i % 4 == 0) for i in range(args.models)]
+    out = work / "out"
+    generate(bundles, env_file, work / "aiar.lock", out)
+    aiar = [sys.executable, "-m", "generator.cli", "apply", "--out", str(out), "--env", str(env_file)]
+    print(f"setting up: first apply of {args.models} models (builds what the registry lacks)...", file=sys.stderr)
+    timed(aiar, env)
+
+    files = [str(out / "k8s/applyset.yaml")] + [
+        str(out / name)
+        for m in json.loads((out / "index.json").read_text())["models"].values()
+        for name in m["kubernetes"]
+    ]
+    kubectl = ["kubectl", "apply", "--server-side", "--field-manager=aiar", *[a for f in files for a in ("-f", f)]]
+    timed(kubectl, env)  # warm kubectl's discovery cache, as a CI runner's would be after one run
+    aiar_times, kubectl_times = [], []
+    for _ in range(args.repeat):  # interleaved, so that both see the same machine state
+        aiar_times.append(timed(aiar, env))
+        kubectl_times.append(timed(kubectl, env))
+    noop, base = statistics.median(aiar_times), statistics.median(kubectl_times)
+
+    # Code-only change of one model: regenerate, then build its prediction image with the cache...
+    index = json.loads((out / "index.json").read_text())
+    slug = sorted(index["models"])[1]
+    (bundles[1] / "src/predict.py").write_text(PREDICT + f"# bench {time.time_ns()}\n")
+    generate(bundles, env_file, work / "aiar.lock", out)
+    image = json.loads((out / "index.json").read_text())["models"][slug]["images"]["predict"]
+    context = out / image["context"]
+    warm = build_seconds(context, image["dockerfile"], image["ref"], nocache=False)
+    # ...and the same image from nothing.
+    cold = build_seconds(context, image["dockerfile"], image["ref"] + "-cold", nocache=True)
+    start = time.perf_counter()
+    (bundles[1] / "src/predict.py").write_text(PREDICT + f"# bench {time.time_ns()}\n")
+    generate(bundles, env_file, work / "aiar.lock", out)
+    timed(aiar, env)
+    rollout = time.perf_counter() - start
+
+    print(f"| measure ({args.models} models, median of {args.repeat}) | aiar | baseline | ratio | goal |")
+    print("|---|---|---|---|---|")
+    print(
+        f"| no-op apply vs `kubectl apply --server-side` | {noop:.2f} s | {base:.2f} s | {noop / base:.2f}x | <= 1.5x |"
+    )
+    print(
+        f"| code-only rebuild vs cold build (one image) | {warm:.2f} s | {cold:.2f} s | {warm / cold:.2f}x | <= 0.2x |"
+    )
+    print(f"| code-only change, whole `aiar apply` (generate, build, push, roll out) | {rollout:.2f} s | | | |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
