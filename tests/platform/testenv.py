@@ -202,9 +202,10 @@ def _kube(layout: Layout) -> None:
         NAMESPACE,
         {
             RABBIT_SECRET: {"username": "guest", "password": "guest"},
+            # the keys the generated pods read (generator/render/cluster/pod.py)
             S3_SECRET: {
-                "AWS_ACCESS_KEY_ID": S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                "AWS_SECRET_ACCESS_KEY": S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                "access_key": S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                "secret_key": S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             },
         },
     )
