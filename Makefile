@@ -45,7 +45,13 @@ lint: install ## ruff and mypy --strict
 validators: ## kubeconform, checkov, deck and their offline schemas, pinned, into ~/.cache/aiar-tools
 	bash tests/tools/install_validators.sh
 
-test: install lint validators ## every test (unit, golden, property, integration)
+testenv: install ## start the local platform (etcd, kube-apiserver, kwok, registry, podman, RabbitMQ, S3)
+	$(PY) -m tests.platform.testenv up
+
+testenv-down: ## stop the local platform
+	$(PY) -m tests.platform.testenv down
+
+test: install lint validators testenv ## every test: unit, golden, property, cluster validators, runtime, platform
 	$(PY) -m pytest -q
 
 goldens: install ## refresh out/, tests/goldens/ and the manifest JSON Schema on purpose; review the diff
@@ -54,10 +60,12 @@ goldens: install ## refresh out/, tests/goldens/ and the manifest JSON Schema on
 		--lock "$$(mktemp -d)/aiar.lock" --out tests/goldens/variants
 	$(PY) -c "from generator.schema import SCHEMA_PATH, schema_text; SCHEMA_PATH.write_text(schema_text())"
 
-bench: install ## benchmarks, results in BENCHMARKS.md
+bench: install testenv ## benchmarks, results in BENCHMARKS.md
 	$(PY) bench/generate.py
+	$(PY) bench/serve.py
+	$(PY) bench/apply.py
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install demo lint validators test goldens bench clean
+.PHONY: help install demo lint validators testenv testenv-down test goldens bench clean
