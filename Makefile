@@ -65,7 +65,10 @@ bench: install testenv ## benchmarks, results in BENCHMARKS.md
 	$(PY) bench/serve.py
 	$(PY) bench/apply.py
 
+h2o-jar: install ## rebuild aiar's H2O bridge jar (Maven Central) and the H2O example's jar; reproducible bytes
+	bash generator/jars/build.sh --jar-only
+
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install demo lint validators testenv testenv-down test goldens bench clean
+.PHONY: help install demo lint validators testenv testenv-down test goldens bench h2o-jar clean

@@ -6,6 +6,9 @@
 - Bus: predictions/s through RabbitMQ with publisher confirms and acks against a raw pika loop with
   the same settings (prefetch, confirms, ack after confirm). Goal: >= 0.8x.
 - Idle RSS of the server without a model. Goal: <= 80 MB.
+- H2O: requests/s of the H2O example (``bundles/h2o-quality-gbm``, its JVM behind the server's
+  pipe bridge) against the Python example (the same iris model as above) served by the same server
+  in the same run. Goal: >= 0.8x (the JVM bridge must not be the bottleneck).
 
 Run: ``python bench/serve.py`` (needs wrk and rabbitmq-server from Debian). Prints a markdown table.
 """
@@ -228,6 +231,44 @@ def bench_rest(work: Path, src: Path, model: Path, seconds: int, rounds: int) ->
     return {"bare": runs["bare"][median], "aiar": runs["aiar"][median]}
 
 
+def _h2o_config() -> dict[str, Any]:
+    from generator.pipeline import server_config_for
+
+    bundle = REPO / "bundles" / "h2o-quality-gbm"
+    config = server_config_for(bundle, None).model_dump(mode="json")
+    config["code"]["src_dir"] = str(bundle / "src")
+    return config
+
+
+def bench_h2o(work: Path, src: Path, model: Path, seconds: int, rounds: int) -> dict[str, dict[str, float]]:
+    """The H2O example and the Python example, both on the aiar server; alternating wrk rounds."""
+    python_port, h2o_port = free_port(), free_port()
+    python = _start_runtime(work, _config(src, model.name), python_port)
+    h2o = _start_runtime(work, _h2o_config(), h2o_port)
+    bodies = {
+        "python": json.dumps({"features": [[5.1, 3.5, 1.4, 0.2]]}),
+        "h2o": json.dumps({"temperature": 241.0, "pressure": 880.0, "cycle_time": 29.5}),
+    }
+    urls = {
+        "python": f"http://127.0.0.1:{python_port}/v2/models/iris/predict",
+        "h2o": f"http://127.0.0.1:{h2o_port}/v2/models/h2o-quality-gbm/predict",
+    }
+    runs: dict[str, list[dict[str, float]]] = {"python": [], "h2o": []}
+    try:
+        for process, port in ((python, python_port), (h2o, h2o_port)):
+            _wait_http(f"http://127.0.0.1:{port}/v2/health/live", process)
+            wait_for(lambda p=port: httpx.get(f"http://127.0.0.1:{p}/v2/health/ready").status_code == 200, 120, "ready")
+        for _ in range(rounds):
+            for name, url in urls.items():
+                runs[name].append(_wrk(url, bodies[name], seconds, 16, work))
+    finally:
+        _stop(python)
+        _stop(h2o)
+    ratios = [a["rps"] / b["rps"] for a, b in zip(runs["h2o"], runs["python"], strict=True)]
+    median = sorted(range(rounds), key=lambda i: ratios[i])[rounds // 2]
+    return {"python": runs["python"][median], "h2o": runs["h2o"][median]}
+
+
 def _port_ready(port: int) -> bool:
     import socket
 
@@ -341,6 +382,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per REST run")
     parser.add_argument("--rounds", type=int, default=3, help="alternating REST rounds")
     parser.add_argument("--messages", type=int, default=5000, help="messages per bus run")
+    parser.add_argument("--only", choices=("all", "h2o"), default="all", help="run every measure, or only H2O's")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="aiar-bench-") as tmp:
         work = Path(tmp)
@@ -349,6 +391,17 @@ def main() -> int:
         (src / "predict.py").write_text(PREDICT)
         model = work / "bundle" / "model.pkl"
         _model(model)
+        h2o = bench_h2o(work, src, model, args.seconds, args.rounds)
+        h2o_row = (
+            f"H2O REST requests/s vs the Python example (same server; median of {args.rounds})",
+            f"{h2o['python']['rps']:.0f}",
+            f"{h2o['h2o']['rps']:.0f}",
+            f"{h2o['h2o']['rps'] / h2o['python']['rps']:.2f}x",
+            ">= 0.8x",
+        )
+        if args.only == "h2o":
+            _print_table([h2o_row])
+            return 0
         rest = bench_rest(work, src, model, args.seconds, args.rounds)
         bus = bench_bus(work, src, model, args.messages, args.rounds)
         rss = bench_idle_rss(work)
@@ -383,12 +436,17 @@ def main() -> int:
             ">= 0.8x",
         ),
         ("idle RSS, no model", "", f"{rss:.1f} MB", "", "<= 80 MB"),
+        h2o_row,
     ]
+    _print_table(rows)
+    return 0
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
     print("| measure | baseline | aiar | ratio | goal |")
     print("|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
-    return 0
 
 
 if __name__ == "__main__":

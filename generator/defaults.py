@@ -17,6 +17,14 @@ RUN_AS_UID = 10001
 """Numeric, so that Kubernetes can verify ``runAsNonRoot`` without reading /etc/passwd."""
 
 HTTP_PORT = 8080
+
+JAVA_DIR = "/opt/java"
+"""Where an H2O image holds the JRE copied from the environment's Java image."""
+JVM_OPTIONS = ("-XX:+UseSerialGC", "-XX:MaxRAMPercentage=50", "-XX:-UsePerfData")
+"""One scoring thread needs no parallel GC; half the container's memory leaves room for the Python
+server; no perf data file, as the root filesystem is read-only."""
+H2O_JAR = "h2o-predict.jar"
+"""aiar's own H2O bridge jar (``generator/jars``), shipped for bundles that give a MOJO and no jar."""
 BUS_PREFETCH = 16
 BUS_MAX_RETRIES = 3
 BUS_TRAINING_BUFFER = 1000

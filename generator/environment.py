@@ -7,12 +7,13 @@ processor). Secrets are never values here: only names of Kubernetes Secrets or e
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from .errors import EnvironmentFileError, Problem
 from .jsonpos import Positions
@@ -59,6 +60,9 @@ class Registry(_Model):
 class BaseImages(_Model):
     python: ImageRef
     java: ImageRef | None = None
+    """Image holding a Java runtime (JRE 11 or later), required by H2O models: its JRE is copied into them."""
+    java_home: Annotated[str, StringConstraints(pattern=r"^(/[A-Za-z0-9._-]+)+$")] = "/opt/java/openjdk"
+    """Where that image keeps the JRE (``JAVA_HOME``); the default is the Eclipse Temurin images' layout."""
     kubectl: ImageRef | None = None
     """Image with ``kubectl`` on PATH, run by the scale CronJobs; required when a model has a schedule."""
 
@@ -164,6 +168,23 @@ class Wazuh(_Model):
     """Manager ports the agent connects to (events, enrollment); opened in the NetworkPolicy."""
 
 
+LayerName = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9._-]*$")]
+
+
+class Layer(_Model):
+    """A Dockerfile fragment that DOCKER_LAYERS bundles name in ``layers``: its text, or a file holding it."""
+
+    text: Annotated[str, StringConstraints(min_length=1, max_length=65536)] | None = None
+    file: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+    """Absolute, or relative to the environment file."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Layer:
+        if (self.file is None) == (self.text is None):
+            raise ValueError("a layer needs exactly one of 'text' and 'file'")
+        return self
+
+
 class Environment(_Model):
     """The environment file, as written."""
 
@@ -179,6 +200,8 @@ class Environment(_Model):
     wazuh: Wazuh | None = None
     metrics_scrapers: PeerSelector | None = None
     """Prometheus' pods, admitted to every model's HTTP port for ``/metrics``; none when unset."""
+    layers: dict[LayerName, Layer] = Field(default_factory=dict)
+    """Dockerfile fragments for DOCKER_LAYERS bundles, beside (and overriding) those shipped with aiar."""
 
 
 @dataclass(frozen=True)
@@ -188,6 +211,8 @@ class LoadedEnvironment:
     env: Environment
     digest: str
     ca_bundle: bytes | None
+    layers: dict[str, str] = field(default_factory=dict)
+    """The environment's Dockerfile fragments by name, ``file`` ones read."""
 
 
 def _yaml_positions(node: Any, pointer: str, positions: Positions) -> Any:
@@ -217,7 +242,95 @@ def _yaml_positions(node: Any, pointer: str, positions: Positions) -> Any:
     return node
 
 
+# The fast path's subset of YAML: block mappings of plain scalars, spaces, comments, ASCII. Anything
+# else (sequences, quotes, flow style, anchors, tags, multi-line scalars, duplicate keys, numbers other
+# than small decimal integers...) goes to ruamel, which also reads this subset exactly like this.
+_SIMPLE_LINE = re.compile(r"( *)([A-Za-z_][A-Za-z0-9_./-]*):(?: +(.*))?")
+_SIMPLE_TEXT = re.compile(r"[\x20-\x7e\n]*")
+_SIMPLE_STRING = re.compile(r"[A-Za-z_/][A-Za-z0-9_./@+=-]*(?:[: ][A-Za-z0-9_./@+=-]+)*")
+_SIMPLE_INT = re.compile(r"0|[1-9][0-9]{0,17}")
+_SIMPLE_WORDS: dict[str, Any] = {
+    **dict.fromkeys(("true", "True", "TRUE"), True),
+    **dict.fromkeys(("false", "False", "FALSE"), False),
+    **dict.fromkeys(("null", "Null", "NULL"), None),
+}
+# Words that some YAML reader reads as something else than a string: left to ruamel.
+_SIMPLE_RESERVED = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
+
+
+class _NotSimple(Exception):
+    pass
+
+
+def _simple_scalar(text: str) -> Any:
+    if text in _SIMPLE_WORDS:
+        return _SIMPLE_WORDS[text]
+    if _SIMPLE_INT.fullmatch(text):
+        return int(text)
+    if _SIMPLE_STRING.fullmatch(text) and text.lower() not in _SIMPLE_RESERVED:
+        return text
+    raise _NotSimple
+
+
+def _simple_yaml(text: str) -> dict[str, Any] | None:
+    """The document when ``text`` is in the fast path's subset, else None (then ruamel reads it)."""
+    if not _SIMPLE_TEXT.fullmatch(text):
+        return None
+    root: dict[str, Any] = {}
+    # open mappings, innermost last: (indent of their keys, mapping); and a key still without a value
+    stack: list[tuple[int, dict[str, Any]]] = []
+    pending: tuple[int, dict[str, Any], str] | None = None
+    try:
+        for line in text.split("\n"):
+            stripped = line.lstrip(" ")
+            if not stripped or stripped.startswith("#"):
+                continue
+            match = _SIMPLE_LINE.fullmatch(line)
+            if match is None:
+                raise _NotSimple
+            indent = len(match.group(1))
+            key = match.group(2)
+            value = match.group(3) or ""
+            value = "" if value.startswith("#") else value.split(" #", 1)[0].rstrip(" ")
+            if key.lower() in _SIMPLE_RESERVED or "#" in value:
+                raise _NotSimple
+            if pending is not None:
+                parent_indent, parent, parent_key = pending
+                pending = None
+                if indent > parent_indent:
+                    child: dict[str, Any] = {}
+                    parent[parent_key] = child
+                    stack.append((indent, child))
+                else:
+                    parent[parent_key] = None
+            if not stack:
+                if indent != 0:
+                    raise _NotSimple
+                stack.append((0, root))
+            while indent < stack[-1][0]:
+                stack.pop()
+            if indent != stack[-1][0]:
+                raise _NotSimple  # deeper than a scalar's key (a continuation line) or between levels
+            mapping = stack[-1][1]
+            if key in mapping:
+                raise _NotSimple  # ruamel reports it, with its position
+            if value:
+                mapping[key] = _simple_scalar(value)
+            else:
+                mapping[key] = None
+                pending = (indent, mapping, key)
+    except _NotSimple:
+        return None
+    return root or None
+
+
 def parse_environment(text: str, source: str) -> Environment:
+    document = _simple_yaml(text)
+    if document is not None:
+        try:
+            return Environment.model_validate(document)
+        except ValidationError:
+            pass  # read again below, with positions, to locate every problem
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError
 
@@ -267,4 +380,19 @@ def load_environment(path: Path) -> LoadedEnvironment:
         if b"-----BEGIN CERTIFICATE-----" not in ca_bundle:
             raise EnvironmentFileError([Problem(source, "/build/ca_bundle", f"{ca_path} holds no PEM certificate")])
         digest.update(b"\0ca\0" + ca_bundle)
-    return LoadedEnvironment(env, "sha256:" + digest.hexdigest(), ca_bundle)
+    layers: dict[str, str] = {}
+    for name, layer in sorted(env.layers.items()):
+        if layer.text is not None:
+            layers[name] = layer.text
+            continue
+        assert layer.file is not None
+        layer_path = Path(layer.file) if Path(layer.file).is_absolute() else path.parent / layer.file
+        try:
+            layers[name] = layer_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise EnvironmentFileError(
+                [Problem(source, f"/layers/{name}/file", f"cannot read {layer_path}: {why}")]
+            ) from None
+        digest.update(b"\0layer\0" + name.encode() + b"\0" + layers[name].encode())
+    return LoadedEnvironment(env, "sha256:" + digest.hexdigest(), ca_bundle, layers)

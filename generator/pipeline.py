@@ -23,6 +23,7 @@ from .render.cluster.meta import Obj, parent_applyset_id
 from .render.gateway import render_merged_gateway, render_model_gateway
 from .render.image import render_images
 from .render.index import INDEX_FILE, ClusterEntry, ModelEntry, render_index
+from .render.layers import render_openapi
 from .render.server_config import render_server_config
 from .runtime.config import ServerConfig
 from .writer import read_tree, write_file_atomic, write_tree
@@ -66,6 +67,7 @@ def compile_bundle(path: Path, env: LoadedEnvironment, lock: Lock) -> CompiledMo
         raise AiarError([loaded.problem(slug_version.pointer, slug_version.message)])
     plan = plan_model(loaded, slug_version.version, env)
     files, images = render_images(plan)
+    files |= render_openapi(plan)
     server_files = render_server_config(plan)
     files |= server_files
     cluster = render_cluster(plan, images, next(iter(server_files.values())))

@@ -16,6 +16,9 @@ from .load import LoadedBundle
 from .manifest import (
     BusPrediction,
     BusTraining,
+    DockerLayersModel,
+    H2OModel,
+    H2OPayload,
     HistoricDataTraining,
     Manifest,
     PythonModel,
@@ -23,6 +26,7 @@ from .manifest import (
     slugify,
 )
 from .plan_cluster import ClusterPlan, plan_cluster
+from .plan_layers import LayersPlan, plan_layers
 from .runtime import config as rc
 
 Role = Literal["predict", "train"]
@@ -35,6 +39,17 @@ class ImagePlan:
     """File name of the Dockerfile inside the model's build context."""
     repository: str
     """``registry/prefix/slug-role``; the tag is the build context's digest, known after rendering."""
+
+
+@dataclass(frozen=True)
+class JavaPlan:
+    """An H2O model's image: the JRE copied from the environment's Java image beside the aiar server."""
+
+    image: str
+    home: str
+    """Where ``image`` keeps the JRE."""
+    jar_from_aiar: bool
+    """The bundle gives a MOJO and no jar: aiar's own H2O bridge jar is shipped as its ``jarFile``."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,10 @@ class ModelPlan:
     """A training Job must run (and finish) before serving starts."""
     cluster: ClusterPlan
     """Namespace, resources, secrets, network peers, schedule and gateway: see :mod:`generator.plan_cluster`."""
+    java: JavaPlan | None = None
+    """H2O models only."""
+    layers: LayersPlan | None = None
+    """DOCKER_LAYERS models only: their image is the bundle's Dockerfile after the named layers."""
 
     def image(self, role: Role) -> ImagePlan | None:
         return next((i for i in self.images if i.role == role), None)
@@ -156,6 +175,9 @@ def _server_config(
         data_processor=None
         if env.data_processor is None
         else rc.DataProcessor(url=env.data_processor.url, timeout_s=env.data_processor.timeout_s),
+        jvm=rc.JvmConfig(jar=payload.jarFile, options=defaults.JVM_OPTIONS)
+        if isinstance(payload, H2OPayload)
+        else None,
     )
 
 
@@ -167,13 +189,50 @@ def _images(slug: str, m: Manifest, env: Environment) -> tuple[ImagePlan, ...]:
     return tuple(images)
 
 
+def _type_problems(loaded: LoadedBundle, environment: LoadedEnvironment) -> list[Problem]:
+    m = loaded.manifest
+    problems: list[Problem] = []
+    if isinstance(m.modelData, H2OModel):
+        if environment.env.base_images.java is None:
+            problems.append(
+                loaded.problem(
+                    "/modelData/type", "an H2O model needs 'base_images.java' (a JRE image) in the environment"
+                )
+            )
+        if m.input.training:
+            problems.append(
+                loaded.problem(
+                    "/input/training",
+                    "training H2O models is not supported yet: train with H2O and ship the MOJO as 'modelFile'",
+                )
+            )
+    if isinstance(m.modelData, DockerLayersModel) and m.input.training:
+        problems.append(
+            loaded.problem("/input/training", "a DOCKER_LAYERS model trains inside its own image: no training input")
+        )
+    return problems
+
+
+def _java(loaded: LoadedBundle, environment: LoadedEnvironment) -> JavaPlan | None:
+    data = loaded.manifest.modelData
+    if not isinstance(data, H2OModel):
+        return None
+    images = environment.env.base_images
+    assert images.java is not None  # checked by _type_problems
+    jar_in_bundle = f"src/{data.payload.jarFile}" in loaded.source.names()
+    return JavaPlan(image=images.java, home=images.java_home, jar_from_aiar=not jar_in_bundle)
+
+
 def plan_model(loaded: LoadedBundle, version: int, environment: LoadedEnvironment) -> ModelPlan:
     m = loaded.manifest
     env = environment.env
-    if not isinstance(m.modelData, PythonModel):
-        raise ManifestError([loaded.problem("/modelData/type", f"{m.modelData.type} models are not supported yet")])
+    problems = _type_problems(loaded, environment)
+    if problems:
+        raise ManifestError(problems)
+    layers = plan_layers(loaded, environment) if isinstance(m.modelData, DockerLayersModel) else None
     slug = slugify(m.name)
     server = _server_config(slug, version, loaded, env)
+    dependencies = m.modelData.payload.dependencies if isinstance(m.modelData, PythonModel) else []
     return ModelPlan(
         slug=slug,
         version=version,
@@ -184,15 +243,21 @@ def plan_model(loaded: LoadedBundle, version: int, environment: LoadedEnvironmen
         ca_bundle=environment.ca_bundle,
         server=server,
         images=_images(slug, m, env),
-        requirements=tuple(_requirement(d.name, d.version) for d in m.modelData.payload.dependencies),
+        requirements=tuple(_requirement(d.name, d.version) for d in dependencies),
         trains_from_storage=any(isinstance(t, HistoricDataTraining) for t in m.input.training),
-        cluster=plan_cluster(slug, loaded, env, server),
+        cluster=plan_cluster(slug, loaded, env, server, layers.routes if layers else ()),
+        java=_java(loaded, environment),
+        layers=layers,
     )
 
 
 def plan_server(loaded: LoadedBundle, version: int, environment: LoadedEnvironment) -> rc.ServerConfig:
     """Only the model server's config (``aiar serve``): no cluster, so no schedule or Wazuh requirements."""
     m = loaded.manifest
-    if not isinstance(m.modelData, PythonModel):
-        raise ManifestError([loaded.problem("/modelData/type", f"{m.modelData.type} models are not supported yet")])
+    if isinstance(m.modelData, DockerLayersModel):
+        raise ManifestError(
+            [loaded.problem("/modelData/type", "a DOCKER_LAYERS model runs from its own image; build it with apply")]
+        )
+    if isinstance(m.modelData, H2OModel) and m.input.training:
+        raise ManifestError(_type_problems(loaded, environment))
     return _server_config(slugify(m.name), version, loaded, environment.env, local=True)

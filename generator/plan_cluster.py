@@ -15,6 +15,7 @@ from .environment import Environment, PeerSelector, Wazuh
 from .errors import ManifestError, Problem
 from .load import LoadedBundle
 from .manifest import Manifest, ScheduleEntry
+from .plan_layers import ApiRoute
 from .runtime import config as rc
 
 ScaleAction = Literal["start", "stop"]
@@ -66,6 +67,8 @@ class GatewayPlan:
     roles: tuple[str, ...]
     auth: Literal["key-auth", "jwt"]
     rate_limit_per_minute: int | None
+    api_routes: tuple[ApiRoute, ...] = ()
+    """A DOCKER_LAYERS model's own OpenAPI paths: one Kong route each, instead of the OIP route."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,9 @@ def _resources(m: Manifest) -> tuple[dict[str, str], dict[str, str]]:
     return requests, limits
 
 
-def plan_cluster(slug: str, loaded: LoadedBundle, env: Environment, server: rc.ServerConfig) -> ClusterPlan:
+def plan_cluster(
+    slug: str, loaded: LoadedBundle, env: Environment, server: rc.ServerConfig, api_routes: tuple[ApiRoute, ...] = ()
+) -> ClusterPlan:
     m = loaded.manifest
     problems: list[Problem] = []
     wants_wazuh = m.monitoring is not None and m.monitoring.wazuh
@@ -153,19 +158,22 @@ def plan_cluster(slug: str, loaded: LoadedBundle, env: Environment, server: rc.S
     storage = env.storage if server.storage is not None else None
     wazuh = env.wazuh if wants_wazuh else None
     requests, limits = _resources(m)
-    rest = m.has_rest()
+    rest = m.has_rest() or bool(api_routes)
     gateway = None
     if rest:
         prefix = env.gateway.path_prefix
+        # a DOCKER_LAYERS model's routes are its own, from the server's root; others expose OIP's /v2
+        base = "" if api_routes else "/v2"
         gateway = GatewayPlan(
             service=slug,
             route=f"{slug}-predict",
-            path=f"{prefix}/{slug}/v2",
-            upstream_url=f"http://{slug}.{env.namespace}.svc:{defaults.SERVICE_PORT}/v2",
+            path=f"{prefix}/{slug}{base}",
+            upstream_url=f"http://{slug}.{env.namespace}.svc:{defaults.SERVICE_PORT}{base}",
             host=env.gateway.host,
             roles=tuple(m.access.roles) if m.access is not None else (),
             auth=env.gateway.auth,
             rate_limit_per_minute=env.gateway.rate_limit_per_minute,
+            api_routes=api_routes,
         )
     return ClusterPlan(
         namespace=env.namespace,

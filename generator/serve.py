@@ -104,6 +104,10 @@ def local_config(config: ServerConfig, bundle_dir: Path, storage_dir: Path) -> S
             train_module=config.code.train_module,
         )
     }
+    if config.jvm is not None and not (bundle_dir / "src" / config.jvm.jar).is_file():
+        # a MOJO without a jar: aiar's own bridge jar scores it, as in the image
+        jar = Path(__file__).resolve().parent / "jars" / "h2o-predict.jar"
+        update["jvm"] = config.jvm.model_copy(update={"jar": str(jar)})
     if config.storage is None:
         update["storage"] = StorageConfig(endpoint_url="", bucket="", local_dir=str(storage_dir))
         if config.model_file and config.model_key is None:

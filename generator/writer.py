@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path, PurePosixPath
 
@@ -11,6 +12,8 @@ from .errors import OutputError, Problem
 from .render import Files
 
 _MARKER = "index.json"
+_FILE_MODE = 0o644
+_DIR_MODE = 0o755
 
 
 def _check_paths(files: Files) -> None:
@@ -20,39 +23,139 @@ def _check_paths(files: Files) -> None:
             raise OutputError([Problem(name, "", "refusing to write a path outside the output directory")])
 
 
+def _directories(files: Files) -> list[str]:
+    """Every directory the files need, parents before children."""
+    directories: set[str] = set()
+    for name in files:
+        directory = os.path.dirname(name)
+        while directory and directory not in directories:
+            directories.add(directory)
+            directory = os.path.dirname(directory)
+    return sorted(directories)
+
+
+class _Previous:
+    """The previous output's directories, opened along the way without following any symlink."""
+
+    def __init__(self, root: str) -> None:
+        # (directory relative to the root, its descriptor or -1 when it is not a real directory there)
+        self._open: list[tuple[str, int]] = [("", os.open(root, os.O_RDONLY | os.O_DIRECTORY))]
+
+    def directory(self, path: str) -> int | None:
+        stack = self._open
+        while stack[-1][0] and path != stack[-1][0] and not path.startswith(stack[-1][0] + "/"):
+            fd = stack.pop()[1]
+            if fd >= 0:
+                os.close(fd)
+        top, fd = stack[-1]
+        if top != path:
+            for part in (path[len(top) + 1 :] if top else path).split("/"):
+                top = f"{top}/{part}" if top else part
+                if fd >= 0:
+                    try:
+                        fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                    except OSError:
+                        fd = -1
+                stack.append((top, fd))
+        return fd if fd >= 0 else None
+
+    def close(self) -> None:
+        for _, fd in self._open:
+            if fd >= 0:
+                os.close(fd)
+        self._open.clear()
+
+
+def _reuse(directory: int, name: str, new: str, data: bytes) -> bool:
+    """Hard-link the previous output's ``name`` (in ``directory``) as ``new`` when it holds exactly ``data``.
+
+    Creating a file costs far more than linking one on most file systems, and a regeneration mostly
+    rewrites what is already there. Only a regular file of ours, with the fixed mode, linked nowhere
+    else and with the same bytes (read through the new link: what is compared is what stays) is
+    reused; anything else is written afresh.
+    """
+    try:
+        os.link(name, new, src_dir_fd=directory, follow_symlinks=False)
+    except OSError:
+        return False
+    try:
+        fd = os.open(new, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            st = os.fstat(fd)
+            same = (
+                stat.S_ISREG(st.st_mode)
+                and stat.S_IMODE(st.st_mode) == _FILE_MODE
+                and st.st_nlink == 2
+                and st.st_uid == os.geteuid()
+                and st.st_size == len(data)
+                and (not data or os.read(fd, len(data) + 1) == data)
+            )
+        finally:
+            os.close(fd)
+    except OSError:
+        same = False
+    if not same:
+        os.unlink(new)
+    return same
+
+
+def _create(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        # Fixed modes: the output must not depend on the umask of whoever generated it.
+        os.fchmod(fd, _FILE_MODE)
+    finally:
+        os.close(fd)
+
+
 def write_tree(out: Path, files: Files) -> None:
-    """Replace ``out`` by exactly ``files``: written to a sibling temp dir, then swapped in."""
+    """Replace ``out`` by exactly ``files``: written to a sibling temp dir, then swapped in.
+
+    Files whose bytes are unchanged since the previous output are hard-linked from it instead of
+    written again; the previous output itself is never modified, only removed once replaced.
+    """
     _check_paths(files)
     out = out.absolute()
-    if out.exists() and not (out / _MARKER).exists() and any(out.iterdir()):
-        raise OutputError(
-            [
-                Problem(
-                    str(out),
-                    "",
-                    f"exists, is not empty and has no {_MARKER}: not aiar's output, refusing to replace it",
-                )
-            ]
-        )
+    previous: str | None = None
+    if out.exists():
+        if (out / _MARKER).exists():
+            previous = str(out)
+        elif any(out.iterdir()):
+            raise OutputError(
+                [
+                    Problem(
+                        str(out),
+                        "",
+                        f"exists, is not empty and has no {_MARKER}: not aiar's output, refusing to replace it",
+                    )
+                ]
+            )
+    directories = _directories(files)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
         root = str(staging)
-        directories = sorted({os.path.dirname(name) for name in files} - {""})
         for directory in directories:
-            os.makedirs(os.path.join(root, directory), mode=0o755, exist_ok=True)
-        for name in sorted(files):
-            fd = os.open(os.path.join(root, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                view = memoryview(files[name])
-                while view:
-                    view = view[os.write(fd, view) :]
-                # Fixed modes: the output must not depend on the umask of whoever generated it.
-                os.fchmod(fd, 0o644)
-            finally:
-                os.close(fd)
+            os.mkdir(os.path.join(root, directory), _DIR_MODE)
+        reusable = _Previous(previous) if previous is not None else None
+        try:
+            for name in sorted(files):
+                data = files[name]
+                path = os.path.join(root, name)
+                if reusable is not None:
+                    directory, base = os.path.split(name)
+                    fd = reusable.directory(directory)
+                    if fd is not None and _reuse(fd, base, path, data):
+                        continue
+                _create(path, data)
+        finally:
+            if reusable is not None:
+                reusable.close()
         for directory in ["", *directories]:
-            os.chmod(os.path.join(root, directory), 0o755)
+            os.chmod(os.path.join(root, directory), _DIR_MODE)
         old = None
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 
 Data = Mapping[str, "Data"] | Sequence["Data"] | str | int | bool | None
 
@@ -51,12 +50,27 @@ def quote(text: str) -> str:
     return '"' + _ESCAPE.sub(_escape, text) + '"'
 
 
-@lru_cache(maxsize=8192)
-def scalar(text: str) -> str:
-    """``text`` as a single-line scalar: plain when unambiguous, else double-quoted."""
+def _scalar(text: str) -> str:
     if _PLAIN.fullmatch(text) and text.lower() not in _RESERVED:
         return text
     return quote(text)
+
+
+# The same few hundred keys and values come back in every object: decide each once. Plain dicts
+# (bounded by clearing) are cheaper to consult than an lru_cache.
+_SCALARS: dict[str, str] = {}
+_CACHE_LIMIT = 1 << 16
+
+
+def scalar(text: str) -> str:
+    """``text`` as a single-line scalar: plain when unambiguous, else double-quoted."""
+    written = _SCALARS.get(text)
+    if written is None:
+        written = _scalar(text)
+        if len(_SCALARS) >= _CACHE_LIMIT:
+            _SCALARS.clear()
+        _SCALARS[text] = written
+    return written
 
 
 def _literal_block(text: str) -> bool:
@@ -69,24 +83,32 @@ def _literal_block(text: str) -> bool:
     return all(not line or line.rstrip(" \t") == line for line in text[:-1].split("\n"))
 
 
-def _order(item: tuple[str, Data]) -> tuple[int, str]:
-    return (_FIRST.get(item[0], 3), item[0])
+def _order(key: str) -> tuple[int, str]:
+    return (_FIRST.get(key, 3), key)
 
 
-def _sorted_items(mapping: Mapping[str, Data]) -> list[tuple[str, Data]]:
-    for key in mapping:
-        if type(key) is not str:
-            raise TypeError(f"mapping keys must be strings, not {type(key).__name__}: {key!r}")
-    return sorted(mapping.items(), key=_order)
+# Output order of a mapping's keys, each with its written ``key:``, by the mapping's key sequence:
+# objects of one kind share their shapes, so each shape is sorted and its keys quoted once.
+_ORDERS: dict[tuple[object, ...], tuple[tuple[str, str], ...]] = {}
+_STR_ONLY = frozenset({str})
 
 
-def _inline(value: Data) -> str | None:
+def _ordered_keys(mapping: Mapping[str, Data]) -> tuple[tuple[str, str], ...]:
+    shape = tuple(mapping)
+    order = _ORDERS.get(shape)
+    if order is None or not _STR_ONLY.issuperset(map(type, shape)):
+        for key in shape:
+            if type(key) is not str:
+                raise TypeError(f"mapping keys must be strings, not {type(key).__name__}: {key!r}")
+        order = tuple((key, scalar(key) + ":") for key in sorted(shape, key=_order))
+        if len(_ORDERS) >= _CACHE_LIMIT:
+            _ORDERS.clear()
+        _ORDERS[shape] = order
+    return order
+
+
+def _inline(value: object) -> str | None:
     """The one-line form of a scalar or an empty collection; None for a block collection."""
-    kind = type(value)  # exact-type fast paths first: this runs for every node of every object
-    if kind is str:
-        return scalar(value)
-    if kind is dict or kind is list:
-        return None if value else ("{}" if kind is dict else "[]")
     if value is None:
         return "null"
     if value is True:
@@ -109,51 +131,106 @@ def _block_text(text: str, indent: str) -> str:
     return "|\n" + "".join(f"{indent}{line}\n" if line else "\n" for line in lines)
 
 
-def _emit(value: Data, indent: str, out: list[str]) -> None:
-    """Write a non-empty block collection whose first line continues the current one."""
-    if isinstance(value, Mapping):
-        first = True
-        for key, item in _sorted_items(value):
-            prefix = "" if first else indent
+def _text(text: str, indent: str) -> str:
+    """A string value and its line end: a literal block when that keeps it byte for byte."""
+    if "\n" in text and _literal_block(text):
+        return _block_text(text, indent + INDENT)
+    return scalar(text) + "\n"
+
+
+def _mapping(mapping: Mapping[str, Data], indent: str, out: list[str]) -> None:
+    """Write a non-empty mapping whose first line continues the current one."""
+    append = out.append
+    written = _SCALARS.get
+    inner = indent + INDENT
+    first = True
+    for key, head in _ordered_keys(mapping):
+        if first:
             first = False
-            _emit_entry(f"{prefix}{scalar(key)}:", item, indent, out)
-    else:
-        assert isinstance(value, Sequence)
-        first = True
-        for item in value:
-            prefix = "" if first else indent
-            first = False
-            line = _inline(item)
-            if line is not None:
-                if type(item) is str and "\n" in item and _literal_block(item):
-                    out.append(f"{prefix}- {_block_text(item, indent + INDENT)}")
-                else:
-                    out.append(f"{prefix}- {line}\n")
+        else:
+            append(indent)
+        item = mapping[key]
+        kind = type(item)  # exact-type fast paths first: this runs for every node of every object
+        if kind is str:
+            line = None if "\n" in item else written(item)  # type: ignore[operator, arg-type]
+            append(f"{head} {line}\n" if line is not None else f"{head} {_text(item, indent)}")  # type: ignore[arg-type]
+        elif kind is dict:
+            if item:
+                append(head + "\n" + inner)
+                _mapping(item, inner, out)  # type: ignore[arg-type]
             else:
-                out.append(f"{prefix}- ")
-                _emit(item, indent + INDENT, out)
+                append(head + " {}\n")
+        elif kind is list:
+            if item:
+                append(head + "\n" + inner)
+                _sequence(item, inner, out)  # type: ignore[arg-type]
+            else:
+                append(head + " []\n")
+        elif kind is int:
+            append(f"{head} {item}\n")
+        else:
+            _other(head, item, indent, out)
 
 
-def _emit_entry(head: str, item: Data, indent: str, out: list[str]) -> None:
+def _sequence(items: Sequence[Data], indent: str, out: list[str]) -> None:
+    """Write a non-empty sequence whose first line continues the current one."""
+    append = out.append
+    written = _SCALARS.get
+    inner = indent + INDENT
+    first = True
+    for item in items:
+        if first:
+            first = False
+        else:
+            append(indent)
+        kind = type(item)
+        if kind is str:
+            line = None if "\n" in item else written(item)  # type: ignore[operator, arg-type]
+            append(f"- {line}\n" if line is not None else "- " + _text(item, indent))  # type: ignore[arg-type]
+        elif kind is dict:
+            if item:
+                append("- ")
+                _mapping(item, inner, out)  # type: ignore[arg-type]
+            else:
+                append("- {}\n")
+        elif kind is list:
+            if item:
+                append("- ")
+                _sequence(item, inner, out)  # type: ignore[arg-type]
+            else:
+                append("- []\n")
+        else:
+            _other("-", item, indent, out)
+
+
+def _other(head: str, item: object, indent: str, out: list[str]) -> None:
+    """An item that is not exactly a str, dict or list; ``head`` is ``key:`` or ``-``."""
     line = _inline(item)
-    if line is None:
-        out.append(head + "\n" + indent + INDENT)
-        _emit(item, indent + INDENT, out)
-    elif type(item) is str and "\n" in item and _literal_block(item):
-        out.append(f"{head} {_block_text(item, indent + INDENT)}")
-    else:
+    if line is not None:
         out.append(f"{head} {line}\n")
+        return
+    inner = indent + INDENT
+    out.append("- " if head == "-" else head + "\n" + inner)
+    if isinstance(item, Mapping):
+        _mapping(item, inner, out)
+    else:
+        assert isinstance(item, Sequence)
+        _sequence(item, inner, out)
 
 
 def dump(document: Data) -> str:
     """One YAML document (no ``---``), ending in a newline."""
-    out: list[str] = []
     line = _inline(document)
     if line is not None:
         if isinstance(document, str) and _literal_block(document):
             return _block_text(document, INDENT)
         return line + "\n"
-    _emit(document, "", out)
+    out: list[str] = []
+    if isinstance(document, Mapping):
+        _mapping(document, "", out)
+    else:
+        assert isinstance(document, Sequence)
+        _sequence(document, "", out)
     return "".join(out)
 
 

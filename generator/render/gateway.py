@@ -9,12 +9,14 @@ rest of the server stay inside the cluster. A model with ``access.roles`` gets a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from .. import defaults
 from ..plan import ModelPlan
 from ..plan_cluster import GatewayPlan
+from ..plan_layers import ApiRoute
 from ..yamlout import dump_bytes
 from . import Files
 
@@ -56,11 +58,46 @@ def _plugins(gw: GatewayPlan, tags: list[str]) -> list[Obj]:
     return plugins
 
 
+def _regex_escape(text: str) -> str:
+    """Only the regex metacharacters (``re.escape`` also escapes ``-``, noise in a reviewed file)."""
+    return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", text)
+
+
+def _api_route(gw: GatewayPlan, api: ApiRoute, index: int, tags: list[str]) -> Obj:
+    """One OpenAPI path of a DOCKER_LAYERS model: matched exactly, forwarded as the server's own path.
+
+    A regex path captures the server-side part (templated segments match one segment), and
+    request-transformer sends that as the upstream URI: Kong's ``strip_path`` alone would forward
+    only what follows the whole match.
+    """
+    server_path = re.sub(r"\\\{[^/]*?\\\}", "[^/]+", _regex_escape(api.path))
+    route: Obj = {
+        "name": f"{gw.service}-api-{index}",
+        "paths": [f"~{_regex_escape(gw.path)}(?<path>{server_path})$"],
+        "methods": list(api.methods),
+        "protocols": ["https"],
+        "strip_path": False,
+        "preserve_host": False,
+        "tags": tags,
+    }
+    if gw.host is not None:
+        route["hosts"] = [gw.host]
+    plugins = [
+        {"name": "request-transformer", "config": {"replace": {"uri": "$(uri_captures.path)"}}, "tags": tags},
+        *_plugins(gw, tags),
+    ]
+    route["plugins"] = plugins
+    return route
+
+
 def kong_service(plan: ModelPlan) -> Obj | None:
     gw = plan.cluster.gateway
     if gw is None:
         return None
     tags = _tags(plan)
+    if gw.api_routes:
+        routes = [_api_route(gw, api, i, tags) for i, api in enumerate(gw.api_routes, start=1)]
+        return {"name": gw.service, "url": gw.upstream_url, "tags": tags, "routes": routes}
     route: Obj = {
         "name": gw.route,
         "paths": [gw.path],

@@ -1,4 +1,7 @@
-"""Image-side artifacts of a PYTHON model: its build context, Dockerfiles included.
+"""Image-side artifacts of a model: its build context, Dockerfiles included.
+
+PYTHON and H2O models get the aiar server image (an H2O image adds a JRE and the model's jar);
+DOCKER_LAYERS models get their own Dockerfile after their layers (:mod:`generator.render.layers`).
 
 The build context is complete and self-contained (``apply`` builds from ``out/`` alone), and its
 digest is the image tag: the same context always means the same image, and an unchanged context
@@ -61,6 +64,12 @@ def runtime_archive() -> bytes:
 
 
 @cache
+def h2o_jar() -> bytes:
+    """aiar's H2O bridge jar (built by ``java/build.sh`` from ``java/h2o-predict``)."""
+    return (Path(__file__).resolve().parents[1] / "jars" / defaults.H2O_JAR).read_bytes()
+
+
+@cache
 def runtime_requirements() -> tuple[str, ...]:
     path = Path(rc.__file__).parent / "requirements.txt"
     lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
@@ -80,6 +89,7 @@ def _dockerfile(plan: ModelPlan, image: ImagePlan) -> str:
     command = "serve" if image.role == "predict" else "train"
     config_path = f"{defaults.CONFIG_MOUNT}/{defaults.CONFIG_FILE}"
     health_url = f"http://127.0.0.1:{defaults.HTTP_PORT}/v2/health/live"
+    java = plan.java
     return render(
         "Dockerfile.python.j2",
         generator_version=__version__,
@@ -88,6 +98,9 @@ def _dockerfile(plan: ModelPlan, image: ImagePlan) -> str:
         role=image.role,
         version=plan.version,
         base_image=env.base_images.python,
+        java_image=java.image if java else "",
+        java_home=java.home if java else "",
+        java_dir=defaults.JAVA_DIR,
         pip_index_url=env.pip.index_url or "",
         pip_extra_index_urls=" ".join(env.pip.extra_index_urls),
         pip_trusted_hosts=" ".join(env.pip.trusted_hosts),
@@ -111,6 +124,10 @@ def _dockerfile(plan: ModelPlan, image: ImagePlan) -> str:
 
 def render_build_context(plan: ModelPlan) -> Files:
     """Every file of the model's build context, by path relative to the context directory."""
+    if plan.layers is not None:
+        from .layers import render_layers_context
+
+        return render_layers_context(plan, plan.layers)
     files: Files = {
         ".dockerignore": render("dockerignore.j2").encode(),
         "requirements.txt": requirements_txt(plan).encode(),
@@ -123,7 +140,26 @@ def render_build_context(plan: ModelPlan) -> Files:
     for name, data in plan.source.files:
         if name.startswith("src/"):
             files[name] = data
+    if plan.java is not None and plan.java.jar_from_aiar and plan.server.jvm is not None:
+        files[f"src/{plan.server.jvm.jar}"] = h2o_jar()
     return files
+
+
+# sha256 by content: a file is hashed for each image of its context and again for the index, and the
+# runtime archive is the same object in every context. Bounded, since keys keep their bytes alive.
+_DIGESTS: dict[bytes, bytes] = {}
+_DIGESTS_LIMIT = 8192
+
+
+def file_digest(data: bytes) -> bytes:
+    """The sha256 digest of ``data``, computed once for the same bytes."""
+    digest = _DIGESTS.get(data)
+    if digest is None:
+        digest = hashlib.sha256(data).digest()
+        if len(_DIGESTS) >= _DIGESTS_LIMIT:
+            _DIGESTS.clear()
+        _DIGESTS[data] = digest
+    return digest
 
 
 def context_tag(context: Files, dockerfile: str, other_dockerfiles: set[str]) -> str:
@@ -132,7 +168,7 @@ def context_tag(context: Files, dockerfile: str, other_dockerfiles: set[str]) ->
     for name in sorted(context):
         if name in other_dockerfiles:
             continue
-        h.update(name.encode() + b"\0" + hashlib.sha256(context[name]).digest())
+        h.update(name.encode() + b"\0" + file_digest(context[name]))
     h.update(b"\0dockerfile\0" + dockerfile.encode())
     return h.hexdigest()[: defaults.IMAGE_TAG_LENGTH]
 

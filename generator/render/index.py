@@ -6,13 +6,12 @@ here instead of re-deriving anything.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .. import __version__
 from . import Files
-from .image import BuiltImage
+from .image import BuiltImage, file_digest
 from .server_config import canonical_json
 
 INDEX_FILE = "index.json"
@@ -46,7 +45,7 @@ class ClusterEntry:
 
 
 def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return "sha256:" + file_digest(data).hex()
 
 
 def render_index(

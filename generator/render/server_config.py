@@ -18,5 +18,6 @@ def canonical_json(data: Any) -> bytes:
 
 
 def render_server_config(plan: ModelPlan) -> Files:
-    config = plan.server.model_dump(mode="json")
+    # ``jvm`` only where there is one: the configs of PYTHON models stay as they were before H2O
+    config = plan.server.model_dump(mode="json", exclude={"jvm"} if plan.server.jvm is None else None)
     return {f"{plan.slug}/{SERVER_DIR}/{defaults.CONFIG_FILE}": canonical_json(config)}

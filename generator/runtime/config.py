@@ -104,6 +104,18 @@ class CodeLayout(_Frozen):
     train_module: str = "train"
 
 
+class JvmConfig(_Frozen):
+    """How an H2O model's JVM is started: ``<java> <options> -jar <jar> [<model file>]``."""
+
+    jar: str
+    """Relative to ``code.src_dir``, or absolute."""
+    java: str = "java"
+    options: tuple[str, ...] = ()
+    start_timeout_s: float = 120.0
+    """How long a new JVM may take to answer its first ping."""
+    request_timeout_s: float = 30.0
+
+
 class ServerConfig(_Frozen):
     schema_version: Literal[1] = SCHEMA_VERSION
     model: ModelInfo
@@ -118,3 +130,5 @@ class ServerConfig(_Frozen):
     training: TrainingConfig | None = None
     storage: StorageConfig | None = None
     data_processor: DataProcessor | None = None
+    jvm: JvmConfig | None = None
+    """Only for H2O models: the JVM that runs ``predict.jar``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future
 from typing import Any
 
 from .codec import RequestError, ordered_arguments
@@ -29,6 +30,8 @@ class Predictor:
         self.code = code
         self.state = state
         self.processor = ProcessorClient(config.data_processor, self.slug) if config.data_processor else None
+        self.timeout_s = config.jvm.request_timeout_s if config.jvm else 30.0
+        """How long :meth:`submit`'s answer may take."""
 
     def check(self, values: Any) -> list[Any]:
         """Positional arguments for predict(), or RequestError naming the faulty parameter."""
@@ -39,17 +42,29 @@ class Predictor:
 
     def __call__(self, values: Any) -> Any:
         if not self.state.ready:
-            raise NotReadyError("the model is not loaded yet")
+            raise NotReadyError(self.state.not_ready_reason())
         args = self.check(values)  # validate what the client sent before any processor sees it
         if self.processor is not None:
             args = self.check(self.processor.transform("input", values))
         try:
             result = self.code.predict(self.state.model, *args)
-        except RequestError:
-            raise
+        except (RequestError, PredictError, NotReadyError):
+            raise  # already client-safe: the H2O bridge says what went wrong in the JVM
         except Exception as exc:
             log.exception("predict() failed for model %s", self.slug)
             raise PredictError(f"predict() raised {type(exc).__name__}") from None
         if self.processor is not None:
             result = self.processor.transform("output", result)
         return result
+
+    @property
+    def can_submit(self) -> bool:
+        """Whether :meth:`submit` applies: a pipelining model (H2O) and no data processor in between."""
+        return self.code.submit is not None and self.processor is None
+
+    def submit(self, values: Any) -> Future[Any]:
+        """Like calling the predictor, but returns as soon as the request is on its way."""
+        assert self.code.submit is not None
+        if not self.state.ready:
+            raise NotReadyError(self.state.not_ready_reason())
+        return self.code.submit(self.state.model, *self.check(values))

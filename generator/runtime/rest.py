@@ -212,7 +212,9 @@ class RestApp:
     async def _predict(self, values: Any) -> Response | bytes:
         """predict()'s result as JSON, or the error response."""
         try:
-            if self.executor is None or not self._offload:
+            if self.predictor.can_submit:
+                result = await self._submitted_json(values)
+            elif self.executor is None or not self._offload:
                 result = self._predict_json(values)
             else:
                 loop = asyncio.get_running_loop()
@@ -235,6 +237,31 @@ class RestApp:
     def _offload(self) -> bool:
         """Whether predict() goes to the thread pool (see ``INLINE_BUDGET_S``)."""
         return self.predictor.processor is not None or self._predict_seconds > INLINE_BUDGET_S
+
+    async def _submitted_json(self, values: Any) -> bytes:
+        """A pipelining model (H2O): await its answer without holding a thread, so many are in flight."""
+        loop = asyncio.get_running_loop()
+        future = asyncio.wrap_future(self.predictor.submit(values), loop=loop)
+        # A timer rather than asyncio.wait_for: no extra Task per request, which shows in requests/s.
+        expired: list[bool] = []
+
+        def expire() -> None:
+            expired.append(True)
+            future.cancel()
+
+        timer = loop.call_later(self.predictor.timeout_s, expire)
+        try:
+            result = await future
+        except asyncio.CancelledError:
+            if not expired:
+                raise
+            raise PredictError(f"the model gave no answer within {self.predictor.timeout_s:.0f}s") from None
+        finally:
+            timer.cancel()
+        try:
+            return codec.dumps(result)
+        except TypeError:
+            raise PredictError("the model returned a value that is not JSON serialisable") from None
 
     def _predict_json(self, values: Any) -> bytes:
         started = time.perf_counter()

@@ -84,7 +84,8 @@ class ModelLoader:
                     log.info("model %s not in storage yet; retrying in %.0fs", self.config.model_key, MODEL_POLL_S)
                     self.stop.wait(MODEL_POLL_S)
                     continue
-                model = self.code.load(path) if (self.code.load and path) else None
+                loads = self.code.load is not None and (path is not None or self.code.load_without_file)
+                model = self.code.load(path) if (self.code.load and loads) else None
             except StorageError as exc:
                 log.warning("%s; retrying in %.0fs", exc, MODEL_POLL_S)
                 self.stop.wait(MODEL_POLL_S)
@@ -114,7 +115,12 @@ def serve(config: ServerConfig, host: str, port: int | None = None, workers: int
 
     metrics = Metrics()
     state = ModelState()
-    code = PredictCode.from_layout(config.code)
+    if config.model.type == "H2O":
+        from . import jvm
+
+        code, state.health = jvm.predict_code(config)
+    else:
+        code = PredictCode.from_layout(config.code)
     storage = open_storage(config.storage) if config.storage else None
     predictor = Predictor(config, code, state)
     app = RestApp(config, predictor, metrics, workers=workers)

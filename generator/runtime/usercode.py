@@ -10,6 +10,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -46,8 +47,12 @@ def _function(module: ModuleType, name: str, required: bool) -> Callable[..., An
 @dataclass(frozen=True)
 class PredictCode:
     predict: Callable[..., Any]
-    load: Callable[[Path], Any] | None
+    load: Callable[[Path | None], Any] | None
     update: Callable[[Any, dict[str, Any], dict[str, Any]], Any] | None
+    load_without_file: bool = False
+    """load() runs (with ``None``) even when there is no model file: an H2O jar may carry its model."""
+    submit: Callable[..., Future[Any]] | None = None
+    """predict() that returns at once with a future: lets REST pipeline requests (the H2O bridge)."""
 
     @classmethod
     def from_layout(cls, code: CodeLayout) -> PredictCode:
@@ -83,10 +88,16 @@ class ModelState:
         self.load_seconds: float | None = None
         self._ready = threading.Event()
         self.update_lock = threading.Lock()
+        self.health: Callable[[], str | None] | None = None
+        """Why a loaded model cannot answer right now (None: it can); e.g. its JVM is restarting."""
 
     @property
     def ready(self) -> bool:
-        return self._ready.is_set()
+        return self._ready.is_set() and (self.health is None or self.health() is None)
+
+    def not_ready_reason(self) -> str:
+        reason = self.health() if self.health is not None else None
+        return reason or "the model is not loaded yet"
 
     def set(self, model: Any) -> None:
         self.model = model

@@ -105,6 +105,8 @@ PLUGIN_CONFIG = {
         "maximum_expiration",
         "realm",
     },
+    # DOCKER_LAYERS routes: the captured server-side path becomes the upstream URI
+    "request-transformer": {"http_method", "remove", "rename", "replace", "add", "append"},
     "acl": {"allow", "deny", "hide_groups_header", "include_consumer_groups", "always_use_authenticated_groups"},
     "rate-limiting": {
         "second",

@@ -121,5 +121,11 @@ def test_merged_file_holds_every_model_service() -> None:
     assert merged["_info"]["select_tags"] == ["aiar"]
     for service in merged["services"]:
         assert f"aiar-model:{service['name']}" in service["tags"]
+        if service["name"] == "greeting-service":
+            # DOCKER_LAYERS: one route per OpenAPI path; the captured server path is the upstream URI
+            for route in service["routes"]:
+                assert route["strip_path"] is False and route["paths"][0].startswith("~/models/greeting-service(")
+                assert route["plugins"][0]["config"]["replace"]["uri"] == "$(uri_captures.path)"
+            continue
         assert service["routes"][0]["strip_path"] is True
         assert service["url"].endswith("/v2")  # public <prefix>/<slug>/v2/... -> upstream /v2/...

@@ -42,6 +42,8 @@ def config_map(plan: ModelPlan, server_json: bytes) -> Obj:
 
 
 def _pod_annotations(plan: ModelPlan) -> dict[str, str]:
+    if plan.layers is not None:  # the bundle's own server: no /metrics to promise
+        return _job_pod_annotations(plan)
     return {
         f"{defaults.ANNOTATION_PREFIX}/model": plan.manifest.name,
         f"{defaults.ANNOTATION_PREFIX}/model-version": str(plan.version),
@@ -55,6 +57,26 @@ def _http_probe(path: str, **timing: int) -> Obj:
     return {"httpGet": {"path": path, "port": HTTP_PORT_NAME}, "periodSeconds": defaults.PROBE_PERIOD_S, **timing}
 
 
+def _tcp_probe(**timing: int) -> Obj:
+    return {"tcpSocket": {"port": HTTP_PORT_NAME}, "periodSeconds": defaults.PROBE_PERIOD_S, **timing}
+
+
+def _probes(plan: ModelPlan) -> Obj:
+    if plan.layers is not None:
+        # The bundle's own server has no OIP health routes: it is up when it accepts connections.
+        return {
+            "startupProbe": _tcp_probe(periodSeconds=5, failureThreshold=defaults.STARTUP_FAILURES),
+            "livenessProbe": _tcp_probe(failureThreshold=3),
+            "readinessProbe": _tcp_probe(failureThreshold=3),
+        }
+    return {
+        # OIP health routes: live once the process serves, ready only once the model is loaded
+        "startupProbe": _http_probe("/v2/health/live", periodSeconds=5, failureThreshold=defaults.STARTUP_FAILURES),
+        "livenessProbe": _http_probe("/v2/health/live", failureThreshold=3),
+        "readinessProbe": _http_probe("/v2/health/ready", failureThreshold=3),
+    }
+
+
 def _server_container(plan: ModelPlan, image: BuiltImage) -> Obj:
     container: Obj = {
         "name": "model-server",
@@ -62,15 +84,15 @@ def _server_container(plan: ModelPlan, image: BuiltImage) -> Obj:
         # tags are content digests, so Always costs one manifest check and guards against a re-pushed tag
         "imagePullPolicy": "Always",
         "ports": [{"name": HTTP_PORT_NAME, "containerPort": defaults.HTTP_PORT, "protocol": "TCP"}],
-        # OIP health routes: live once the process serves, ready only once the model is loaded
-        "startupProbe": _http_probe("/v2/health/live", periodSeconds=5, failureThreshold=defaults.STARTUP_FAILURES),
-        "livenessProbe": _http_probe("/v2/health/live", failureThreshold=3),
-        "readinessProbe": _http_probe("/v2/health/ready", failureThreshold=3),
+        **_probes(plan),
         "resources": resources(plan),
         "securityContext": container_security_context(),
         "volumeMounts": model_mounts(),
     }
     env = credential_env(plan)
+    if plan.layers is not None:
+        # the manifest's envVars (also ENV in the image, so that it runs the same outside the cluster)
+        env = [{"name": name, "value": value} for name, value in plan.layers.env_vars] + env
     if env:
         container["env"] = env
     return container

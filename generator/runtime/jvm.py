@@ -1,0 +1,246 @@
+"""H2O models: a long-lived JVM running the bundle's ``predict.jar``, driven over its stdin/stdout.
+
+The jar reads one JSON request per line and answers one JSON line per request (the contract is in
+CONTRACT.md). Requests carry an ``id`` and are pipelined: any number may be in flight on the one pipe,
+and a reader thread hands each answer to the caller waiting on that id, so concurrent REST requests
+never wait for each other's round trip and no JVM starts per request.
+
+A JVM that exits fails its in-flight requests (500, with the exit code), makes the server not ready
+(503 meanwhile), and is restarted with exponential backoff; the server is ready again once the new
+JVM has answered a ping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import IO, Any
+
+from . import codec
+from .codec import RequestError
+from .config import ServerConfig
+from .predictor import NotReadyError, PredictError
+from .usercode import PredictCode
+
+log = logging.getLogger("aiar.jvm")
+
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 30.0
+STABLE_AFTER_S = 60.0
+"""A JVM that stayed up this long resets the backoff: the next crash restarts it quickly again."""
+STDERR_TAIL = 20
+"""Lines of the jar's stderr kept to explain why it exited."""
+
+
+class JvmBridge:
+    """One supervised JVM; ``submit`` is thread-safe and never blocks on the JVM."""
+
+    def __init__(self, command: list[str], cwd: str, start_timeout_s: float, request_timeout_s: float) -> None:
+        self.command = command
+        self.cwd = cwd
+        self.start_timeout_s = start_timeout_s
+        self.request_timeout_s = request_timeout_s
+        self.detail: str | None = "the model's JVM is starting"
+        """Why the bridge is not usable right now (None when it is)."""
+        self._ids = itertools.count(1)
+        self._write_lock = threading.Lock()
+        self._pending: dict[int, Future[Any]] = {}
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stdin: IO[bytes] | None = None
+        self._closed = threading.Event()
+        self._stderr: deque[str] = deque(maxlen=STDERR_TAIL)
+
+    @property
+    def alive(self) -> bool:
+        return self.detail is None
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the JVM and return once it answered a ping; retries with backoff until it does."""
+        backoff = BACKOFF_FIRST_S
+        while not self._closed.is_set():
+            if self._launch():
+                threading.Thread(target=self._supervise, name="jvm-supervisor", daemon=True).start()
+                return
+            log.warning("%s; retrying in %.1fs", self.detail, backoff)
+            self._closed.wait(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    def close(self) -> None:
+        self._closed.set()
+        process = self._process
+        if process is not None and process.poll() is None:
+            if process.stdin is not None:
+                process.stdin.close()  # EOF: the jar's read loop ends and the JVM exits on its own
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def _launch(self) -> bool:
+        """One JVM, pinged; True once it answered. On failure ``detail`` says why."""
+        self.detail = "the model's JVM is starting"
+        try:
+            process = subprocess.Popen(
+                self.command,
+                cwd=self.cwd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                bufsize=0,
+            )
+        except OSError as exc:
+            self.detail = f"cannot start the model's JVM ({self.command[0]}): {exc.strerror}"
+            return False
+        assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+        self._process, self._stdin = process, process.stdin
+        threading.Thread(target=self._read, args=(process.stdout,), name="jvm-stdout", daemon=True).start()
+        threading.Thread(target=self._log_stderr, args=(process.stderr,), name="jvm-stderr", daemon=True).start()
+        try:
+            pong = self._send({"ping": True}).result(self.start_timeout_s)
+        except (PredictError, NotReadyError, FutureTimeout) as exc:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+            reason = str(exc) or f"no answer to a ping within {self.start_timeout_s:.0f}s"
+            self.detail = f"the model's JVM did not start: {reason}{self._stderr_tail()}"
+            return False
+        log.info("the model's JVM is up (pid %d): %s", process.pid, pong)
+        self.detail = None
+        return True
+
+    def _supervise(self) -> None:
+        """Wait for the JVM to exit; unless closed, restart it with backoff."""
+        backoff = BACKOFF_FIRST_S
+        while not self._closed.is_set():
+            process = self._process
+            assert process is not None
+            started = time.monotonic()
+            code = process.wait()
+            if self._closed.is_set():
+                return
+            if time.monotonic() - started > STABLE_AFTER_S:
+                backoff = BACKOFF_FIRST_S
+            while not self._closed.is_set():
+                self.detail = f"the model's JVM exited with code {code}; restarting in {backoff:.1f}s"
+                log.error("%s%s", self.detail, self._stderr_tail())
+                self._closed.wait(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+                if self._closed.is_set() or self._launch():
+                    break
+                log.error("%s", self.detail)
+
+    # --- requests ---------------------------------------------------------------------------------
+
+    def submit(self, params: Any) -> Future[Any]:
+        """The JVM's answer for ``params`` (the parameters by name), as a future."""
+        if self.detail is not None:
+            raise NotReadyError(self.detail)
+        return self._send({"params": params})
+
+    def call(self, params: Any) -> Any:
+        future = self.submit(params)
+        try:
+            return future.result(self.request_timeout_s)
+        except FutureTimeout:
+            future.cancel()
+            raise PredictError(f"predict.jar gave no answer within {self.request_timeout_s:.0f}s") from None
+
+    def _send(self, request: dict[str, Any]) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._write_lock:
+            request_id = next(self._ids)
+            self._pending[request_id] = future
+            stdin = self._stdin
+            try:
+                assert stdin is not None
+                stdin.write(codec.dumps({"id": request_id, **request}) + b"\n")
+            except (OSError, ValueError):  # a closed pipe: the JVM is gone, the supervisor knows
+                self._pending.pop(request_id, None)
+                raise NotReadyError(self.detail or "the model's JVM is not running") from None
+        return future
+
+    def _read(self, stdout: IO[bytes]) -> None:
+        for line in iter(stdout.readline, b""):
+            try:
+                answer = codec.loads(line)
+                future = self._pending.pop(answer["id"])
+            except (ValueError, KeyError, TypeError):
+                # Logging from the jar belongs on stderr; a stray stdout line is noise, not an answer.
+                log.warning("predict.jar wrote a line that is no answer: %.200r", line)
+                continue
+            if "error" in answer:
+                future.set_exception(PredictError(f"predict.jar: {answer['error']}"))
+            else:
+                future.set_result(answer.get("result"))
+        # EOF: the JVM exited (or closed stdout). Nothing pending will ever be answered.
+        process = self._process
+        code = process.wait() if process is not None else None
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            future.set_exception(PredictError(f"the model's JVM exited (code {code}) before answering"))
+
+    def _log_stderr(self, stderr: IO[bytes]) -> None:
+        for raw in iter(stderr.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip()
+            self._stderr.append(line)
+            log.info("predict.jar: %s", line)
+
+    def _stderr_tail(self) -> str:
+        return "" if not self._stderr else "; its last stderr line: " + self._stderr[-1]
+
+
+def jvm_command(config: ServerConfig, model_path: Path | None) -> list[str]:
+    jvm = config.jvm
+    assert jvm is not None
+    jar = Path(config.code.src_dir) / jvm.jar  # an absolute ``jar`` replaces src_dir
+    return [jvm.java, *jvm.options, "-jar", str(jar), *([str(model_path)] if model_path else [])]
+
+
+def predict_code(config: ServerConfig) -> tuple[PredictCode, Callable[[], str | None]]:
+    """The H2O counterpart of predict.py (load() starts the JVM, predict() asks it), and its health.
+
+    The health function says why the model cannot answer (None: it can): it sees the JVM from its
+    first start on, before load() has returned, so a jar that never starts is explained in every 503.
+    """
+    jvm = config.jvm
+    if jvm is None:
+        raise ValueError("an H2O model's server config needs a 'jvm' section")
+    names = [p.name for p in config.rest.parameters] if config.rest else []
+    bridges: list[JvmBridge] = []
+
+    def load(model_path: Path | None) -> JvmBridge:
+        bridge = JvmBridge(
+            jvm_command(config, model_path), config.code.src_dir, jvm.start_timeout_s, jvm.request_timeout_s
+        )
+        bridges.append(bridge)
+        bridge.start()
+        return bridge
+
+    def params(args: tuple[Any, ...]) -> Any:
+        if names:
+            return dict(zip(names, args, strict=True))
+        # bus-only: the message object is the parameters
+        if not isinstance(args[0], dict):
+            raise RequestError("the message must be a JSON object of parameters")
+        return args[0]
+
+    def predict(bridge: JvmBridge, *args: Any) -> Any:
+        return bridge.call(params(args))
+
+    def submit(bridge: JvmBridge, *args: Any) -> Future[Any]:
+        return bridge.submit(params(args))
+
+    def health() -> str | None:
+        return bridges[-1].detail if bridges else None
+
+    return PredictCode(predict, load, None, load_without_file=True, submit=submit), health
