@@ -39,6 +39,21 @@ def timed(command: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
+def heal_pods(namespace: str, env: dict[str, str]) -> None:
+    """Replace every pod: a platform workaround, not part of what is measured.
+
+    The fake nodes miss heartbeats while builds saturate two cores; the node lifecycle controller
+    then marks every pod NotReady for good and Deployments never become available again.
+    """
+    subprocess.run(
+        ["kubectl", "delete", "pods", "--all", "-n", namespace, "--wait=false"],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    time.sleep(5)
+
+
 def build_seconds(context: Path, dockerfile: str, tag: str, nocache: bool) -> float:
     client = docker_client()
     start = time.perf_counter()
@@ -76,14 +91,7 @@ def main() -> int:
     try:
         timed([*aiar, "--timeout", "60"], env)
     except subprocess.CalledProcessError:
-        # The platform's fake nodes can miss heartbeats while builds saturate the CPU; the node
-        # lifecycle controller then marks every pod NotReady for good. New pods are ready at once.
-        subprocess.run(
-            ["kubectl", "delete", "pods", "--all", "-n", platform.namespace, "--wait=false"],
-            check=True,
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
+        heal_pods(platform.namespace, env)
         timed(aiar, env)
 
     files = [str(out / "k8s/applyset.yaml")] + [
@@ -109,21 +117,22 @@ def main() -> int:
     warm = build_seconds(context, image["dockerfile"], image["ref"], nocache=False)
     # ...and the same image from nothing.
     cold = build_seconds(context, image["dockerfile"], image["ref"] + "-cold", nocache=True)
-    start = time.perf_counter()
-    (bundles[1] / "src/predict.py").write_text(PREDICT + f"# bench {time.time_ns()}\n")
-    generate(bundles, env_file, work / "aiar.lock", out)
-    timed(aiar, env)
-    rollout = time.perf_counter() - start
-
     print(f"| measure ({args.models} models, median of {args.repeat}) | aiar | baseline | ratio | goal |")
     print("|---|---|---|---|---|")
     print(
         f"| no-op apply vs `kubectl apply --server-side` | {noop:.2f} s | {base:.2f} s | {noop / base:.2f}x | <= 1.5x |"
     )
     print(
-        f"| code-only rebuild vs cold build (one image) | {warm:.2f} s | {cold:.2f} s | {warm / cold:.2f}x | <= 0.2x |"
+        f"| code-only rebuild vs cold build (one image) | {warm:.2f} s | {cold:.2f} s | {warm / cold:.2f}x | <= 0.2x |",
+        flush=True,
     )
-    print(f"| code-only change, whole `aiar apply` (generate, build, push, roll out) | {rollout:.2f} s | | | |")
+    heal_pods(platform.namespace, env)  # the cold build starved the fake nodes (see heal_pods)
+    start = time.perf_counter()
+    (bundles[1] / "src/predict.py").write_text(PREDICT + f"# bench {time.time_ns()}\n")
+    generate(bundles, env_file, work / "aiar.lock", out)
+    timed(aiar, env)
+    rollout = time.perf_counter() - start
+    print(f"| code-only change, whole `aiar apply` (build, push, roll out) | {rollout:.2f} s | | | |")
     return 0
 
 

@@ -60,7 +60,8 @@ class Registry(_Model):
 class BaseImages(_Model):
     python: ImageRef
     java: ImageRef | None = None
-    """Image holding a Java runtime (JRE 11 or later), required by H2O models: its JRE is copied into them."""
+    """Image holding a Java runtime (JRE 11 or later), required by H2O models: its JRE is copied into them,
+    symbolic links resolved in that image first (so it needs ``sh``, ``find`` and ``cp``)."""
     java_home: Annotated[str, StringConstraints(pattern=r"^(/[A-Za-z0-9._-]+)+$")] = "/opt/java/openjdk"
     """Where that image keeps the JRE (``JAVA_HOME``); the default is the Eclipse Temurin images' layout."""
     kubectl: ImageRef | None = None

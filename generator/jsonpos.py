@@ -4,6 +4,9 @@ The standard library parser forgets positions and silently keeps the last of dup
 needed to report manifest problems as ``pointer`` plus ``line:col``. This reader is strict RFC 8259
 (no NaN, no trailing commas) and records, for every JSON pointer, the position of the value and, for
 object members, of the key.
+
+Most documents are valid: they are parsed by the standard library's C parser first, and positions
+are worked out only when something asks for them (a problem to locate).
 """
 
 from __future__ import annotations
@@ -256,7 +259,8 @@ def parse_json(text: str) -> ParsedJson:
     except (ValueError, RecursionError, _Duplicate, _Unsupported):
         pass
     else:
-        if _depth(value) <= _MAX_DEPTH:
+        # nesting deeper than the limit needs more brackets than the limit: count before walking
+        if text.count("{") + text.count("[") <= _MAX_DEPTH or _depth(value) <= _MAX_DEPTH:
             return ParsedJson(value, Positions.of_text(text), ())
     reader = _Reader(text)
     value, end = reader.value(0, "", 0)

@@ -38,8 +38,12 @@ class _Previous:
     """The previous output's directories, opened along the way without following any symlink."""
 
     def __init__(self, root: str) -> None:
+        try:
+            fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            fd = -1  # unreadable: nothing is reused, everything is written
         # (directory relative to the root, its descriptor or -1 when it is not a real directory there)
-        self._open: list[tuple[str, int]] = [("", os.open(root, os.O_RDONLY | os.O_DIRECTORY))]
+        self._open: list[tuple[str, int]] = [("", fd)]
 
     def directory(self, path: str) -> int | None:
         stack = self._open

@@ -93,17 +93,16 @@ _ORDERS: dict[tuple[object, ...], tuple[tuple[str, str], ...]] = {}
 _STR_ONLY = frozenset({str})
 
 
-def _ordered_keys(mapping: Mapping[str, Data]) -> tuple[tuple[str, str], ...]:
-    shape = tuple(mapping)
-    order = _ORDERS.get(shape)
-    if order is None or not _STR_ONLY.issuperset(map(type, shape)):
-        for key in shape:
-            if type(key) is not str:
-                raise TypeError(f"mapping keys must be strings, not {type(key).__name__}: {key!r}")
-        order = tuple((key, scalar(key) + ":") for key in sorted(shape, key=_order))
-        if len(_ORDERS) >= _CACHE_LIMIT:
-            _ORDERS.clear()
-        _ORDERS[shape] = order
+def _ordered_keys(shape: tuple[object, ...]) -> tuple[tuple[str, str], ...]:
+    keys: list[str] = []
+    for key in shape:
+        if type(key) is not str:
+            raise TypeError(f"mapping keys must be strings, not {type(key).__name__}: {key!r}")
+        keys.append(key)
+    order = tuple((key, scalar(key) + ":") for key in sorted(keys, key=_order))
+    if len(_ORDERS) >= _CACHE_LIMIT:
+        _ORDERS.clear()
+    _ORDERS[shape] = order
     return order
 
 
@@ -138,84 +137,96 @@ def _text(text: str, indent: str) -> str:
     return scalar(text) + "\n"
 
 
-def _mapping(mapping: Mapping[str, Data], indent: str, out: list[str]) -> None:
-    """Write a non-empty mapping whose first line continues the current one."""
+# The writers below get ``lead``, what goes before their first line (the rest of the current line:
+# ``- `` in a sequence, or the indentation), and ``indent``, what goes before each following line.
+
+
+def _mapping(mapping: Mapping[str, Data], indent: str, lead: str, out: list[str]) -> None:
+    """Write a non-empty mapping."""
     append = out.append
     written = _SCALARS.get
     inner = indent + INDENT
-    first = True
-    for key, head in _ordered_keys(mapping):
-        if first:
-            first = False
-        else:
-            append(indent)
+    shape = tuple(mapping)
+    order = _ORDERS.get(shape)
+    if order is None or not _STR_ONLY.issuperset(map(type, shape)):
+        order = _ordered_keys(shape)
+    prefix = lead
+    for key, head in order:
         item = mapping[key]
         kind = type(item)  # exact-type fast paths first: this runs for every node of every object
         if kind is str:
             line = None if "\n" in item else written(item)  # type: ignore[operator, arg-type]
-            append(f"{head} {line}\n" if line is not None else f"{head} {_text(item, indent)}")  # type: ignore[arg-type]
+            if line is None:
+                line = _text(item, indent)  # type: ignore[arg-type]
+                append(f"{prefix}{head} {line}")
+            else:
+                append(f"{prefix}{head} {line}\n")
         elif kind is dict:
             if item:
-                append(head + "\n" + inner)
-                _mapping(item, inner, out)  # type: ignore[arg-type]
+                append(f"{prefix}{head}\n")
+                _mapping(item, inner, inner, out)  # type: ignore[arg-type]
             else:
-                append(head + " {}\n")
+                append(f"{prefix}{head} {{}}\n")
         elif kind is list:
             if item:
-                append(head + "\n" + inner)
-                _sequence(item, inner, out)  # type: ignore[arg-type]
+                append(f"{prefix}{head}\n")
+                _sequence(item, inner, inner, out)  # type: ignore[arg-type]
             else:
-                append(head + " []\n")
+                append(f"{prefix}{head} []\n")
         elif kind is int:
-            append(f"{head} {item}\n")
+            append(f"{prefix}{head} {item}\n")
         else:
-            _other(head, item, indent, out)
+            _other(f"{prefix}{head}", item, indent, out)
+        prefix = indent
 
 
-def _sequence(items: Sequence[Data], indent: str, out: list[str]) -> None:
-    """Write a non-empty sequence whose first line continues the current one."""
+def _sequence(items: Sequence[Data], indent: str, lead: str, out: list[str]) -> None:
+    """Write a non-empty sequence."""
     append = out.append
     written = _SCALARS.get
     inner = indent + INDENT
-    first = True
+    prefix = lead
     for item in items:
-        if first:
-            first = False
-        else:
-            append(indent)
         kind = type(item)
         if kind is str:
             line = None if "\n" in item else written(item)  # type: ignore[operator, arg-type]
-            append(f"- {line}\n" if line is not None else "- " + _text(item, indent))  # type: ignore[arg-type]
+            if line is None:
+                line = _text(item, indent)  # type: ignore[arg-type]
+                append(f"{prefix}- {line}")
+            else:
+                append(f"{prefix}- {line}\n")
         elif kind is dict:
             if item:
-                append("- ")
-                _mapping(item, inner, out)  # type: ignore[arg-type]
+                _mapping(item, inner, prefix + "- ", out)  # type: ignore[arg-type]
             else:
-                append("- {}\n")
+                append(f"{prefix}- {{}}\n")
         elif kind is list:
             if item:
-                append("- ")
-                _sequence(item, inner, out)  # type: ignore[arg-type]
+                _sequence(item, inner, prefix + "- ", out)  # type: ignore[arg-type]
             else:
-                append("- []\n")
+                append(f"{prefix}- []\n")
         else:
-            _other("-", item, indent, out)
+            _other(f"{prefix}-", item, indent, out)
+        prefix = indent
 
 
 def _other(head: str, item: object, indent: str, out: list[str]) -> None:
-    """An item that is not exactly a str, dict or list; ``head`` is ``key:`` or ``-``."""
+    """An item that is not exactly a str, dict, list or int; ``head`` ends in ``key:`` or ``-``."""
     line = _inline(item)
     if line is not None:
         out.append(f"{head} {line}\n")
         return
     inner = indent + INDENT
-    out.append("- " if head == "-" else head + "\n" + inner)
+    if head.endswith("-"):
+        lead = head + " "
+    else:
+        out.append(head + "\n")
+        lead = inner
     if isinstance(item, Mapping):
-        _mapping(item, inner, out)
+        _mapping(item, inner, lead, out)
     else:
         assert isinstance(item, Sequence)
-        _sequence(item, inner, out)
+        _sequence(item, inner, lead, out)
 
 
 def dump(document: Data) -> str:
@@ -227,10 +238,10 @@ def dump(document: Data) -> str:
         return line + "\n"
     out: list[str] = []
     if isinstance(document, Mapping):
-        _mapping(document, "", out)
+        _mapping(document, "", "", out)
     else:
         assert isinstance(document, Sequence)
-        _sequence(document, "", out)
+        _sequence(document, "", "", out)
     return "".join(out)
 
 

@@ -2,7 +2,8 @@
 
 A GBM on ``bundles/datasets/quality_history.csv`` (the same process data as the PYTHON example),
 trained by a local H2O started by the PyPI ``h2o`` package (it carries the H2O jar; needs Java).
-Run from the repository root: ``.venv/bin/python generator/jars/train_example.py`` (``generator/jars/build.sh`` runs it).
+Run from the repository root: ``.venv/bin/python generator/jars/train_example.py``
+(``generator/jars/build.sh`` runs it).
 """
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ from . import Files
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 BUILD_DIR = "build"
 CA_PATH = "aiar-build/ca.pem"
+JRE_COPY = "/tmp/aiar-jre"
+"""Where an H2O image's ``jre`` stage puts the JRE with its symbolic links resolved, to copy from."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ def _dockerfile(plan: ModelPlan, image: ImagePlan) -> str:
         java_image=java.image if java else "",
         java_home=java.home if java else "",
         java_dir=defaults.JAVA_DIR,
+        jre_copy=JRE_COPY,
         pip_index_url=env.pip.index_url or "",
         pip_extra_index_urls=" ".join(env.pip.extra_index_urls),
         pip_trusted_hosts=" ".join(env.pip.trusted_hosts),

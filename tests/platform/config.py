@@ -71,7 +71,10 @@ class BaseImage:
 
 PYTHON_BASE = BaseImage("python-base", ("python3", "python3-venv", "python3-pip", "ca-certificates"))
 JAVA_BASE = BaseImage("java-base", (*PYTHON_BASE.packages, "default-jre-headless"))
-"""Opt-in (``AIAR_TESTENV_JAVA=1``): Python plus a headless JRE for H2O models."""
+"""Opt-in (``AIAR_TESTENV_JAVA=1``), or on demand (``testenv.ensure_java_base``): Python plus a
+headless JRE for H2O models."""
+JAVA_BASE_HOME = "/usr/lib/jvm/java-17-openjdk-amd64"
+"""``JAVA_HOME`` of JAVA_BASE (Debian bookworm's default-jre-headless), its ``base_images.java_home``."""
 PYTHON_BASE_IMAGE = PYTHON_BASE.local
 KUBECTL_IMAGE = f"localhost/kubectl:v{K8S_VERSION}"
 """The scaler image CronJobs run (``base_images.kubectl``): python-base + the built kubectl."""

@@ -28,6 +28,8 @@ from pathlib import Path
 from .build import ensure_base_tar, ensure_etcd, ensure_kube_binaries, ensure_kwok
 from .config import (
     ETCD_VERSION,
+    JAVA_BASE,
+    JAVA_BASE_HOME,
     K8S_VERSION,
     KUBECTL_IMAGE,
     KWOK_VERSION,
@@ -157,6 +159,7 @@ def write_outputs(layout: Layout) -> None:
         "registry": {"url": layout.registry_url, "insecure": True},
         "base_images": {
             **{name: image.local for name, image in base_image_names(layout).items()},
+            **({"java_home": JAVA_BASE_HOME} if JAVA_BASE in layout.base_images() else {}),
             "kubectl": KUBECTL_IMAGE,
         },
         # aiar rejects an empty index URL: leave the key out when pip uses PyPI
@@ -240,6 +243,20 @@ def up(layout: Layout | None = None) -> Platform:
 def ensure_up() -> Platform:
     """Start (or reuse) the platform; safe from several concurrent test sessions."""
     return up(Layout.from_env())
+
+
+def ensure_java_base(platform: Platform | None = None) -> tuple[str, str]:
+    """``localhost/java-base:bookworm`` (python-base plus a headless JRE) in podman, built on demand.
+
+    ``up`` makes it only with ``AIAR_TESTENV_JAVA=1``; tests of H2O images call this instead, so the
+    platform's usual start stays short. The first call debootstraps (~6 min, then cached in the cache
+    dir like the python base). Returns ``(image, java_home)`` for ``base_images.java``/``java_home``.
+    """
+    layout = platform.layout if platform is not None else Layout.from_env()
+    with file_lock(layout.rundir / "java-base.lock", "java base image"):
+        tarball = ensure_base_tar(layout, JAVA_BASE.tarball(layout.cachedir), JAVA_BASE.packages)
+        ensure_base_image(layout, JAVA_BASE, tarball)
+    return JAVA_BASE.local, JAVA_BASE_HOME
 
 
 def down(layout: Layout | None = None, purge: bool = False) -> None:

@@ -41,20 +41,27 @@ def rows() -> list[dict[str, float]]:
     ]
 
 
-@pytest.fixture(scope="module")
-def h2o_scores() -> Iterator[list[dict[str, Any]]]:
-    """H2O's own predictions for ``rows()``: the MOJO imported into a local H2O, scored as a frame."""
-    h2o = pytest.importorskip("h2o")
+def h2o_own_scores(data: list[dict[str, float]]) -> list[dict[str, Any]]:
+    """H2O's own predictions for ``data``: the MOJO imported into a local H2O, scored as a frame."""
+    import h2o
+
     h2o.init(ip="127.0.0.1", port=free_port(), nthreads=1, max_mem_size="512M", bind_to_localhost=True, verbose=False)
     try:
         model = h2o.import_mojo(str(BUNDLE / "src" / "model.zip"))
-        frame = h2o.H2OFrame({k: [r[k] for r in rows()] for k in FEATURES})
+        frame = h2o.H2OFrame({k: [r[k] for r in data] for k in FEATURES})
         table = model.predict(frame).as_data_frame(use_pandas=False, header=True)
     finally:
         h2o.cluster().shutdown()
     header, *values = table
     labels = header[1:]
-    yield [{"predict": v[0], "probabilities": dict(zip(labels, map(float, v[1:]), strict=True))} for v in values]
+    return [{"predict": v[0], "probabilities": dict(zip(labels, map(float, v[1:]), strict=True))} for v in values]
+
+
+@pytest.fixture(scope="module")
+def h2o_scores() -> Iterator[list[dict[str, Any]]]:
+    """H2O's own predictions for ``rows()``."""
+    pytest.importorskip("h2o")
+    yield h2o_own_scores(rows())
 
 
 def h2o_config(**extra: Any) -> dict[str, Any]:

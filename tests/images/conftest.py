@@ -1,0 +1,167 @@
+"""The example bundles' images, built for real on the local platform and run the way their pods run.
+
+``aiar generate`` compiles the examples against the platform's environment file plus the Java base
+image (built on demand, see :func:`tests.platform.testenv.ensure_java_base`); each test module builds
+its image from ``out/`` through the Docker API podman serves, then runs it on the host network beside
+the platform's RabbitMQ and S3, as UID 10001 with a read-only root filesystem and a writable ``/tmp``
+(the pods' security context), with the generated server config mounted where the pods mount it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from generator.cli import main
+from tests.conftest import REPO
+from tests.platform.testenv import Platform, ensure_java_base, ensure_up
+
+EXAMPLES = (REPO / "bundles" / "h2o-quality-gbm", REPO / "bundles" / "greeting-service")
+CONFIG_MOUNT = "/etc/aiar/model-server.json"
+RUN_AS = "10001:10001"
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """``aiar generate``'s output for the examples, and its index."""
+
+    out: Path
+    index: dict[str, Any]
+
+    def image(self, slug: str, role: str = "predict") -> dict[str, str]:
+        image: dict[str, str] = self.index["models"][slug]["images"][role]
+        return image
+
+    def config(self, slug: str) -> Path:
+        return self.out / slug / "server" / "model-server.json"
+
+
+def platform_environment(platform: Platform, target: Path) -> Path:
+    """The platform's environment file with the Java base image for H2O models.
+
+    Like ``tests.apply.harness.platform_environment``: no empty ``pip.index_url`` (aiar wants a URL).
+    """
+    java_image, java_home = ensure_java_base(platform)
+    env = yaml.safe_load(platform.env_file.read_text())
+    if not (env.get("pip") or {}).get("index_url"):
+        env.setdefault("pip", {}).pop("index_url", None)
+    env["base_images"] |= {"java": java_image, "java_home": java_home}
+    target.write_text(yaml.safe_dump(env, sort_keys=False))
+    return target
+
+
+@pytest.fixture(scope="session")
+def platform() -> Platform:
+    return ensure_up()
+
+
+@pytest.fixture(scope="session")
+def compiled(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> Compiled:
+    work = tmp_path_factory.mktemp("images")
+    env = platform_environment(platform, work / "environment.yaml")
+    out = work / "out"
+    args = ["generate", *map(str, EXAMPLES), "--env", str(env), "--lock", str(work / "aiar.lock"), "--out", str(out)]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return Compiled(out, json.loads((out / "index.json").read_text()))
+
+
+@pytest.fixture(scope="session")
+def docker_client(platform: Platform) -> Iterator[Any]:
+    import docker  # type: ignore[import-untyped]
+
+    client = docker.DockerClient(base_url=platform.docker_host, version="1.41", timeout=600)
+    yield client
+    client.close()
+
+
+def build_image(client: Any, compiled: Compiled, slug: str) -> str:
+    """Build the model's prediction image from its context in ``out/``; its reference."""
+    import docker.errors  # type: ignore[import-untyped]
+
+    image = compiled.image(slug)
+    start = time.monotonic()
+    try:
+        client.images.build(
+            path=str(compiled.out / image["context"]),
+            dockerfile=image["dockerfile"],
+            tag=image["ref"],
+            rm=True,
+            forcerm=True,
+            pull=False,
+        )
+    except docker.errors.BuildError as exc:
+        log = "".join(str(item.get("stream") or item.get("error") or "") for item in exc.build_log)
+        pytest.fail(f"building {slug}'s image failed: {exc.msg}\n{log[-4000:]}")
+    print(f"{slug}: built {image['ref']} in {time.monotonic() - start:.1f}s")
+    return image["ref"]
+
+
+@contextmanager
+def running(
+    client: Any,
+    ref: str,
+    *,
+    environment: Mapping[str, str],
+    config: Path | None = None,
+    command: Sequence[str] = (),
+) -> Iterator[Any]:
+    """The image running detached on the host network, as the pods run it; removed afterwards."""
+    container = client.containers.run(
+        ref,
+        list(command),
+        detach=True,
+        network_mode="host",
+        user=RUN_AS,
+        read_only=True,
+        tmpfs={"/tmp": "rw"},
+        environment=dict(environment),
+        volumes={str(config): {"bind": CONFIG_MOUNT, "mode": "ro"}} if config else {},
+        labels={"aiar.test": "images"},
+    )
+    try:
+        yield container
+    finally:
+        container.remove(force=True)
+
+
+def logs(container: Any) -> str:
+    return str(container.logs().decode("utf-8", "replace"))[-4000:]
+
+
+def wait_http(url: str, container: Any, timeout: float = 180) -> None:
+    """Until ``GET url`` answers 200; fails with the container's log if it exits or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        container.reload()
+        assert container.status == "running", f"the container exited:\n{logs(container)}"
+        assert time.monotonic() < deadline, f"{url} not 200 within {timeout:.0f}s:\n{logs(container)}"
+        time.sleep(0.5)
+
+
+def credentials(platform: Platform) -> dict[str, str]:
+    """The credential variables the generated server config names (the pods get them from Secrets)."""
+    env = platform.env()
+    return {
+        "AIAR_AMQP_USERNAME": "guest",
+        "AIAR_AMQP_PASSWORD": "guest",
+        "AIAR_S3_ACCESS_KEY": env["AWS_ACCESS_KEY_ID"],
+        "AIAR_S3_SECRET_KEY": env["AWS_SECRET_ACCESS_KEY"],
+    }

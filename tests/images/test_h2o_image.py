@@ -1,0 +1,125 @@
+"""The H2O example's image, built on the local platform: its answers equal H2O's own scoring.
+
+H2O's scores come live from a local H2O (the PyPI ``h2o`` package on 127.0.0.1) scoring the same
+rows with the bundle's MOJO (:func:`tests.runtime.test_h2o.h2o_own_scores`); the container's answers
+on the simple REST route, on OIP v2 and on the message bus (the platform's RabbitMQ) must equal them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pika
+import pytest
+
+from tests.platform.testenv import Platform
+from tests.runtime.servers import free_port
+from tests.runtime.test_h2o import assert_same, h2o_own_scores, rows
+
+from .conftest import Compiled, build_image, credentials, logs, running, wait_http
+
+pytestmark = pytest.mark.platform
+
+SLUG = "h2o-quality-gbm"
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    container: Any
+    ref: str
+
+
+@pytest.fixture(scope="module")
+def expected() -> list[dict[str, Any]]:
+    return h2o_own_scores(rows())
+
+
+@pytest.fixture(scope="module")
+def served(docker_client: Any, compiled: Compiled, platform: Platform) -> Iterator[Served]:
+    ref = build_image(docker_client, compiled, SLUG)
+    port = free_port()
+    with running(
+        docker_client,
+        ref,
+        environment=credentials(platform),
+        config=compiled.config(SLUG),
+        command=["--port", str(port)],
+    ) as container:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/v2/health/ready", container)
+        yield Served(url, container, ref)
+
+
+def test_the_jre_is_complete_in_the_image(docker_client: Any, served: Served) -> None:
+    """The JRE copied from the Java image has no link left pointing outside it (e.g. to /etc/java-17-openjdk)."""
+    dangling = docker_client.containers.run(
+        served.ref, entrypoint=["find", "/opt/java", "-xtype", "l"], remove=True, user="10001:10001"
+    )
+    assert dangling.decode().split() == []
+    version = docker_client.containers.run(
+        served.ref, entrypoint=["java", "-version"], remove=True, stdout=False, stderr=True
+    )
+    assert b"openjdk" in version.lower()
+
+
+def test_rest_and_oip_equal_h2o(served: Served, expected: list[dict[str, Any]]) -> None:
+    with httpx.Client(base_url=served.url, timeout=30) as client:
+        for row, score in zip(rows(), expected, strict=True):
+            response = client.post(f"/v2/models/{SLUG}/predict", json=row)
+            assert response.status_code == 200, response.text
+            assert_same(response.json(), score)
+            oip = client.post(
+                f"/v2/models/{SLUG}/infer",
+                json={"inputs": [{"name": k, "shape": [], "datatype": "FP64", "data": [v]} for k, v in row.items()]},
+            )
+            assert oip.status_code == 200, oip.text
+            assert_same(json.loads(oip.json()["outputs"][0]["data"][0]), score)
+        missing = client.post(f"/v2/models/{SLUG}/predict", json={"temperature": 1.0})
+        assert missing.status_code == 400 and "pressure" in missing.json()["error"]
+        assert client.get(f"/v2/models/{SLUG}/ready").json() == {"name": SLUG, "ready": True}
+        assert 'aiar_predictions_total{channel="rest"}' in client.get("/metrics").text
+
+
+def test_bus_equals_h2o(served: Served, compiled: Compiled, platform: Platform, expected: list[dict[str, Any]]) -> None:
+    config = json.loads(compiled.config(SLUG).read_text())
+    exchange, bus = config["message_bus"]["exchange"], config["prediction_bus"]
+    run = uuid.uuid4().hex
+    connection = pika.BlockingConnection(pika.URLParameters(platform.amqp_url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        # as the server declares them: the input queue exists before anything is sent
+        channel.queue_declare(bus["queue"], durable=True)
+        for key in bus["input_keys"]:
+            channel.queue_bind(bus["queue"], exchange, routing_key=key)
+        collector = str(channel.queue_declare("", exclusive=True).method.queue)
+        channel.queue_bind(collector, exchange, routing_key=bus["output_keys"][0])
+        for i, row in enumerate(rows()):
+            channel.basic_publish(
+                exchange,
+                bus["input_keys"][0],
+                json.dumps(row).encode(),
+                pika.BasicProperties(correlation_id=f"{run}-{i}", content_type="application/json", delivery_mode=2),
+            )
+        results: dict[str, Any] = {}
+        deadline = time.monotonic() + 60
+        while len(results) < len(expected) and time.monotonic() < deadline:
+            method, properties, body = channel.basic_get(collector, auto_ack=True)
+            if method is None or properties is None or body is None:
+                connection.sleep(0.1)
+            elif str(properties.correlation_id).startswith(run):
+                results[str(properties.correlation_id)] = json.loads(body)
+    finally:
+        connection.close()
+    assert len(results) == len(expected), f"{len(results)} of {len(expected)} bus results:\n{logs(served.container)}"
+    for i, score in enumerate(expected):
+        message = results[f"{run}-{i}"]
+        assert (message["model"], message["version"]) == (SLUG, 1)
+        assert_same(message["result"], score)
