@@ -78,28 +78,58 @@ class Kube:
     ) -> Any:
         """One call; the decoded JSON answer, or KubeError with the API server's own message."""
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        _, url, headers, body, _ = self._api.param_serialize(
-            method, path, query_params=list(query), header_params=headers, body=body, auth_settings=["BearerToken"]
-        )
         try:
-            response = self._api.call_api(
-                method, url, header_params=headers, body=body, _request_timeout=REQUEST_TIMEOUT_S
-            )
+            status, reason, data = self._send(method, path, list(query), headers, body)
         except urllib3.exceptions.HTTPError as exc:
-            reason = getattr(exc, "reason", None) or exc
-            raise fail(self._api.configuration.host, f"Kubernetes API unreachable: {reason}") from None
-        data = response.read()
+            cause = getattr(exc, "reason", None) or exc
+            raise fail(self._api.configuration.host, f"Kubernetes API unreachable: {cause}") from None
         try:
             decoded = json.loads(data) if data else None
         except ValueError:
             decoded = None
-        if not 200 <= response.status < 300:
-            message = decoded.get("message") if isinstance(decoded, dict) else None
-            reason = decoded.get("reason") if isinstance(decoded, dict) else None
+        if not 200 <= status < 300:
+            detail = decoded if isinstance(decoded, dict) else {}
             raise KubeError(
-                response.status, str(reason or response.reason), str(message or data[:200].decode(errors="replace"))
+                status,
+                str(detail.get("reason") or reason),
+                str(detail.get("message") or data[:200].decode(errors="replace")),
             )
         return decoded
+
+    def _send(
+        self, method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str], body: Any
+    ) -> tuple[int, str, bytes]:
+        """Status, reason and raw body of one call, through whichever generated client is installed.
+
+        kubernetes >= 37 splits a call into ``param_serialize`` + ``call_api``; earlier releases (which
+        pip picks when botocore pins python-dateutil < 3) have a single ``call_api`` that raises on errors.
+        """
+        if hasattr(self._api, "param_serialize"):
+            _, url, headers, body, _ = self._api.param_serialize(
+                method, path, query_params=query, header_params=headers, body=body, auth_settings=["BearerToken"]
+            )
+            response = self._api.call_api(
+                method, url, header_params=headers, body=body, _request_timeout=REQUEST_TIMEOUT_S
+            )
+            return int(response.status), str(response.reason), bytes(response.read())
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            raw = self._api.call_api(
+                path,
+                method,
+                query_params=query,
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _return_http_data_only=True,
+                _request_timeout=REQUEST_TIMEOUT_S,
+            )
+        except ApiException as exc:
+            data = exc.body if isinstance(exc.body, bytes) else str(exc.body or "").encode()
+            return int(exc.status or 0), str(exc.reason), data
+        return int(raw.status), str(raw.reason), bytes(raw.data)
 
     # --- discovery -------------------------------------------------------------------------------
 

@@ -164,6 +164,9 @@ def start_controllers(layout: Layout, bindir: Path) -> None:
                 "--secure-port=0",
                 "--leader-elect=false",
                 "--use-service-account-credentials=false",
+                # kwok's fake nodes miss heartbeats when image builds load both cores; the node
+                # lifecycle controller would then mark them NotReady and every pod with them.
+                "--controllers=*,-node-lifecycle-controller",
                 f"--service-account-private-key-file={pki / 'sa.key'}",
                 f"--root-ca-file={pki / 'ca.crt'}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",

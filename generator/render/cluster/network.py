@@ -30,16 +30,22 @@ def _dns() -> Obj:
 
 
 def _policy(plan: ModelPlan, component: Component, ingress: list[Obj], egress: list[Obj]) -> Obj:
+    spec: Obj = {
+        "podSelector": {"matchLabels": selector(plan, component)},
+        # Both types listed: whatever is not allowed below is denied, in either direction.
+        "policyTypes": ["Ingress", "Egress"],
+    }
+    # An empty list means the same as none, but the API server drops it, and an applied field that
+    # the server never keeps would make every apply a change: leave empty rules out.
+    if ingress:
+        spec["ingress"] = ingress
+    if egress:
+        spec["egress"] = egress
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": metadata(plan, instance(plan, component), component),
-        "spec": {
-            "podSelector": {"matchLabels": selector(plan, component)},
-            "policyTypes": ["Ingress", "Egress"],
-            "ingress": ingress,
-            "egress": egress,
-        },
+        "spec": spec,
     }
 
 
