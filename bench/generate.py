@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -29,9 +30,15 @@ TEMPLATE = REPO / "bundles" / "quality-classifier"
 ENV = REPO / "bundles" / "environment.yaml"
 
 
+# The warm-up run of each measurement writes aiar's .pyc files, as any install does: without them every
+# run would compile aiar's sources again, while the floor's packages import from their .pyc files. So
+# PYTHONDONTWRITEBYTECODE, if set in this environment, is not passed on.
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def timed(command: list[str], cwd: Path) -> float:
     start = time.perf_counter()
-    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(command, cwd=cwd, env=CHILD_ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return time.perf_counter() - start
 
 

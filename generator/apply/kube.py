@@ -237,9 +237,9 @@ def connect(kubeconfig: Path | None = None, context: str | None = None) -> Kube:
     path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or None
     try:
         if path is None and "KUBERNETES_SERVICE_HOST" in os.environ:
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            config.load_incluster_config(client_configuration=configuration)
         else:
-            config.load_kube_config(  # type: ignore[no-untyped-call]
+            config.load_kube_config(
                 config_file=path,
                 context=context,
                 client_configuration=configuration,
