@@ -225,6 +225,15 @@ kubeconfig_option = click.option(
 )
 context_option = click.option("--context", default=None, help="Kubeconfig context (default: the current one).")
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def cluster_options(command: F) -> F:
+    """What every command acting on a cluster takes: the artifact set, the environment, the cluster."""
+    for option in (context_option, kubeconfig_option, env_option, out_option):
+        command = option(command)
+    return command
+
 
 def _run_stage(output: str, action: Callable[[], T]) -> T:
     """Like ``_run``, for commands that act on a cluster: a failure may leave earlier steps done."""
@@ -254,10 +263,7 @@ def _session(out: Path, env_file: Path, kubeconfig: Path | None, context: str | 
 
 
 @main.command()
-@out_option
-@env_option
-@kubeconfig_option
-@context_option
+@cluster_options
 @click.option("--all", "show_all", is_flag=True, help="Also list unchanged objects.")
 @output_option
 def plan(out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, show_all: bool, output: str) -> None:
@@ -287,10 +293,7 @@ def plan(out: Path, env_file: Path, kubeconfig: Path | None, context: str | None
 
 
 @main.command()
-@out_option
-@env_option
-@kubeconfig_option
-@context_option
+@cluster_options
 @click.option("--force-conflicts", is_flag=True, help="Take over fields another field manager owns.")
 @click.option(
     "--timeout", type=float, default=600.0, show_default=True, help="Seconds to wait for each Job and rollout."
@@ -315,10 +318,7 @@ def apply(
 
 
 @main.command()
-@out_option
-@env_option
-@kubeconfig_option
-@context_option
+@cluster_options
 @output_option
 def destroy(out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, output: str) -> None:
     """Delete every object of aiar's ApplySet (never the namespace, never anything else)."""
@@ -333,10 +333,7 @@ def destroy(out: Path, env_file: Path, kubeconfig: Path | None, context: str | N
 
 
 @main.command()
-@out_option
-@env_option
-@kubeconfig_option
-@context_option
+@cluster_options
 @output_option
 def status(out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, output: str) -> None:
     """Show each object of OUT in the cluster: missing, present, or its Job/rollout progress."""

@@ -94,3 +94,14 @@ KONG_FORMAT_VERSION = "3.0"
 KONG_TAG = "aiar"
 """decK ``select_tags``: a sync of aiar's gateway file touches only entities carrying this tag."""
 KONG_KEY_NAMES = ("apikey",)
+
+
+def image_layout() -> dict[str, object]:
+    """Where things live inside every image aiar writes a Dockerfile for (template variables)."""
+    return {
+        "venv": VENV_DIR,
+        "scratch": SCRATCH_DIR,
+        "app_dir": APP_DIR,
+        "runtime_archive": RUNTIME_ARCHIVE,
+        "uid": RUN_AS_UID,
+    }

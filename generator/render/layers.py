@@ -24,11 +24,7 @@ def _fragment(plan: ModelPlan, name: str) -> str:
         f"layers/{name}{LAYER_SUFFIX}",
         base_images=images,
         java_home=images.java_home,
-        venv=defaults.VENV_DIR,
-        scratch=defaults.SCRATCH_DIR,
-        uid=defaults.RUN_AS_UID,
-        app_dir=defaults.APP_DIR,
-        runtime_archive=defaults.RUNTIME_ARCHIVE,
+        **defaults.image_layout(),
         runtime_package=defaults.RUNTIME_PACKAGE,
         config_path=f"{defaults.CONFIG_MOUNT}/{defaults.CONFIG_FILE}",
     )
