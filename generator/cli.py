@@ -61,9 +61,19 @@ def _run(output: str, action: Callable[[], T]) -> T:
         sys.exit(EXIT_ERROR)
 
 
+def _freeze_imports() -> None:
+    """What the imports built (modules, pydantic's schemas and validators) lives as long as the process:
+    frozen out of the collector's generations, it is not traversed again by every collection that the
+    many small objects of compiling bundles trigger (about a quarter of compile time otherwise)."""
+    import gc
+
+    gc.freeze()
+
+
 def _bundles(paths: tuple[Path, ...]) -> list[Path]:
     from .pipeline import discover_bundles
 
+    _freeze_imports()
     return list(paths) if paths else discover_bundles(DEFAULT_BUNDLES)
 
 

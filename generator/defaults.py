@@ -9,6 +9,8 @@ RUNTIME_ARCHIVE = "aiar_runtime.zip"
 
 APP_DIR = "/app"
 VENV_DIR = "/opt/venv"
+REQUIREMENTS_PATH = "/opt/aiar-requirements.txt"
+"""What the venv was installed from, kept in the image: it says what is in there."""
 CONFIG_MOUNT = "/etc/aiar"
 CONFIG_FILE = "model-server.json"
 SCRATCH_DIR = "/tmp"
@@ -104,4 +106,5 @@ def image_layout() -> dict[str, object]:
         "app_dir": APP_DIR,
         "runtime_archive": RUNTIME_ARCHIVE,
         "uid": RUN_AS_UID,
+        "requirements_path": REQUIREMENTS_PATH,
     }

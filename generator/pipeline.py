@@ -6,7 +6,6 @@ every problem before anything is written, and adds the index. Only ``generate`` 
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +27,6 @@ from .render.layers import render_openapi
 from .render.server_config import render_server_config
 from .runtime.config import ServerConfig
 from .writer import read_tree, write_file_atomic, write_tree
-
-# What the imports built (modules, pydantic's schemas and validators) lives as long as the process:
-# frozen out of the collector's generations, it is not traversed again by every collection that the
-# many small objects of compiling bundles trigger (about a quarter of compile_all's time otherwise).
-gc.freeze()
 
 LOCAL_ENVIRONMENT = LoadedEnvironment(
     Environment(
