@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,13 +44,18 @@ TRAIN = (
 )
 
 
+SESSION = uuid.uuid4().hex
+
+
 def small_bundle(
     root: Path, name: str, *, training: bool = False, code: str = PREDICT, dependencies: Iterable[dict[str, str]] = ()
 ) -> Path:
     """A PYTHON bundle with no dependencies of its own: builds share the cached runtime venv layer."""
     manifest = minimal_manifest(name=name, description=f"{name}, a test model")
     manifest["modelData"]["payload"]["dependencies"] = list(dependencies)
-    files = {"src/predict.py": code}
+    # Unique per test session: image tags derive from content, and the platform's registry outlives a
+    # session; without this a later run would find its images already pushed and build nothing.
+    files = {"src/predict.py": f"{code}\n# test session {SESSION}\n"}
     if training:
         manifest["input"]["training"] = [
             {"type": "HISTORIC_DATA", "payload": {"dataSource": "STORAGE", "fileName": "data.csv"}}

@@ -28,7 +28,8 @@ def test_killed_applies_converge(stage: Stage, tmp_path: Path) -> None:
     args = ("apply", "--out", out, "--env", stage.env_file, "--timeout", "120")
 
     during_build = stage.spawn(*args)
-    during_build.kill_when(lambda: during_build.saw("building"), delay=2.0)
+    # Soon after the first build starts: a code-only rebuild (alpha) takes about a second.
+    during_build.kill_when(lambda: during_build.saw("building"), delay=0.3)
     assert not during_build.saw("pushing")
 
     during_push = stage.spawn(*args)
