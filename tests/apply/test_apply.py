@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from generator.apply.outdir import ObjectKey
-from tests.apply.harness import PREDICT, Stage, small_bundle
+from tests.apply.harness import Stage, small_bundle
 
 pytestmark = pytest.mark.platform
 
@@ -44,7 +44,7 @@ def test_code_change_touches_exactly_one_model(stage: Stage, tmp_path: Path) -> 
     stage.apply(out)
     before = stage.objects()
 
-    (beta / "src/predict.py").write_text(PREDICT + "# a code-only change\n")
+    (beta / "src/predict.py").write_text((beta / "src/predict.py").read_text() + "# a code-only change\n")
     out = stage.generate([alpha, beta], tmp_path / "out")
     code, plan = stage.plan(out)
     assert code == 2

@@ -20,7 +20,7 @@ def test_killed_applies_converge(stage: Stage, tmp_path: Path) -> None:
     stage.apply(out)
 
     # New code for both, and for gamma a new dependency: its venv layer rebuilds (a long build).
-    (alpha / "src/predict.py").write_text(PREDICT + "# v2\n")
+    (alpha / "src/predict.py").write_text((alpha / "src/predict.py").read_text() + "# v2\n")
     gamma_v2 = small_bundle(
         tmp_path / "v2", "Gamma", code=PREDICT + "# v2\n", dependencies=[{"name": "six", "version": "1.16.0"}]
     )
