@@ -41,18 +41,29 @@ def _report(problems: Sequence[Problem], output: str) -> None:
         click.echo(problem.render(), err=True)
 
 
-def _run(output: str, action: Callable[[], T]) -> T:
-    """Run a command body; expected failures become exit 1 with every problem printed."""
+NOTHING_WRITTEN = "nothing was written"
+STEPS_KEPT = "re-run once fixed, completed steps are kept"
+
+
+def _run(output: str, action: Callable[[], T], after_failure: str = NOTHING_WRITTEN) -> T:
+    """Run a command body; expected failures become exit 1 with every problem printed.
+
+    ``after_failure`` tells the user what state a failure leaves: the compiler writes nothing, while
+    a command acting on a cluster keeps its completed steps (a re-run converges).
+    """
     from .errors import AiarError, Problem
 
     try:
         return action()
     except AiarError as exc:
         _report(exc.problems, output)
-        click.echo(f"aiar: {len(exc.problems)} problem(s); nothing was written", err=True)
+        click.echo(f"aiar: {len(exc.problems)} problem(s); {after_failure}", err=True)
         sys.exit(EXIT_ERROR)
     except OSError as exc:
         _report([Problem(str(exc.filename or ""), "", exc.strerror or str(exc))], output)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        click.echo(f"aiar: interrupted; {after_failure}", err=True)
         sys.exit(EXIT_ERROR)
     except Exception as exc:  # a bug: say so in one line, with the traceback only on request
         if os.environ.get("AIAR_DEBUG"):
@@ -245,31 +256,11 @@ def cluster_options(command: F) -> F:
     return command
 
 
-def _run_stage(output: str, action: Callable[[], T]) -> T:
-    """Like ``_run``, for commands that act on a cluster: a failure may leave earlier steps done."""
-    from .errors import AiarError
-
-    try:
-        return action()
-    except AiarError as exc:
-        _report(exc.problems, output)
-        click.echo(f"aiar: {len(exc.problems)} problem(s); re-run once fixed, completed steps are kept", err=True)
-        sys.exit(EXIT_ERROR)
-    except KeyboardInterrupt:
-        click.echo("aiar: interrupted; re-run to converge", err=True)
-        sys.exit(EXIT_ERROR)
-    except Exception as exc:
-        if os.environ.get("AIAR_DEBUG"):
-            raise
-        click.echo(f"aiar: {type(exc).__name__}: {exc} (set AIAR_DEBUG=1 for a traceback)", err=True)
-        sys.exit(EXIT_ERROR)
-
-
 def _session(out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, output: str) -> Any:
     from .apply.progress import Progress
     from .apply.session import open_session
 
-    return _run_stage(output, lambda: open_session(out, env_file, Progress(), kubeconfig, context))
+    return _run(output, lambda: open_session(out, env_file, Progress(), kubeconfig, context), STEPS_KEPT)
 
 
 @main.command()
@@ -281,7 +272,7 @@ def plan(out: Path, env_file: Path, kubeconfig: Path | None, context: str | None
     from .apply.plan import make_plan
 
     session = _session(out, env_file, kubeconfig, context, output)
-    result = _run_stage(output, lambda: make_plan(session))
+    result = _run(output, lambda: make_plan(session), STEPS_KEPT)
     if output == "json":
         click.echo(json.dumps({"ok": True, **result.as_dict()}, indent=2))
     else:
@@ -322,7 +313,7 @@ def apply(
     from .apply.run import apply as run_apply
 
     session = _session(out, env_file, kubeconfig, context, output)
-    report = _run_stage(output, lambda: run_apply(session, force_conflicts, timeout))
+    report = _run(output, lambda: run_apply(session, force_conflicts, timeout), STEPS_KEPT)
     if output == "json":
         click.echo(json.dumps({"ok": True, **report.as_dict()}, indent=2))
 
@@ -335,7 +326,7 @@ def destroy(out: Path, env_file: Path, kubeconfig: Path | None, context: str | N
     from .apply.run import destroy as run_destroy
 
     session = _session(out, env_file, kubeconfig, context, output)
-    report = _run_stage(output, lambda: run_destroy(session))
+    report = _run(output, lambda: run_destroy(session), STEPS_KEPT)
     if output == "json":
         click.echo(json.dumps({"ok": True, **report.as_dict()}, indent=2))
     else:
@@ -350,7 +341,7 @@ def status(out: Path, env_file: Path, kubeconfig: Path | None, context: str | No
     from .apply.run import status as run_status
 
     session = _session(out, env_file, kubeconfig, context, output)
-    states = _run_stage(output, lambda: run_status(session))
+    states = _run(output, lambda: run_status(session), STEPS_KEPT)
     if output == "json":
         click.echo(json.dumps({"ok": True, "objects": [s.as_dict() for s in states]}, indent=2))
     else:
