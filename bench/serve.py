@@ -8,7 +8,11 @@
 - Idle RSS of the server without a model. Goal: <= 80 MB.
 - H2O: requests/s of the H2O example (``bundles/h2o-quality-gbm``, its JVM behind the server's
   pipe bridge) against the Python example (the same iris model as above) served by the same server
-  in the same run. Goal: >= 0.8x (the JVM bridge must not be the bottleneck).
+  in the same run. Goal: >= 0.8x (the JVM bridge must not be the bottleneck). Both servers are up
+  at once and wrk alternates between them, the same settings for both; every wrk run is preceded by
+  a 2 s warm-up run against the same server (both sides alike: it is what lets the JVM's JIT compile
+  the scoring path before it is measured). Each round's figures go to stderr; the table keeps the
+  round with the median ratio.
 
 Run: ``python bench/serve.py`` (needs wrk and rabbitmq-server from Debian). Prints a markdown table.
 """
@@ -265,6 +269,9 @@ def bench_h2o(work: Path, src: Path, model: Path, seconds: int, rounds: int) -> 
         _stop(python)
         _stop(h2o)
     ratios = [a["rps"] / b["rps"] for a, b in zip(runs["h2o"], runs["python"], strict=True)]
+    for i, ratio in enumerate(ratios):  # every round, so that the spread behind the median shows
+        python_rps, h2o_rps = runs["python"][i]["rps"], runs["h2o"][i]["rps"]
+        print(f"h2o round {i + 1}: python {python_rps:.0f}/s, h2o {h2o_rps:.0f}/s, {ratio:.2f}x", file=sys.stderr)
     median = sorted(range(rounds), key=lambda i: ratios[i])[rounds // 2]
     return {"python": runs["python"][median], "h2o": runs["h2o"][median]}
 

@@ -23,6 +23,11 @@ HTTP_PORT = 8080
 JAVA_DIR = "/opt/java"
 """Where an H2O image holds the JRE copied from the environment's Java image."""
 JVM_OPTIONS = ("-XX:+UseSerialGC", "-XX:MaxRAMPercentage=50", "-XX:-UsePerfData")
+JVM_TRAIN_OPTIONS = ("-XX:MaxRAMPercentage=40", "-XX:-UsePerfData")
+"""For ``train.jar``, one JVM per training: in the prediction pod (bus training) it runs beside
+predict.jar's JVM (50%), so that the two heaps together stay under the container's memory limit."""
+H2O_TRAIN_JAR = "train.jar"
+"""An H2O bundle's training jar, ``src/train.jar``, as the original system named it."""
 """One scoring thread needs no parallel GC; half the container's memory leaves room for the Python
 server; no perf data file, as the root filesystem is read-only."""
 H2O_JAR = "h2o-predict.jar"

@@ -56,23 +56,23 @@ def _file_rules(source: BundleSource, origin: str) -> Callable[[Manifest, Positi
             need("src/predict.py", "/modelData/type", "a PYTHON model needs its predict function")
             if trains:
                 need("src/train.py", "/input/training", "a model with training input needs its train function")
-                if data.payload.modelFile is None:
-                    problems.append(
-                        _at(
-                            origin,
-                            positions,
-                            "/modelData/payload",
-                            "a model with training input needs 'modelFile', the file training writes",
-                        )
-                    )
         elif isinstance(data, H2OModel):
             if data.payload.modelFile is None:
                 need(f"src/{data.payload.jarFile}", "/modelData/payload/jarFile", "an H2O model needs its jar")
             elif not trains:
                 need(f"src/{data.payload.modelFile}", "/modelData/payload/modelFile", "an untrained MOJO is shipped")
             if trains:
-                need("src/train.jar", "/input/training", "an H2O model with training input needs its jar")
-        elif isinstance(data, DockerLayersModel):
+                need("src/train.jar", "/input/training", "an H2O model with training input needs its train.jar")
+        if trains and isinstance(data, PythonModel | H2OModel) and data.payload.modelFile is None:
+            problems.append(
+                _at(
+                    origin,
+                    positions,
+                    "/modelData/payload",
+                    "a model with training input needs 'modelFile', the file training writes",
+                )
+            )
+        if isinstance(data, DockerLayersModel):
             need("Dockerfile", "/modelData/type", "a DOCKER_LAYERS model is built from its Dockerfile")
             if isinstance(data.payload.openapi, str):
                 need(data.payload.openapi, "/modelData/payload/openapi", "the OpenAPI document is named")

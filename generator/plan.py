@@ -175,7 +175,12 @@ def _server_config(
         data_processor=None
         if env.data_processor is None
         else rc.DataProcessor(url=env.data_processor.url, timeout_s=env.data_processor.timeout_s),
-        jvm=rc.JvmConfig(jar=payload.jarFile, options=defaults.JVM_OPTIONS)
+        jvm=rc.JvmConfig(
+            jar=payload.jarFile,
+            options=defaults.JVM_OPTIONS,
+            train_jar=defaults.H2O_TRAIN_JAR if training else None,
+            train_options=defaults.JVM_TRAIN_OPTIONS if training else (),
+        )
         if isinstance(payload, H2OPayload)
         else None,
     )
@@ -192,20 +197,10 @@ def _images(slug: str, m: Manifest, env: Environment) -> tuple[ImagePlan, ...]:
 def _type_problems(loaded: LoadedBundle, environment: LoadedEnvironment) -> list[Problem]:
     m = loaded.manifest
     problems: list[Problem] = []
-    if isinstance(m.modelData, H2OModel):
-        if environment.env.base_images.java is None:
-            problems.append(
-                loaded.problem(
-                    "/modelData/type", "an H2O model needs 'base_images.java' (a JRE image) in the environment"
-                )
-            )
-        if m.input.training:
-            problems.append(
-                loaded.problem(
-                    "/input/training",
-                    "training H2O models is not supported yet: train with H2O and ship the MOJO as 'modelFile'",
-                )
-            )
+    if isinstance(m.modelData, H2OModel) and environment.env.base_images.java is None:
+        problems.append(
+            loaded.problem("/modelData/type", "an H2O model needs 'base_images.java' (a JRE image) in the environment")
+        )
     if isinstance(m.modelData, DockerLayersModel) and m.input.training:
         problems.append(
             loaded.problem("/input/training", "a DOCKER_LAYERS model trains inside its own image: no training input")
@@ -258,6 +253,4 @@ def plan_server(loaded: LoadedBundle, version: int, environment: LoadedEnvironme
         raise ManifestError(
             [loaded.problem("/modelData/type", "a DOCKER_LAYERS model runs from its own image; build it with apply")]
         )
-    if isinstance(m.modelData, H2OModel) and m.input.training:
-        raise ManifestError(_type_problems(loaded, environment))
     return _server_config(slugify(m.name), version, loaded, environment.env, local=True)

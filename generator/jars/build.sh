@@ -7,7 +7,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 python="${PYTHON:-$repo/.venv/bin/python}"
-mvn -q -B -f "$here/pom.xml" package
+mvn -q -B -f "$here/pom.xml" clean package  # clean: shading over an old target/ re-shades the shaded jar
 jar="$here/target/h2o-predict.jar"
 # aiar's own copy: shipped in the images of bundles that give a MOJO and no jar
 install -m 0644 "$jar" "$repo/generator/jars/h2o-predict.jar"

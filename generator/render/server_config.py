@@ -18,6 +18,9 @@ def canonical_json(data: Any) -> bytes:
 
 
 def render_server_config(plan: ModelPlan) -> Files:
-    # ``jvm`` only where there is one: the configs of PYTHON models stay as they were before H2O
-    config = plan.server.model_dump(mode="json", exclude={"jvm"} if plan.server.jvm is None else None)
+    # ``jvm`` only where there is one, and its training part only for a model that trains: configs
+    # keep the shape they had before either existed (the config's hash names its ConfigMap)
+    jvm = plan.server.jvm
+    exclude: Any = {"jvm"} if jvm is None else None if jvm.train_jar else {"jvm": {"train_jar", "train_options"}}
+    config = plan.server.model_dump(mode="json", exclude=exclude)
     return {f"{plan.slug}/{SERVER_DIR}/{defaults.CONFIG_FILE}": canonical_json(config)}

@@ -105,7 +105,7 @@ class CodeLayout(_Frozen):
 
 
 class JvmConfig(_Frozen):
-    """How an H2O model's JVM is started: ``<java> <options> -jar <jar> [<model file>]``."""
+    """How an H2O model's JVMs are started: ``<java> <options> -jar <jar> [<model file>]`` to predict."""
 
     jar: str
     """Relative to ``code.src_dir``, or absolute."""
@@ -114,6 +114,9 @@ class JvmConfig(_Frozen):
     start_timeout_s: float = 120.0
     """How long a new JVM may take to answer its first ping."""
     request_timeout_s: float = 30.0
+    train_jar: str | None = None
+    """The model's training jar (``train.jar``), run once per training: ``<java> <train_options> -jar <jar>``."""
+    train_options: tuple[str, ...] = ()
 
 
 class ServerConfig(_Frozen):

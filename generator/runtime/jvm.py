@@ -3,7 +3,10 @@
 The jar reads one JSON request per line and answers one JSON line per request (the contract is in
 CONTRACT.md). Requests carry an ``id`` and are pipelined: any number may be in flight on the one pipe,
 and a reader thread hands each answer to the caller waiting on that id, so concurrent REST requests
-never wait for each other's round trip and no JVM starts per request.
+never wait for each other's round trip and no JVM starts per request. Both directions go by the
+burst, not by the line: the requests an event-loop iteration submits are written together, and the
+reader takes every answer the JVM flushed in one read (never ``readline()`` on the unbuffered pipe,
+which reads a byte per syscall and retakes the GIL for each).
 
 A JVM that exits fails its in-flight requests (500, with the exit code), makes the server not ready
 (503 meanwhile), and is restarted with exponential backoff; the server is ready again once the new
@@ -12,8 +15,10 @@ JVM has answered a ping.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
+import os
 import subprocess
 import threading
 import time
@@ -38,6 +43,7 @@ STABLE_AFTER_S = 60.0
 """A JVM that stayed up this long resets the backoff: the next crash restarts it quickly again."""
 STDERR_TAIL = 20
 """Lines of the jar's stderr kept to explain why it exited."""
+READ_CHUNK = 1 << 16
 
 
 class JvmBridge:
@@ -53,6 +59,8 @@ class JvmBridge:
         self._ids = itertools.count(1)
         self._write_lock = threading.Lock()
         self._pending: dict[int, Future[Any]] = {}
+        self._outbox: list[tuple[int, bytes]] = []
+        self._flush_scheduled = False
         self._process: subprocess.Popen[bytes] | None = None
         self._stdin: IO[bytes] | None = None
         self._closed = threading.Event()
@@ -141,53 +149,101 @@ class JvmBridge:
 
     # --- requests ---------------------------------------------------------------------------------
 
-    def submit(self, params: Any) -> Future[Any]:
-        """The JVM's answer for ``params`` (the parameters by name), as a future."""
+    def submit(self, params: Any, wait: bool = False) -> Future[Any]:
+        """The JVM's answer for ``params`` (the parameters by name), as a future.
+
+        Called on an event loop (REST), the request is written once the loop's current iteration is
+        done, together with the others it submitted; ``wait`` (a caller about to block on the answer,
+        which must not wait for a loop) or any other thread writes it at once.
+        """
         if self.detail is not None:
             raise NotReadyError(self.detail)
-        return self._send({"params": params})
+        return self._send({"params": params}, defer=not wait)
 
     def call(self, params: Any) -> Any:
-        future = self.submit(params)
+        future = self.submit(params, wait=True)
         try:
             return future.result(self.request_timeout_s)
         except FutureTimeout:
             future.cancel()
             raise PredictError(f"predict.jar gave no answer within {self.request_timeout_s:.0f}s") from None
 
-    def _send(self, request: dict[str, Any]) -> Future[Any]:
-        future: Future[Any] = Future()
+    def _send(self, request: dict[str, Any], defer: bool = False) -> Future[Any]:
         with self._write_lock:
             request_id = next(self._ids)
+            future = _Answer(self, request_id)
             self._pending[request_id] = future
-            stdin = self._stdin
-            try:
-                assert stdin is not None
-                stdin.write(codec.dumps({"id": request_id, **request}) + b"\n")
-            except (OSError, ValueError):  # a closed pipe: the JVM is gone, the supervisor knows
-                self._pending.pop(request_id, None)
-                raise NotReadyError(self.detail or "the model's JVM is not running") from None
+            self._outbox.append((request_id, codec.dumps({"id": request_id, **request}) + b"\n"))
+            loop = _running_loop() if defer else None
+            if loop is None:  # written at once, with whatever the loop has queued
+                self._write_outbox()
+            elif not self._flush_scheduled:
+                # On the event loop the requests of one loop iteration go out in one write, after it: the
+                # JVM reads them at once and answers them with one flush, and the reader takes all the
+                # answers in one read. One syscall per burst on each side, not one per request.
+                self._flush_scheduled = True
+                loop.call_soon(self._flush)
         return future
 
+    def _flush(self) -> None:
+        with self._write_lock:
+            self._flush_scheduled = False
+            self._write_outbox()
+
+    def _write_outbox(self) -> None:
+        """Writes the queued requests (the write lock is held); a closed pipe fails them: 503."""
+        outbox, self._outbox = self._outbox, []
+        if not outbox:
+            return
+        data = outbox[0][1] if len(outbox) == 1 else b"".join(line for _, line in outbox)
+        try:
+            stdin = self._stdin
+            assert stdin is not None
+            view = memoryview(data)
+            while view:
+                view = view[stdin.write(view) :]  # a pipe may take less than all (a signal)
+        except (OSError, ValueError):  # a closed pipe: the JVM is gone, the supervisor knows
+            error = NotReadyError(self.detail or "the model's JVM is not running")
+            for request_id, _ in outbox:
+                future = self._pending.pop(request_id, None)
+                if future is not None and future.set_running_or_notify_cancel():
+                    future.set_exception(error)
+
     def _read(self, stdout: IO[bytes]) -> None:
-        for line in iter(stdout.readline, b""):
-            try:
-                answer = codec.loads(line)
-                future = self._pending.pop(answer["id"])
-            except (ValueError, KeyError, TypeError):
-                # Logging from the jar belongs on stderr; a stray stdout line is noise, not an answer.
-                log.warning("predict.jar wrote a line that is no answer: %.200r", line)
-                continue
-            if "error" in answer:
-                future.set_exception(PredictError(f"predict.jar: {answer['error']}"))
-            else:
-                future.set_result(answer.get("result"))
+        # Whole chunks, never readline(): on the unbuffered pipe that is one read() syscall per byte,
+        # each releasing and retaking the GIL the event loop needs (100 per answer). One read takes a
+        # whole burst of answers, parsed while the GIL is held once.
+        fd = stdout.fileno()
+        rest = b""
+        while chunk := os.read(fd, READ_CHUNK):
+            *lines, rest = (rest + chunk).split(b"\n")
+            for line in lines:
+                self._answer(line)
         # EOF: the JVM exited (or closed stdout). Nothing pending will ever be answered.
         process = self._process
         code = process.wait() if process is not None else None
         pending, self._pending = self._pending, {}
         for future in pending.values():
-            future.set_exception(PredictError(f"the model's JVM exited (code {code}) before answering"))
+            if future.set_running_or_notify_cancel():
+                future.set_exception(PredictError(f"the model's JVM exited (code {code}) before answering"))
+
+    def _answer(self, line: bytes) -> None:
+        try:
+            answer = codec.loads(line)
+            request_id = answer["id"]
+            future = self._pending.pop(request_id, None)
+        except (ValueError, KeyError, TypeError):
+            if line.strip():
+                # Logging from the jar belongs on stderr; a stray stdout line is noise, not an answer.
+                log.warning("predict.jar wrote a line that is no answer: %.200r", line)
+            return
+        if future is None or not future.set_running_or_notify_cancel():
+            log.debug("predict.jar answered request %s, which its caller gave up on", request_id)
+            return
+        if "error" in answer:
+            future.set_exception(PredictError(f"predict.jar: {answer['error']}"))
+        else:
+            future.set_result(answer.get("result"))
 
     def _log_stderr(self, stderr: IO[bytes]) -> None:
         for raw in iter(stderr.readline, b""):
@@ -197,6 +253,26 @@ class JvmBridge:
 
     def _stderr_tail(self) -> str:
         return "" if not self._stderr else "; its last stderr line: " + self._stderr[-1]
+
+
+class _Answer(Future[Any]):
+    """A request's answer; cancelling it (its caller gave up waiting) makes the bridge forget it."""
+
+    def __init__(self, bridge: JvmBridge, request_id: int) -> None:
+        super().__init__()
+        self._bridge = bridge
+        self._request_id = request_id
+
+    def cancel(self) -> bool:
+        self._bridge._pending.pop(self._request_id, None)
+        return super().cancel()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def jvm_command(config: ServerConfig, model_path: Path | None) -> list[str]:
@@ -222,8 +298,13 @@ def predict_code(config: ServerConfig) -> tuple[PredictCode, Callable[[], str | 
         bridge = JvmBridge(
             jvm_command(config, model_path), config.code.src_dir, jvm.start_timeout_s, jvm.request_timeout_s
         )
-        bridges.append(bridge)
-        bridge.start()
+        if bridges:
+            # A new model from training: the live bridge answers (and health follows it) until this one is up.
+            bridge.start()
+            bridges.append(bridge)
+        else:
+            bridges.append(bridge)  # the first: its health explains every 503 while it starts
+            bridge.start()
         return bridge
 
     def params(args: tuple[Any, ...]) -> Any:

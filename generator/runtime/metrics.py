@@ -58,7 +58,9 @@ class Metrics:
             "Time the last model load took (download + load()).",
             registry=r,
         )
-        self.model_ready = Gauge("aiar_model_ready", "1 once the model is loaded.", registry=r)
+        self.model_ready = Gauge(
+            "aiar_model_ready", "1 while the model can answer (loaded; for H2O, its JVM up).", registry=r
+        )
         self.model_updates = Counter(
             "aiar_model_updates",
             "Online training updates applied to the live model.",

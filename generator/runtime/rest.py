@@ -9,10 +9,13 @@ so fast that the hop would cost more than it protects (``INLINE_BUDGET_S``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from . import codec
@@ -98,6 +101,7 @@ class RestApp:
         # Start as if predict() were slow: it runs off the loop until it has shown it is fast.
         self._predict_seconds = 1.0
         self._predictions = metrics.predictions.labels("rest")
+        self._answers: _Answers | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -241,18 +245,23 @@ class RestApp:
     async def _submitted_json(self, values: Any) -> bytes:
         """A pipelining model (H2O): await its answer without holding a thread, so many are in flight."""
         loop = asyncio.get_running_loop()
-        future = asyncio.wrap_future(self.predictor.submit(values), loop=loop)
+        answers = self._answers
+        if answers is None or answers.loop is not loop:
+            answers = self._answers = _Answers(loop)
+        submitted = self.predictor.submit(values)
+        waiter = answers.waiter(submitted)
         # A timer rather than asyncio.wait_for: no extra Task per request, which shows in requests/s.
         expired: list[bool] = []
 
         def expire() -> None:
             expired.append(True)
-            future.cancel()
+            waiter.cancel()
 
         timer = loop.call_later(self.predictor.timeout_s, expire)
         try:
-            result = await future
+            result = await waiter
         except asyncio.CancelledError:
+            submitted.cancel()  # the bridge forgets it; a late answer is dropped
             if not expired:
                 raise
             raise PredictError(f"the model gave no answer within {self.predictor.timeout_s:.0f}s") from None
@@ -277,6 +286,48 @@ class RestApp:
             log.error("predict() returned a value that is not JSON serialisable: %s", exc)
             raise PredictError("predict() returned a value that is not JSON serialisable") from None
         return result
+
+
+class _Answers:
+    """Brings answers completed on another thread (the JVM bridge's reader) back onto the event loop.
+
+    ``asyncio.wrap_future`` costs one ``call_soon_threadsafe`` per answer: a write to the loop's wake-up
+    socket and a loop wake-up each, from a thread that must take the GIL off the loop to do it. Here a
+    whole burst of answers (the bridge reads them in one chunk) costs one wake-up: answers queue up
+    while one delivery is scheduled, and that delivery hands them all to their waiters.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._lock = threading.Lock()
+        self._done: list[tuple[asyncio.Future[Any], Future[Any]]] = []
+
+    def waiter(self, future: Future[Any]) -> asyncio.Future[Any]:
+        """A loop future that gets ``future``'s outcome (``future`` completes on any thread)."""
+        waiter: asyncio.Future[Any] = self.loop.create_future()
+        future.add_done_callback(functools.partial(self._completed, waiter))
+        return waiter
+
+    def _completed(self, waiter: asyncio.Future[Any], future: Future[Any]) -> None:
+        with self._lock:
+            self._done.append((waiter, future))
+            if len(self._done) > 1:
+                return  # a delivery is already on its way
+        with contextlib.suppress(RuntimeError):  # a closed loop: the server is shutting down, nobody waits
+            self.loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        with self._lock:
+            done, self._done = self._done, []
+        for waiter, future in done:
+            if waiter.done():  # timed out meanwhile
+                continue
+            if future.cancelled():
+                waiter.cancel()
+            elif (exc := future.exception()) is not None:
+                waiter.set_exception(exc)
+            else:
+                waiter.set_result(future.result())
 
 
 async def _read_body(receive: Receive) -> bytes | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -28,10 +29,21 @@ from .usercode import ModelState, PredictCode, TrainCode, import_module
 log = logging.getLogger("aiar.server")
 
 MODEL_POLL_S = 5.0
+SWAP_GRACE_S = 2.0
+"""How long a model replaced by bus training stays open for the requests that already hold it."""
 
 
 def load_config(path: Path) -> ServerConfig:
     return ServerConfig.model_validate_json(path.read_bytes())
+
+
+def train_code(config: ServerConfig) -> TrainCode:
+    """train() from ``train.py``, or for an H2O model the same call answered by its ``train.jar``."""
+    if config.jvm is not None and config.jvm.train_jar is not None:
+        from .jartrain import train_code as jar_train_code
+
+        return jar_train_code(config)
+    return TrainCode.from_layout(config.code)
 
 
 def _online(config: ServerConfig) -> bool:
@@ -97,7 +109,6 @@ class ModelLoader:
             self.state.load_seconds = seconds
             self.state.set(model)
             self.metrics.model_load_seconds.set(seconds)
-            self.metrics.model_ready.set(1)
             log.info("model ready after %.3fs (file: %s)", seconds, path)
             return
 
@@ -122,14 +133,13 @@ def serve(config: ServerConfig, host: str, port: int | None = None, workers: int
     else:
         code = PredictCode.from_layout(config.code)
     storage = open_storage(config.storage) if config.storage else None
+    # read at each scrape: an H2O model whose JVM is restarting is loaded but cannot answer
+    metrics.model_ready.set_function(lambda: 1.0 if state.ready else 0.0)
     predictor = Predictor(config, code, state)
     app = RestApp(config, predictor, metrics, workers=workers)
     stop = threading.Event()
-    threads = [
-        threading.Thread(
-            target=ModelLoader(config, code, state, storage, metrics, stop).run, name="model-loader", daemon=True
-        )
-    ]
+    loader = ModelLoader(config, code, state, storage, metrics, stop)
+    threads = [threading.Thread(target=loader.run, name="model-loader", daemon=True)]
     if config.message_bus and config.prediction_bus:
         bus = config.prediction_bus
         consumer = Consumer(
@@ -148,10 +158,19 @@ def serve(config: ServerConfig, host: str, port: int | None = None, workers: int
     if config.message_bus and buffered is not None and not buffered.online:
         # Buffered bus training runs beside serving: each new model is swapped in as soon as it exists.
         def swap_in(path: Path) -> None:
-            state.set(code.load(path) if code.load else None)
+            # A stable copy: the trainer deletes its file, and a JVM that restarts reads it again.
+            kept = loader.model_dir / f"trained-{state.version + 1}" / path.name
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, kept)
+            old = state.model
+            state.set(code.load(kept) if code.load else None)
             log.info("model replaced by bus training (%s)", path.name)
+            close = getattr(old, "close", None)
+            if callable(close):
+                # The old model answers what was sent to it meanwhile (an H2O JVM drains its stdin).
+                threading.Timer(SWAP_GRACE_S, close).start()
 
-        trainer = BufferTrainer(config, TrainCode.from_layout(config.code), storage, on_model=swap_in)
+        trainer = BufferTrainer(config, train_code(config), storage, on_model=swap_in)
         training = training_consumer(config, trainer, "buffer-training")
         training.stop = stop
         threads.append(threading.Thread(target=training.run, name="bus-training", daemon=True))
@@ -210,7 +229,7 @@ def train(config: ServerConfig, rounds: int | None = None, historic_only: bool =
     if training is None or (training.historic is None and training.bus is None):
         log.error("this model has no training input")
         return 1
-    code = TrainCode.from_layout(config.code)
+    code = train_code(config)
     storage = open_storage(config.storage) if config.storage else None
     if training.historic is not None:
         if storage is None:

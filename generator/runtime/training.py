@@ -6,6 +6,8 @@ Training statistics are published to the training output keys as
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import tempfile
 import threading
@@ -66,6 +68,37 @@ def train_historic(config: ServerConfig, code: TrainCode, storage: Storage, publ
     return stats
 
 
+def records_csv(records: list[dict[str, Any]]) -> bytes:
+    """Bus records as CSV for H2O's parser: a header of every key (first seen first), a row per record.
+
+    Strings are written as they are, numbers and booleans as their JSON text, nested values as JSON,
+    and a missing or null value as an empty cell (H2O reads it as NA).
+    """
+    columns: dict[str, None] = {}
+    for record in records:
+        columns.update(dict.fromkeys(record))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for record in records:
+        writer.writerow(_cell(record.get(column)) for column in columns)
+    return out.getvalue().encode()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return codec.dumps(value).decode()
+
+
+def buffer_bytes(records: list[dict[str, Any]], buffer_format: str) -> bytes:
+    if buffer_format == "csv":
+        return records_csv(records)
+    return b"".join(codec.dumps(r) + b"\n" for r in records)
+
+
 class BufferTrainer:
     """Collects ``buffer`` records unacked, trains on them as JSON lines, then acks them all.
 
@@ -104,8 +137,8 @@ class BufferTrainer:
         if len(self.records) < self.size:
             return
         with tempfile.TemporaryDirectory(prefix="aiar-train-") as tmp:
-            dataset = Path(tmp) / "buffer.jsonl"
-            dataset.write_bytes(b"".join(codec.dumps(r) + b"\n" for r in self.records))
+            dataset = Path(tmp) / f"buffer.{self.code.buffer_format}"
+            dataset.write_bytes(buffer_bytes(self.records, self.code.buffer_format))
             stats = run_heartbeating(
                 channel, lambda: run_train(self.config, self.code, dataset, Path(tmp), self.storage)
             )

@@ -66,6 +66,8 @@ class PredictCode:
 class TrainCode:
     train: Callable[[Path, dict[str, Any], Path], Any]
     update: Callable[[Any, dict[str, Any], dict[str, Any]], Any] | None
+    buffer_format: str = "jsonl"
+    """How buffered bus records are handed to train(): JSON lines, or CSV (for H2O's parser)."""
 
     @classmethod
     def from_layout(cls, code: CodeLayout) -> TrainCode:

@@ -27,7 +27,7 @@ from generator.cli import main
 from tests.conftest import REPO
 from tests.platform.testenv import Platform, ensure_java_base, ensure_up
 
-EXAMPLES = (REPO / "bundles" / "h2o-quality-gbm", REPO / "bundles" / "greeting-service")
+EXAMPLES = tuple(REPO / "bundles" / name for name in ("h2o-quality-gbm", "h2o-quality-trained", "greeting-service"))
 CONFIG_MOUNT = "/etc/aiar/model-server.json"
 RUN_AS = "10001:10001"
 
@@ -86,11 +86,11 @@ def docker_client(platform: Platform) -> Iterator[Any]:
     client.close()
 
 
-def build_image(client: Any, compiled: Compiled, slug: str) -> str:
-    """Build the model's prediction image from its context in ``out/``; its reference."""
+def build_image(client: Any, compiled: Compiled, slug: str, role: str = "predict") -> str:
+    """Build one of the model's images (``predict``, ``train``) from its context in ``out/``; its reference."""
     import docker.errors  # type: ignore[import-untyped]
 
-    image = compiled.image(slug)
+    image = compiled.image(slug, role)
     start = time.monotonic()
     try:
         client.images.build(
@@ -103,7 +103,7 @@ def build_image(client: Any, compiled: Compiled, slug: str) -> str:
         )
     except docker.errors.BuildError as exc:
         log = "".join(str(item.get("stream") or item.get("error") or "") for item in exc.build_log)
-        pytest.fail(f"building {slug}'s image failed: {exc.msg}\n{log[-4000:]}")
+        pytest.fail(f"building {slug}'s {role} image failed: {exc.msg}\n{log[-4000:]}")
     print(f"{slug}: built {image['ref']} in {time.monotonic() - start:.1f}s")
     return image["ref"]
 

@@ -41,13 +41,13 @@ def rows() -> list[dict[str, float]]:
     ]
 
 
-def h2o_own_scores(data: list[dict[str, float]]) -> list[dict[str, Any]]:
+def h2o_own_scores(data: list[dict[str, float]], mojo: Path = BUNDLE / "src" / "model.zip") -> list[dict[str, Any]]:
     """H2O's own predictions for ``data``: the MOJO imported into a local H2O, scored as a frame."""
     import h2o
 
     h2o.init(ip="127.0.0.1", port=free_port(), nthreads=1, max_mem_size="512M", bind_to_localhost=True, verbose=False)
     try:
-        model = h2o.import_mojo(str(BUNDLE / "src" / "model.zip"))
+        model = h2o.import_mojo(str(mojo))
         frame = h2o.H2OFrame({k: [r[k] for r in data] for k in FEATURES})
         table = model.predict(frame).as_data_frame(use_pandas=False, header=True)
     finally:
@@ -194,8 +194,11 @@ def test_jar_that_exits_gives_errors_then_restarts(tmp_path: Path, start_server:
         if during.status_code == 503:
             assert "JVM" in during.json()["error"]
             assert client.get("/v2/health/ready").status_code == 503
+            assert "aiar_model_ready 0.0" in client.get("/metrics").text
     server.wait_ready(30)  # restarted: it answered a ping again
     assert "exited with code 3" in server.logs()
+    with server.client() as client:
+        assert "aiar_model_ready 1.0" in client.get("/metrics").text
 
 
 def test_jar_that_never_starts_stays_not_ready(tmp_path: Path, start_server: Callable[..., RunningServer]) -> None:
@@ -208,4 +211,5 @@ def test_jar_that_never_starts_stays_not_ready(tmp_path: Path, start_server: Cal
 
     wait_for(explained, 30, "a 503 that says the JVM did not start")
     assert httpx.get(f"{server.url}/v2/health/ready").status_code == 503
+    assert "aiar_model_ready 0.0" in httpx.get(f"{server.url}/metrics").text
     assert "cannot open the model" in server.logs()

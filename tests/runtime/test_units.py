@@ -162,3 +162,23 @@ def test_local_storage(tmp_path: Path) -> None:
 def test_backoff_is_bounded() -> None:
     delays = list(itertools.islice(backoff_delays(0.5, 30), 20))
     assert delays[0] <= 0.5 and max(delays) <= 30 and delays[-1] >= 15
+
+
+def test_bus_records_as_csv_for_h2o() -> None:
+    import csv
+    import io
+
+    from generator.runtime.training import records_csv
+
+    records = [
+        {"temperature": 241.5, "label": "NOK"},
+        {"label": "OK, really", "temperature": None, "pressure": 880, "ok": True},
+        {"tags": ["a", "b"], "label": 'say "hi"'},
+    ]
+    rows = list(csv.reader(io.StringIO(records_csv(records).decode())))
+    assert rows == [
+        ["temperature", "label", "pressure", "ok", "tags"],  # every key, first seen first
+        ["241.5", "NOK", "", "", ""],
+        ["", "OK, really", "880", "true", ""],  # null and missing: empty (NA for H2O)
+        ["", 'say "hi"', "", "", '["a","b"]'],
+    ]

@@ -52,11 +52,55 @@ def test_h2o_needs_a_java_base_image(make_bundle: MakeBundle, env_file: Path, tm
     assert "/modelData/type" in line and "base_images.java" in line
 
 
-def test_h2o_training_is_refused_clearly(make_bundle: MakeBundle, env_file: Path, tmp_path: Path) -> None:
-    manifest = h2o_manifest(modelFile="model.zip")
+def _h2o_training_manifest(**payload: Any) -> dict[str, Any]:
+    manifest = h2o_manifest(**payload)
     manifest["input"]["training"] = [{"type": "HISTORIC_DATA", "payload": {"fileName": "data.csv"}}]
+    return manifest
+
+
+def test_h2o_training_compiles_to_a_train_image(make_bundle: MakeBundle, env_file: Path, tmp_path: Path) -> None:
+    bundle = make_bundle(_h2o_training_manifest(modelFile="model.zip"), {"src/train.jar": b"PK-train"})
+    files = compiled_files(bundle, env_file, tmp_path)
+    train = files["tiny-model/build/Dockerfile.train"].decode()
+    # the Job's image runs the aiar runtime, which starts train.jar on the JRE copied in
+    assert "COPY --from=jre /tmp/aiar-jre /opt/java" in train and '"train"' in train and "--historic-only" in train
+    assert files["tiny-model/build/src/train.jar"] == b"PK-train"
+    jvm = json.loads(files["tiny-model/server/model-server.json"])["jvm"]
+    assert jvm["train_jar"] == "train.jar" and "-XX:MaxRAMPercentage=40" in jvm["train_options"]
+    # a MOJO trained in the cluster is scored by aiar's own bridge jar
+    assert jvm["jar"] == "predict.jar" and files["tiny-model/build/src/predict.jar"].startswith(b"PK")
+
+
+def test_h2o_without_training_has_no_train_settings(make_bundle: MakeBundle, env_file: Path, tmp_path: Path) -> None:
+    files = compiled_files(make_bundle(h2o_manifest(), {"src/predict.jar": b"PK"}), env_file, tmp_path)
+    assert set(json.loads(files["tiny-model/server/model-server.json"])["jvm"]) == {
+        "jar",
+        "java",
+        "options",
+        "start_timeout_s",
+        "request_timeout_s",
+    }
+
+
+def test_h2o_training_needs_train_jar(make_bundle: MakeBundle, env_file: Path, tmp_path: Path) -> None:
+    bundle = make_bundle(_h2o_training_manifest(modelFile="model.zip"), {"src/other.txt": "x"})
+    [line] = problems(bundle, env_file, tmp_path)
+    assert "/input/training" in line and "src/train.jar is missing" in line
+
+
+def test_h2o_training_needs_model_file(make_bundle: MakeBundle, env_file: Path, tmp_path: Path) -> None:
+    bundle = make_bundle(_h2o_training_manifest(), {"src/train.jar": b"PK", "src/predict.jar": b"PK"})
+    [line] = problems(bundle, env_file, tmp_path)
+    assert "/modelData/payload" in line and "'modelFile'" in line
+
+
+def test_h2o_online_training_is_refused(make_bundle: MakeBundle, env_file: Path, tmp_path: Path) -> None:
+    manifest = h2o_manifest(modelFile="model.zip")
+    manifest["input"]["training"] = [
+        {"type": "MESSAGE_BUS", "payload": {"routingKeys": [{"name": "t.in"}], "online": True}}
+    ]
     bundle = make_bundle(manifest, {"src/train.jar": b"PK"})
-    assert any("/input/training" in p and "ship the MOJO" in p for p in problems(bundle, env_file, tmp_path))
+    assert any("/input/training/0/payload/online" in p for p in problems(bundle, env_file, tmp_path))
 
 
 def test_h2o_image_has_a_jre_and_the_jar(make_bundle: MakeBundle, env_file: Path, tmp_path: Path) -> None:
