@@ -65,8 +65,9 @@ bench: install testenv ## benchmarks, results in BENCHMARKS.md
 	$(PY) bench/serve.py
 	$(PY) bench/apply.py
 
-h2o-jar: install ## rebuild aiar's H2O bridge jar (Maven Central) and the H2O example's jar; reproducible bytes
+h2o-jar: install ## rebuild the H2O jars from source (Maven Central): aiar's bridge and the examples'; reproducible bytes
 	bash generator/jars/build.sh --jar-only
+	bash bundles/sources/h2o-train/build.sh
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -23,13 +23,14 @@ HTTP_PORT = 8080
 JAVA_DIR = "/opt/java"
 """Where an H2O image holds the JRE copied from the environment's Java image."""
 JVM_OPTIONS = ("-XX:+UseSerialGC", "-XX:MaxRAMPercentage=50", "-XX:-UsePerfData")
-JVM_TRAIN_OPTIONS = ("-XX:MaxRAMPercentage=40", "-XX:-UsePerfData")
-"""For ``train.jar``, one JVM per training: in the prediction pod (bus training) it runs beside
-predict.jar's JVM (50%), so that the two heaps together stay under the container's memory limit."""
-H2O_TRAIN_JAR = "train.jar"
-"""An H2O bundle's training jar, ``src/train.jar``, as the original system named it."""
 """One scoring thread needs no parallel GC; half the container's memory leaves room for the Python
 server; no perf data file, as the root filesystem is read-only."""
+JVM_TRAIN_OPTIONS = ("-XX:MaxRAMPercentage=40", "-XX:-UsePerfData")
+"""For ``train.jar``, one JVM per training. Bus training runs it in the prediction pod beside
+predict.jar's JVM, so it gets less than the Job alone would need: these are heap ceilings, not a
+budget; a model whose training needs more must raise the pod's memory limit."""
+H2O_TRAIN_JAR = "train.jar"
+"""An H2O bundle's training jar, ``src/train.jar``, as the original system named it."""
 H2O_JAR = "h2o-predict.jar"
 """aiar's own H2O bridge jar (``generator/jars``), shipped for bundles that give a MOJO and no jar."""
 BUS_PREFETCH = 16
@@ -85,6 +86,7 @@ STARTUP_FAILURES = 60
 
 TRAINING_BACKOFF_LIMIT = 2
 TRAINING_DEADLINE_S = 6 * 3600
+"""The training Job's ``activeDeadlineSeconds``, and how long one train.jar run may take."""
 
 SCHEDULE_STARTING_DEADLINE_S = 300
 """A start/stop missed by more than this (controller down) is skipped rather than run late."""

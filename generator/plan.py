@@ -180,6 +180,7 @@ def _server_config(
             options=defaults.JVM_OPTIONS,
             train_jar=defaults.H2O_TRAIN_JAR if training else None,
             train_options=defaults.JVM_TRAIN_OPTIONS if training else (),
+            train_timeout_s=float(defaults.TRAINING_DEADLINE_S),
         )
         if isinstance(payload, H2OPayload)
         else None,

@@ -30,10 +30,11 @@ INDENT = "  "
 _PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./@+=-]*(?:[: ][A-Za-z0-9_./@+=-]+)*")
 # Words some YAML version reads as booleans or null, in any case (YAML 1.1 is wide: y, n, on, off).
 _RESERVED = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
-# Characters written as escapes inside double quotes: C0, DEL, C1, line/paragraph separators, BOM.
-_ESCAPE = re.compile('[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\\\\"]')
+# Characters written as escapes inside double quotes: C0, DEL, C1, line/paragraph separators, BOM,
+# and what YAML does not allow in a stream at all (surrogates, U+FFFE, U+FFFF).
+_ESCAPE = re.compile('[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff\\\\"]')
 _NAMED = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\x00": "\\0"}
-_UNSAFE_IN_BLOCK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\r]")
+_UNSAFE_IN_BLOCK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff\r]")
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -117,6 +117,8 @@ class JvmConfig(_Frozen):
     train_jar: str | None = None
     """The model's training jar (``train.jar``), run once per training: ``<java> <train_options> -jar <jar>``."""
     train_options: tuple[str, ...] = ()
+    train_timeout_s: float = 6 * 3600.0
+    """A train.jar still running after this is killed (the training fails)."""
 
 
 class ServerConfig(_Frozen):

@@ -33,6 +33,7 @@ from . import codec
 from .codec import RequestError
 from .config import ServerConfig
 from .predictor import NotReadyError, PredictError
+from .training import TrainingError
 from .usercode import PredictCode
 
 log = logging.getLogger("aiar.jvm")
@@ -44,6 +45,8 @@ STABLE_AFTER_S = 60.0
 STDERR_TAIL = 20
 """Lines of the jar's stderr kept to explain why it exited."""
 READ_CHUNK = 1 << 16
+MAX_ANSWER_BYTES = 64 << 20
+"""An answer line longer than this means a broken jar (or one writing logs without a newline)."""
 
 
 class JvmBridge:
@@ -64,6 +67,7 @@ class JvmBridge:
         self._process: subprocess.Popen[bytes] | None = None
         self._stdin: IO[bytes] | None = None
         self._closed = threading.Event()
+        self._lifecycle = threading.Lock()
         self._stderr: deque[str] = deque(maxlen=STDERR_TAIL)
 
     @property
@@ -72,20 +76,27 @@ class JvmBridge:
 
     # --- lifecycle --------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the JVM and return once it answered a ping; retries with backoff until it does."""
+    def start(self, attempts: int | None = None) -> bool:
+        """Start the JVM; True once it answered a ping. Retries with backoff until it does, or until
+        ``attempts`` launches failed (then False, with ``detail`` saying why)."""
         backoff = BACKOFF_FIRST_S
+        failed = 0
         while not self._closed.is_set():
             if self._launch():
                 threading.Thread(target=self._supervise, name="jvm-supervisor", daemon=True).start()
-                return
+                return True
+            failed += 1
+            if attempts is not None and failed >= attempts:
+                return False
             log.warning("%s; retrying in %.1fs", self.detail, backoff)
             self._closed.wait(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX_S)
+        return False
 
     def close(self) -> None:
-        self._closed.set()
-        process = self._process
+        with self._lifecycle:  # not while a launch is between its closed check and its process
+            self._closed.set()
+            process = self._process
         if process is not None and process.poll() is None:
             if process.stdin is not None:
                 process.stdin.close()  # EOF: the jar's read loop ends and the JVM exits on its own
@@ -96,21 +107,24 @@ class JvmBridge:
 
     def _launch(self) -> bool:
         """One JVM, pinged; True once it answered. On failure ``detail`` says why."""
-        self.detail = "the model's JVM is starting"
-        try:
-            process = subprocess.Popen(
-                self.command,
-                cwd=self.cwd,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                bufsize=0,
-            )
-        except OSError as exc:
-            self.detail = f"cannot start the model's JVM ({self.command[0]}): {exc.strerror}"
-            return False
-        assert process.stdin is not None and process.stdout is not None and process.stderr is not None
-        self._process, self._stdin = process, process.stdin
+        with self._lifecycle:
+            if self._closed.is_set():
+                return False
+            self.detail = "the model's JVM is starting"
+            try:
+                process = subprocess.Popen(
+                    self.command,
+                    cwd=self.cwd,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    bufsize=0,
+                )
+            except OSError as exc:
+                self.detail = f"cannot start the model's JVM ({self.command[0]}): {exc.strerror}"
+                return False
+            assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+            self._process, self._stdin = process, process.stdin
         threading.Thread(target=self._read, args=(process.stdout,), name="jvm-stdout", daemon=True).start()
         threading.Thread(target=self._log_stderr, args=(process.stderr,), name="jvm-stderr", daemon=True).start()
         try:
@@ -214,13 +228,32 @@ class JvmBridge:
         # each releasing and retaking the GIL the event loop needs (100 per answer). One read takes a
         # whole burst of answers, parsed while the GIL is held once.
         fd = stdout.fileno()
-        rest = b""
+        buffer = bytearray()
         while chunk := os.read(fd, READ_CHUNK):
-            *lines, rest = (rest + chunk).split(b"\n")
-            for line in lines:
+            # Look for line ends in the new chunk only: a long answer arriving in many chunks stays linear.
+            end = chunk.rfind(b"\n")
+            if end < 0:
+                buffer += chunk
+                if len(buffer) > MAX_ANSWER_BYTES:
+                    self._oversized(len(buffer))
+                    return
+                continue
+            buffer += chunk[: end + 1]
+            for line in bytes(buffer).split(b"\n")[:-1]:
                 self._answer(line)
+            buffer = bytearray(chunk[end + 1 :])
         # EOF: the JVM exited (or closed stdout). Nothing pending will ever be answered.
+        self._fail_pending(self._process)
+
+    def _oversized(self, size: int) -> None:
+        """An answer line past the bound: the jar is broken; kill it (the supervisor restarts it)."""
+        log.error("predict.jar wrote a line of over %d bytes with no end; killing it", size)
         process = self._process
+        if process is not None:
+            process.kill()
+        self._fail_pending(process)
+
+    def _fail_pending(self, process: subprocess.Popen[bytes] | None) -> None:
         code = process.wait() if process is not None else None
         pending, self._pending = self._pending, {}
         for future in pending.values():
@@ -282,29 +315,33 @@ def jvm_command(config: ServerConfig, model_path: Path | None) -> list[str]:
     return [jvm.java, *jvm.options, "-jar", str(jar), *([str(model_path)] if model_path else [])]
 
 
-def predict_code(config: ServerConfig) -> tuple[PredictCode, Callable[[], str | None]]:
+def predict_code(config: ServerConfig) -> tuple[PredictCode, Callable[[Any], str | None]]:
     """The H2O counterpart of predict.py (load() starts the JVM, predict() asks it), and its health.
 
-    The health function says why the model cannot answer (None: it can): it sees the JVM from its
-    first start on, before load() has returned, so a jar that never starts is explained in every 503.
+    The health function says why the live model (a bridge) cannot answer (None: it can). Before any
+    model is live it follows the first JVM from its start on, before load() has returned, so a jar
+    that never starts is explained in every 503.
     """
     jvm = config.jvm
     if jvm is None:
         raise ValueError("an H2O model's server config needs a 'jvm' section")
     names = [p.name for p in config.rest.parameters] if config.rest else []
-    bridges: list[JvmBridge] = []
+    first: list[JvmBridge] = []
+    """The first bridge: health follows it while it starts, before any model is live."""
 
     def load(model_path: Path | None) -> JvmBridge:
         bridge = JvmBridge(
             jvm_command(config, model_path), config.code.src_dir, jvm.start_timeout_s, jvm.request_timeout_s
         )
-        if bridges:
-            # A new model from training: the live bridge answers (and health follows it) until this one is up.
-            bridge.start()
-            bridges.append(bridge)
-        else:
-            bridges.append(bridge)  # the first: its health explains every 503 while it starts
-            bridge.start()
+        if not first:
+            first.append(bridge)
+            bridge.start()  # retried until it answers: every 503 meanwhile says why
+            return bridge
+        # A new model from training: the live bridge answers until this one is up. One attempt: a
+        # MOJO its JVM cannot start on fails the training, and the live model stays.
+        if not bridge.start(attempts=1):
+            bridge.close()
+            raise TrainingError(f"the new model was not swapped in: {bridge.detail}")
         return bridge
 
     def params(args: tuple[Any, ...]) -> Any:
@@ -321,7 +358,9 @@ def predict_code(config: ServerConfig) -> tuple[PredictCode, Callable[[], str | 
     def submit(bridge: JvmBridge, *args: Any) -> Future[Any]:
         return bridge.submit(params(args))
 
-    def health() -> str | None:
-        return bridges[-1].detail if bridges else None
+    def health(model: Any) -> str | None:
+        bridge = model if isinstance(model, JvmBridge) else first[0] if first else None
+        return bridge.detail if bridge is not None else None
 
-    return PredictCode(predict, load, None, load_without_file=True, submit=submit), health
+    code = PredictCode(predict, load, None, load_without_file=True, submit=submit, close=JvmBridge.close)
+    return code, health

@@ -89,6 +89,8 @@ class ModelLoader:
 
     def run(self) -> None:
         while not self.stop.is_set():
+            if self.state.version:
+                return  # bus training swapped a model in first: nothing left to load
             started = time.perf_counter()
             try:
                 path = self._fetch()
@@ -106,11 +108,50 @@ class ModelLoader:
                 log.exception("load() failed; the server stays not ready")
                 return
             seconds = time.perf_counter() - started
+            if not self.state.set_first(model):
+                if model is not None and self.code.close is not None:
+                    self.code.close(model)
+                return
             self.state.load_seconds = seconds
-            self.state.set(model)
             self.metrics.model_load_seconds.set(seconds)
             log.info("model ready after %.3fs (file: %s)", seconds, path)
             return
+
+
+class ModelSwapper:
+    """Puts a model trained from the bus live: a kept copy of its file, loaded, then the old one retired.
+
+    The copy outlives the trainer's scratch directory (an H2O JVM that restarts reads its MOJO
+    again). The replaced model stays usable for ``SWAP_GRACE_S`` for the requests that already hold
+    it, then is closed (an H2O JVM gets EOF) and its copy deleted, so copies do not pile up.
+    """
+
+    def __init__(self, code: PredictCode, state: ModelState, model_dir: Path) -> None:
+        self.code, self.state, self.model_dir = code, state, model_dir
+        self._count = 0
+        self._live_dir: Path | None = None
+
+    def swap(self, path: Path) -> None:
+        self._count += 1
+        kept = self.model_dir / f"trained-{self._count}" / path.name
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, kept)
+        try:
+            model = self.code.load(kept) if self.code.load else None
+        except BaseException:
+            shutil.rmtree(kept.parent, ignore_errors=True)
+            raise
+        old, old_dir, self._live_dir = self.state.replace(model), self._live_dir, kept.parent
+        log.info("model replaced by bus training (%s)", path.name)
+        timer = threading.Timer(SWAP_GRACE_S, self._retire, args=(old, old_dir))
+        timer.daemon = True
+        timer.start()
+
+    def _retire(self, model: object, directory: Path | None) -> None:
+        if model is not None and self.code.close is not None:
+            self.code.close(model)
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def _after_ready(state: ModelState, stop: threading.Event, consumer: Consumer) -> None:
@@ -129,7 +170,8 @@ def serve(config: ServerConfig, host: str, port: int | None = None, workers: int
     if config.model.type == "H2O":
         from . import jvm
 
-        code, state.health = jvm.predict_code(config)
+        code, health = jvm.predict_code(config)
+        state.health = lambda: health(state.model)
     else:
         code = PredictCode.from_layout(config.code)
     storage = open_storage(config.storage) if config.storage else None
@@ -157,20 +199,8 @@ def serve(config: ServerConfig, host: str, port: int | None = None, workers: int
     buffered = config.training.bus if config.training else None
     if config.message_bus and buffered is not None and not buffered.online:
         # Buffered bus training runs beside serving: each new model is swapped in as soon as it exists.
-        def swap_in(path: Path) -> None:
-            # A stable copy: the trainer deletes its file, and a JVM that restarts reads it again.
-            kept = loader.model_dir / f"trained-{state.version + 1}" / path.name
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, kept)
-            old = state.model
-            state.set(code.load(kept) if code.load else None)
-            log.info("model replaced by bus training (%s)", path.name)
-            close = getattr(old, "close", None)
-            if callable(close):
-                # The old model answers what was sent to it meanwhile (an H2O JVM drains its stdin).
-                threading.Timer(SWAP_GRACE_S, close).start()
-
-        trainer = BufferTrainer(config, train_code(config), storage, on_model=swap_in)
+        swapper = ModelSwapper(code, state, loader.model_dir)
+        trainer = BufferTrainer(config, train_code(config), storage, on_model=swapper.swap)
         training = training_consumer(config, trainer, "buffer-training")
         training.stop = stop
         threads.append(threading.Thread(target=training.run, name="bus-training", daemon=True))
@@ -238,6 +268,9 @@ def train(config: ServerConfig, rounds: int | None = None, historic_only: bool =
         publisher = Publisher(config.message_bus) if config.message_bus else None
         try:
             stats = train_historic(config, code, storage, publisher)
+        except TrainingError as exc:
+            log.error("historic training failed: %s", exc)
+            return 1
         finally:
             if publisher is not None:
                 publisher.close()

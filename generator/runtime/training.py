@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import tempfile
 import threading
@@ -35,14 +36,20 @@ def model_file_name(config: ServerConfig) -> str:
     return config.model_file or "model.bin"
 
 
-def stats_message(config: ServerConfig, mode: str, records: int | None, stats: Any) -> bytes:
-    return codec.dumps(
-        {"model": config.model.slug, "version": config.model.version, "mode": mode, "records": records, "stats": stats}
-    )
+def stats_message(config: ServerConfig, mode: str, records: int | None, stats: Any, error: str | None = None) -> bytes:
+    message = {"model": config.model.slug, "version": config.model.version, "mode": mode, "records": records}
+    return codec.dumps({**message, "stats": stats} if error is None else {**message, "stats": None, "error": error})
 
 
 def run_train(config: ServerConfig, code: TrainCode, dataset: Path, workdir: Path, storage: Storage | None) -> Any:
     """Call train(), check it wrote the model file, upload it to ``model_key``; return the stats."""
+    stats = train_model(config, code, dataset, workdir)
+    upload_model(config, workdir / model_file_name(config), storage)
+    return stats
+
+
+def train_model(config: ServerConfig, code: TrainCode, dataset: Path, workdir: Path) -> Any:
+    """Call train() into ``workdir``; its stats, once the model file is there."""
     training = config.training
     hyperparameters = dict(training.hyperparameters) if training else {}
     model_path = workdir / model_file_name(config)
@@ -50,10 +57,13 @@ def run_train(config: ServerConfig, code: TrainCode, dataset: Path, workdir: Pat
     stats = code.train(dataset, hyperparameters, model_path)
     if not model_path.is_file():
         raise TrainingError(f"train() returned but did not write the model file {model_path}")
+    return stats
+
+
+def upload_model(config: ServerConfig, model_path: Path, storage: Storage | None) -> None:
     if storage is not None and config.model_key:
         storage.upload(model_path, config.model_key)
         log.info("uploaded the model to %s", config.model_key)
-    return stats
 
 
 def train_historic(config: ServerConfig, code: TrainCode, storage: Storage, publisher: Publisher | None) -> Any:
@@ -72,11 +82,16 @@ def records_csv(records: list[dict[str, Any]]) -> bytes:
     """Bus records as CSV for H2O's parser: a header of every key (first seen first), a row per record.
 
     Strings are written as they are, numbers and booleans as their JSON text, nested values as JSON,
-    and a missing or null value as an empty cell (H2O reads it as NA).
+    and a missing or null value as an empty cell (H2O reads it as NA). Keys H2O cannot take as a
+    column name (empty, a leading ``#``, a quote or a line break) are a :class:`TrainingError`.
     """
     columns: dict[str, None] = {}
     for record in records:
         columns.update(dict.fromkeys(record))
+    unusable = [key for key in columns if not key or key.startswith("#") or any(c in key for c in '"\r\n')]
+    if unusable:
+        names = ", ".join(json.dumps(key) for key in unusable)
+        raise TrainingError(f"record keys that cannot be CSV column names for H2O: {names}")
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
@@ -100,10 +115,12 @@ def buffer_bytes(records: list[dict[str, Any]], buffer_format: str) -> bytes:
 
 
 class BufferTrainer:
-    """Collects ``buffer`` records unacked, trains on them as JSON lines, then acks them all.
+    """Collects ``buffer`` records unacked, trains on them (JSON lines, or CSV for H2O), then acks them all.
 
     Holding the acks until the model is uploaded means a crash mid-way loses nothing: the broker
-    redelivers the whole buffer. That is why prefetch must be at least ``buffer``.
+    redelivers the whole buffer. That is why prefetch must be at least ``buffer``. A training that
+    fails (train() raised, or the new model does not load) is reported on the training output keys
+    and its records are dropped: trained again, they would fail again.
     """
 
     def __init__(
@@ -116,7 +133,8 @@ class BufferTrainer:
     ) -> None:
         assert config.training is not None and config.training.bus is not None
         self.on_model = on_model
-        """Called with the new model file before it is deleted: the prediction server swaps it in."""
+        """Called with the new model file before it is uploaded: the prediction server swaps it in,
+        and raises when it cannot (a model that does not load is never published)."""
         self.config = config
         self.code = code
         self.storage = storage
@@ -137,26 +155,41 @@ class BufferTrainer:
         if len(self.records) < self.size:
             return
         with tempfile.TemporaryDirectory(prefix="aiar-train-") as tmp:
-            dataset = Path(tmp) / f"buffer.{self.code.buffer_format}"
-            dataset.write_bytes(buffer_bytes(self.records, self.code.buffer_format))
-            stats = run_heartbeating(
-                channel, lambda: run_train(self.config, self.code, dataset, Path(tmp), self.storage)
-            )
-            if self.on_model is not None:
-                self.on_model(Path(tmp) / model_file_name(self.config))
+            # Only the training's own failures are caught: the connection's propagate to the consumer.
+            stats, failure = run_heartbeating(channel, lambda: self._attempt(Path(tmp)))
         assert self.config.training is not None
-        publish_json(
-            channel,
-            _exchange(self.config),
-            self.config.training.output_keys,
-            stats_message(self.config, "buffer", len(self.records), stats),
-        )
-        channel.basic_ack(delivery.tag, multiple=True)
+        if failure is None:
+            message = stats_message(self.config, "buffer", len(self.records), stats)
+        else:
+            log.error("bus training on %d records failed; they are dropped: %s", len(self.records), failure)
+            message = stats_message(self.config, "buffer", len(self.records), None, error=str(failure)[:1000])
+        publish_json(channel, _exchange(self.config), self.config.training.output_keys, message)
+        if failure is None:
+            channel.basic_ack(delivery.tag, multiple=True)
+        else:
+            channel.basic_nack(delivery.tag, multiple=True, requeue=False)
         self.records = []
         if self.rounds_left is not None:
             self.rounds_left -= 1
             if self.rounds_left <= 0:
                 self.finished.set()
+
+    def _attempt(self, workdir: Path) -> tuple[Any, Exception | None]:
+        """Train on the buffer, swap the model in, then upload it; ``(stats, None)`` or ``(None, why)``."""
+        try:
+            dataset = workdir / f"buffer.{self.code.buffer_format}"
+            dataset.write_bytes(buffer_bytes(self.records, self.code.buffer_format))
+            stats = train_model(self.config, self.code, dataset, workdir)
+            model_path = workdir / model_file_name(self.config)
+            if self.on_model is not None:
+                self.on_model(model_path)
+            upload_model(self.config, model_path, self.storage)
+        except TrainingError as exc:
+            return None, exc
+        except Exception as exc:  # the bundle's own code raised: its traceback helps its author
+            log.exception("bus training failed")
+            return None, exc
+        return stats, None
 
 
 class OnlineUpdater:

@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 from .config import CodeLayout
 
@@ -53,6 +53,8 @@ class PredictCode:
     """load() runs (with ``None``) even when there is no model file: an H2O jar may carry its model."""
     submit: Callable[..., Future[Any]] | None = None
     """predict() that returns at once with a future: lets REST pipeline requests (the H2O bridge)."""
+    close: Callable[[Any], None] | None = None
+    """Releases a model replaced by a newer one (the H2O bridge: its JVM); PYTHON models are left to GC."""
 
     @classmethod
     def from_layout(cls, code: CodeLayout) -> PredictCode:
@@ -66,7 +68,7 @@ class PredictCode:
 class TrainCode:
     train: Callable[[Path, dict[str, Any], Path], Any]
     update: Callable[[Any, dict[str, Any], dict[str, Any]], Any] | None
-    buffer_format: str = "jsonl"
+    buffer_format: Literal["jsonl", "csv"] = "jsonl"
     """How buffered bus records are handed to train(): JSON lines, or CSV (for H2O's parser)."""
 
     @classmethod
@@ -90,6 +92,7 @@ class ModelState:
         self.load_seconds: float | None = None
         self._ready = threading.Event()
         self.update_lock = threading.Lock()
+        self._swap_lock = threading.Lock()
         self.health: Callable[[], str | None] | None = None
         """Why a loaded model cannot answer right now (None: it can); e.g. its JVM is restarting."""
 
@@ -102,6 +105,25 @@ class ModelState:
         return reason or "the model is not loaded yet"
 
     def set(self, model: Any) -> None:
+        with self._swap_lock:
+            self._set(model)
+
+    def set_first(self, model: Any) -> bool:
+        """Make ``model`` live unless one already is (bus training may get there first); whether it did."""
+        with self._swap_lock:
+            if self.version:
+                return False
+            self._set(model)
+            return True
+
+    def replace(self, model: Any) -> Any:
+        """Make ``model`` live; the one it replaced."""
+        with self._swap_lock:
+            old = self.model
+            self._set(model)
+            return old
+
+    def _set(self, model: Any) -> None:
         self.model = model
         self.version += 1
         self._ready.set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml as pyyaml  # YAML 1.1, like go-yaml under kubectl: the stricter test for quoting
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -121,3 +122,9 @@ def test_no_anchors_for_repeated_objects() -> None:
 def test_long_lines_are_not_folded() -> None:
     long = "word " * 100 + "end"
     assert dump({"k": long}).count("\n") == 1
+
+
+@pytest.mark.parametrize("text", ["\ufffe", "a\uffffb", "line\n\ufffe\nline\n"])
+def test_characters_yaml_forbids_are_escaped(text: str) -> None:
+    """U+FFFE and U+FFFF may not appear in a YAML stream at all: written as escapes, read back as is."""
+    roundtrip({text: text})

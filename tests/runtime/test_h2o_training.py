@@ -46,6 +46,20 @@ def trained_config(name: str, storage: dict[str, Any], **training: Any) -> dict[
     return config
 
 
+def java_children(server: RunningServer) -> list[int]:
+    """The JVMs the server runs (its child processes running java)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes().split(b"\0")[0]
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[1]) == server.process.pid and command.endswith(b"java"):
+            found.append(int(stat.parent.name))
+    return found
+
+
 def dataset_rows() -> list[dict[str, str]]:
     with DATASET.open() as f:
         return list(csv.DictReader(f))
@@ -113,8 +127,17 @@ def test_bus_training_swaps_the_mojo_without_a_failed_request(
     records = dataset_rows()
     # Records as a producer sends them: numbers as numbers, the label as text.
     first = [{k: float(r[k]) for k in FEATURES} | {"label": r["label"]} for r in records[:buffer]]
-    publish(rabbitmq, f"{name}.train", [json.dumps(r).encode() for r in first])
+    # A buffer H2O refuses (one label only): reported, dropped, and the consumer goes on.
+    constant = [r | {"label": "OK"} for r in first]
+    publish(rabbitmq, f"{name}.train", [json.dumps(r).encode() for r in constant + first])
     server.wait_ready(timeout=180)
+    wait_for(lambda: rabbitmq.queue_depth(stats_queue) >= 2, 60, "the stats of both first buffers")
+    [(_, refused), (_, trained)] = drain(rabbitmq, stats_queue)
+    report = json.loads(refused)
+    assert report["stats"] is None and report["records"] == buffer
+    assert report["error"].startswith("train.jar: ") and "constant" in report["error"].lower()
+    assert json.loads(trained)["stats"]["rows"] == buffer
+    assert len(java_children(server)) == 1  # no second JVM from the loader's own poll
     model_path = storage / config["model_key"]
     first_mojo = tmp_path / "first.zip"
     first_mojo.write_bytes(model_path.read_bytes())
@@ -138,7 +161,7 @@ def test_bus_training_swaps_the_mojo_without_a_failed_request(
         client.start()
     try:
         publish(rabbitmq, f"{name}.train", [json.dumps(r).encode() for r in flipped])
-        wait_for(lambda: rabbitmq.queue_depth(stats_queue) >= 2, 180, "the second training's stats")
+        wait_for(lambda: rabbitmq.queue_depth(stats_queue) >= 1, 180, "the second training's stats")
         second_expected = None
 
         def swapped() -> bool:
@@ -159,7 +182,9 @@ def test_bus_training_swaps_the_mojo_without_a_failed_request(
     for served, expected in zip(served_scores(server), second_expected, strict=True):
         assert_same(served, expected)
     stats = [json.loads(body) for _, body in drain(rabbitmq, stats_queue)]
-    assert [(s["mode"], s["records"], s["stats"]["rows"]) for s in stats] == [("buffer", buffer, buffer)] * 2
+    assert [(s["mode"], s["records"], s["stats"]["rows"]) for s in stats] == [("buffer", buffer, buffer)]
+    # the replaced JVM is closed after its grace period: one JVM serves
+    wait_for(lambda: len(java_children(server)) == 1, 30, "one JVM left after the swap")
 
 
 def test_refused_hyperparameters_fail_the_job_and_upload_nothing(
@@ -179,7 +204,7 @@ def test_refused_hyperparameters_fail_the_job_and_upload_nothing(
     job = run_job(runtime_path, config, tmp_path / "job", "--historic-only", env=S3_ENV)
     assert job.wait(300) != 0
     log = (tmp_path / "job" / "train.log").read_text()
-    assert "train.jar: " in log and "ntrees" in log
+    assert "historic training failed: train.jar: hyperparameter 'ntrees' must be a number" in log
     listed = s3.client().list_objects_v2(Bucket=s3.bucket, Prefix=f"models/{name}/")
     assert listed.get("KeyCount", 0) == 0
 
@@ -205,15 +230,64 @@ public class Crash {
 """
 
 
+HANGS = """
+public class Crash {
+    public static void main(String[] args) throws Exception {
+        System.in.readAllBytes();
+        Thread.sleep(600_000);
+    }
+}
+"""
+
+FLOODS = """
+public class Crash {
+    public static void main(String[] args) throws Exception {
+        System.in.readAllBytes();
+        var raw = new java.io.FileOutputStream(java.io.FileDescriptor.out);
+        java.io.PrintStream out = new java.io.PrintStream(raw, false);
+        String junk = "x".repeat(1023) + "\\n";
+        for (int i = 0; i < 50 * 1024; i++) out.print(junk);
+        out.println("{\\"stats\\": {\\"ok\\": true}}");
+        out.flush();
+    }
+}
+"""
+
+ODD_ERROR = """
+public class Crash {
+    public static void main(String[] args) throws Exception {
+        System.in.readAllBytes();
+        System.out.println("{\\"error\\": {\\"why\\": [\\"line one\\\\nforged log line\\", \\"%s\\"]}}");
+    }
+}
+""" % ("y" * 3000)
+
+
 @pytest.mark.parametrize(
     ("source", "message"),
     [
         (DIES, "train.jar exited with code 137; its last stderr line: out of memory while parsing"),
         (SILENT, 'train.jar exited 0 without its {"stats": ...} line on stdout'),
+        (HANGS, "train.jar did not finish within 3s; it was killed"),
     ],
+    ids=["dies", "silent", "hangs"],
 )
 def test_a_jar_that_breaks_the_contract_is_a_training_error(tmp_path: Path, source: str, message: str) -> None:
     jar = build_jar(tmp_path / "jar", source) / "predict.jar"
     with pytest.raises(TrainingError) as caught:
-        run_jar(["java", "-jar", str(jar)], str(tmp_path), {"dataset": "x.csv", "model_path": "m.zip"})
+        run_jar(["java", "-jar", str(jar)], str(tmp_path), {"dataset": "x.csv", "model_path": "m.zip"}, 3)
     assert str(caught.value) == message
+
+
+def test_a_jar_error_is_shown_on_one_bounded_line(tmp_path: Path) -> None:
+    jar = build_jar(tmp_path / "jar", ODD_ERROR) / "predict.jar"
+    with pytest.raises(TrainingError) as caught:
+        run_jar(["java", "-jar", str(jar)], str(tmp_path), {}, 30)
+    message = str(caught.value)
+    assert message.startswith('train.jar: {"why":["line one') and "\n" not in message
+    assert message.endswith("...") and len(message) < 1100
+
+
+def test_a_jar_flooding_stdout_still_gives_its_stats(tmp_path: Path) -> None:
+    jar = build_jar(tmp_path / "jar", FLOODS) / "predict.jar"
+    assert run_jar(["java", "-jar", str(jar)], str(tmp_path), {}, 60) == {"ok": True}

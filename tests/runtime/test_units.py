@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import json
 from pathlib import Path
@@ -17,6 +19,7 @@ from generator.runtime.config import Parameter, ServerConfig
 from generator.runtime.openapi import openapi_document
 from generator.runtime.server import load_config
 from generator.runtime.storage import LocalStorage, StorageError
+from generator.runtime.training import TrainingError, records_csv
 
 PARAMS = (Parameter(name="x", position=1), Parameter(name="options", position=2))
 
@@ -165,11 +168,6 @@ def test_backoff_is_bounded() -> None:
 
 
 def test_bus_records_as_csv_for_h2o() -> None:
-    import csv
-    import io
-
-    from generator.runtime.training import records_csv
-
     records = [
         {"temperature": 241.5, "label": "NOK"},
         {"label": "OK, really", "temperature": None, "pressure": 880, "ok": True},
@@ -182,3 +180,9 @@ def test_bus_records_as_csv_for_h2o() -> None:
         ["", "OK, really", "880", "true", ""],  # null and missing: empty (NA for H2O)
         ["", 'say "hi"', "", "", '["a","b"]'],
     ]
+
+
+@pytest.mark.parametrize("key", ["", "#comment", 'say "x"', "two\nlines"])
+def test_bus_record_keys_h2o_cannot_read_fail_the_training(key: str) -> None:
+    with pytest.raises(TrainingError, match="cannot be CSV column names"):
+        records_csv([{"label": "OK", key: 1.0}])
