@@ -66,7 +66,6 @@ def _run(client: Any, image: str, config: Path, env: dict[str, str], *args: str)
 
 
 def test_example_applies_twice_and_its_image_serves(stage: Stage, tmp_path: Path, docker_client: Any) -> None:
-    import boto3
     import pika
 
     out = stage.generate([EXAMPLE], tmp_path / "out")
@@ -81,23 +80,9 @@ def test_example_applies_twice_and_its_image_serves(stage: Stage, tmp_path: Path
     index = json.loads((out / "index.json").read_text())["models"]["quality-classifier"]["images"]
     config_file = out / "quality-classifier/server/model-server.json"
     config = json.loads(config_file.read_text())
-    s3_env = {k: v for k, v in stage.platform.env().items() if k.startswith("AWS_")}
-    env = {
-        "AIAR_S3_ACCESS_KEY": s3_env["AWS_ACCESS_KEY_ID"],
-        "AIAR_S3_SECRET_KEY": s3_env["AWS_SECRET_ACCESS_KEY"],
-        "AIAR_AMQP_USERNAME": "guest",
-        "AIAR_AMQP_PASSWORD": "guest",
-    }
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=stage.platform.s3_endpoint,
-        aws_access_key_id=env["AIAR_S3_ACCESS_KEY"],
-        aws_secret_access_key=env["AIAR_S3_SECRET_KEY"],
-        region_name="us-east-1",
-    )
+    env = stage.platform.runtime_credentials()
     bucket = config["storage"]["bucket"]
-    if bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
-        s3.create_bucket(Bucket=bucket)
+    s3 = stage.platform.s3_client(bucket)
     s3.put_object(Bucket=bucket, Key=config["training"]["historic"]["dataset_key"], Body=_dataset())
 
     trainer = _run(docker_client, index["train"]["ref"], config_file, env)

@@ -154,14 +154,3 @@ def wait_http(url: str, container: Any, timeout: float = 180) -> None:
         assert container.status == "running", f"the container exited:\n{logs(container)}"
         assert time.monotonic() < deadline, f"{url} not 200 within {timeout:.0f}s:\n{logs(container)}"
         time.sleep(0.5)
-
-
-def credentials(platform: Platform) -> dict[str, str]:
-    """The credential variables the generated server config names (the pods get them from Secrets)."""
-    env = platform.env()
-    return {
-        "AIAR_AMQP_USERNAME": "guest",
-        "AIAR_AMQP_PASSWORD": "guest",
-        "AIAR_S3_ACCESS_KEY": env["AWS_ACCESS_KEY_ID"],
-        "AIAR_S3_SECRET_KEY": env["AWS_SECRET_ACCESS_KEY"],
-    }

@@ -22,7 +22,7 @@ from tests.platform.testenv import Platform
 from tests.runtime.servers import free_port
 from tests.runtime.test_h2o import assert_same, h2o_own_scores, rows
 
-from .conftest import Compiled, build_image, credentials, logs, running, wait_http
+from .conftest import Compiled, build_image, logs, running, wait_http
 
 pytestmark = pytest.mark.platform
 
@@ -48,7 +48,7 @@ def served(docker_client: Any, compiled: Compiled, platform: Platform) -> Iterat
     with running(
         docker_client,
         ref,
-        environment=credentials(platform),
+        environment=platform.runtime_credentials(),
         config=compiled.config(SLUG),
         command=["--port", str(port)],
     ) as container:

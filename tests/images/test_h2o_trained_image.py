@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 
@@ -20,7 +19,7 @@ from tests.platform.testenv import Platform
 from tests.runtime.servers import free_port
 from tests.runtime.test_h2o import DATASET, assert_same, h2o_own_scores, rows
 
-from .conftest import Compiled, build_image, credentials, logs, running, wait_http
+from .conftest import Compiled, build_image, logs, running, wait_http
 
 pytestmark = pytest.mark.platform
 
@@ -31,17 +30,9 @@ def test_train_image_trains_and_predict_image_serves_the_mojo(
     docker_client: Any, compiled: Compiled, platform: Platform, tmp_path: Path
 ) -> None:
     config = json.loads(compiled.config(SLUG).read_text())
-    env = credentials(platform)
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=platform.s3_endpoint,
-        aws_access_key_id=env["AIAR_S3_ACCESS_KEY"],
-        aws_secret_access_key=env["AIAR_S3_SECRET_KEY"],
-        region_name="us-east-1",
-    )
+    env = platform.runtime_credentials()
     bucket = config["storage"]["bucket"]
-    if bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
-        s3.create_bucket(Bucket=bucket)
+    s3 = platform.s3_client(bucket)
     s3.upload_file(str(DATASET), bucket, config["training"]["historic"]["dataset_key"])
     s3.delete_object(Bucket=bucket, Key=config["model_key"])  # a model of an earlier run must not count
 

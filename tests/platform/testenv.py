@@ -24,6 +24,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .build import ensure_base_tar, ensure_etcd, ensure_kube_binaries, ensure_kwok
 from .config import (
@@ -90,6 +91,32 @@ class Platform:
     def env(self) -> dict[str, str]:
         """Environment variables pointing clients (kubectl, docker, podman, boto3) at the platform."""
         return environment_variables(self.layout)
+
+    def runtime_credentials(self) -> dict[str, str]:
+        """The credential variables the generated server config names (the pods get them from Secrets)."""
+        env = self.env()
+        return {
+            "AIAR_AMQP_USERNAME": "guest",
+            "AIAR_AMQP_PASSWORD": "guest",
+            "AIAR_S3_ACCESS_KEY": env["AWS_ACCESS_KEY_ID"],
+            "AIAR_S3_SECRET_KEY": env["AWS_SECRET_ACCESS_KEY"],
+        }
+
+    def s3_client(self, bucket: str) -> Any:
+        """A boto3 S3 client on the platform's S3, with ``bucket`` created if it is missing."""
+        import boto3
+
+        env = self.env()
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.s3_endpoint,
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            region_name="us-east-1",
+        )
+        if bucket not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
+            client.create_bucket(Bucket=bucket)
+        return client
 
     def stop_rabbitmq(self) -> None:
         stop_rabbitmq(self.layout)

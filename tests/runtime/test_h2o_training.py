@@ -46,6 +46,19 @@ def trained_config(name: str, storage: dict[str, Any], **training: Any) -> dict[
     return config
 
 
+def historic_config(name: str, s3: S3Server, **training: Any) -> dict[str, Any]:
+    """The example's config training from the dataset, uploaded to moto's S3 under this test's name."""
+    dataset_key = f"datasets/{name}/quality_history.csv"
+    s3.client().upload_file(str(DATASET), s3.bucket, dataset_key)
+    return trained_config(
+        name,
+        {"endpoint_url": s3.endpoint, "bucket": s3.bucket},
+        historic={"data_source": "STORAGE", "file_name": "quality_history.csv", "dataset_key": dataset_key},
+        bus=None,
+        **training,
+    )
+
+
 def java_children(server: RunningServer) -> list[int]:
     """The JVMs the server runs (its child processes running java)."""
     found = []
@@ -76,15 +89,7 @@ def test_historic_training_job_then_served(
     tmp_path: Path, s3: S3Server, rabbitmq: RabbitNode, runtime_path: Path, start_server: Callable[..., RunningServer]
 ) -> None:
     name = f"h2o-hist-{uuid.uuid4().hex[:8]}"
-    dataset_key = f"datasets/{name}/quality_history.csv"
-    s3.client().upload_file(str(DATASET), s3.bucket, dataset_key)
-    config = trained_config(
-        name,
-        {"endpoint_url": s3.endpoint, "bucket": s3.bucket},
-        historic={"data_source": "STORAGE", "file_name": "quality_history.csv", "dataset_key": dataset_key},
-        bus=None,
-        output_keys=[f"{name}.training.out"],
-    )
+    config = historic_config(name, s3, output_keys=[f"{name}.training.out"])
     config["message_bus"] = bus_connection(rabbitmq.port)
     stats_queue = stats_collector(rabbitmq, f"{name}.training.out")
     server = start_server(config, S3_ENV)
@@ -191,16 +196,7 @@ def test_refused_hyperparameters_fail_the_job_and_upload_nothing(
     tmp_path: Path, s3: S3Server, runtime_path: Path
 ) -> None:
     name = f"h2o-bad-{uuid.uuid4().hex[:8]}"
-    dataset_key = f"datasets/{name}/quality_history.csv"
-    s3.client().upload_file(str(DATASET), s3.bucket, dataset_key)
-    config = trained_config(
-        name,
-        {"endpoint_url": s3.endpoint, "bucket": s3.bucket},
-        historic={"data_source": "STORAGE", "file_name": "quality_history.csv", "dataset_key": dataset_key},
-        bus=None,
-        output_keys=[],
-        hyperparameters={"response": "label", "ntrees": "many"},
-    )
+    config = historic_config(name, s3, output_keys=[], hyperparameters={"response": "label", "ntrees": "many"})
     job = run_job(runtime_path, config, tmp_path / "job", "--historic-only", env=S3_ENV)
     assert job.wait(300) != 0
     log = (tmp_path / "job" / "train.log").read_text()
