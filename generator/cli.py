@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
+EXIT_INTERRUPTED = 130
+"""128 + SIGINT, as a shell reports a command stopped by Ctrl-C."""
 
 DEFAULT_BUNDLES = Path("bundles")
 DEFAULT_ENV = Path("bundles/environment.yaml")
@@ -34,15 +36,24 @@ DEFAULT_OUT = Path("out")
 T = TypeVar("T")
 
 
-def _report(problems: Sequence[Problem], output: str) -> None:
+def _say(text: str, err: bool = False) -> None:
+    """One human-readable line; what came from inputs or the cluster cannot drive the terminal."""
+    from .errors import printable
+
+    click.echo(printable(text), err=err)
+
+
+def _report(problems: Sequence[Problem], output: str, error: str = "problems") -> None:
+    """``error`` says what kind of failure it was for ``--output json``: problems, os, internal, interrupted."""
     if output == "json":
-        click.echo(json.dumps({"ok": False, "problems": [p.as_dict() for p in problems]}, indent=2))
+        click.echo(json.dumps({"ok": False, "error": error, "problems": [p.as_dict() for p in problems]}, indent=2))
     for problem in problems:
         click.echo(problem.render(), err=True)
 
 
 NOTHING_WRITTEN = "nothing was written"
 STEPS_KEPT = "re-run once fixed, completed steps are kept"
+NOTHING_CHANGED = "nothing in the cluster was changed"
 
 
 def _run(output: str, action: Callable[[], T], after_failure: str = NOTHING_WRITTEN) -> T:
@@ -60,15 +71,20 @@ def _run(output: str, action: Callable[[], T], after_failure: str = NOTHING_WRIT
         click.echo(f"aiar: {len(exc.problems)} problem(s); {after_failure}", err=True)
         sys.exit(EXIT_ERROR)
     except OSError as exc:
-        _report([Problem(str(exc.filename or ""), "", exc.strerror or str(exc))], output)
+        _report([Problem(str(exc.filename or ""), "", exc.strerror or str(exc))], output, "os")
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
+        if output == "json":
+            click.echo(json.dumps({"ok": False, "error": "interrupted", "problems": []}, indent=2))
         click.echo(f"aiar: interrupted; {after_failure}", err=True)
-        sys.exit(EXIT_ERROR)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # a bug: say so in one line, with the traceback only on request
         if os.environ.get("AIAR_DEBUG"):
             raise
-        click.echo(f"aiar: internal error: {type(exc).__name__}: {exc} (set AIAR_DEBUG=1 for a traceback)", err=True)
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        if output == "json":
+            _report([Problem("", "", message)], output, "internal")
+        _say(f"aiar: {message} (set AIAR_DEBUG=1 for a traceback)", err=True)
         sys.exit(EXIT_ERROR)
 
 
@@ -116,7 +132,20 @@ lock_option = click.option(
 bundles_argument = click.argument("bundles", nargs=-1, type=click.Path(path_type=Path))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        # Ctrl-C outside a command's body (while importing, prompting): 130, not click's "Aborted!" and 1.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("aiar: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except click.Abort:
+            click.echo("aiar: aborted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aiar")
 def main() -> None:
     """aiar: compile AI model bundles into a reviewable artifact set, then apply it.
@@ -141,7 +170,7 @@ def validate(bundles: tuple[Path, ...], env_file: Path, lock_file: Path, output:
         click.echo(json.dumps({"ok": True, "models": summary}, indent=2))
     else:
         for item in summary:
-            click.echo(f"ok  {item['model']} (version {item['version']})")
+            _say(f"ok  {item['model']} (version {item['version']})")
 
 
 @main.command()
@@ -169,7 +198,7 @@ def generate(bundles: tuple[Path, ...], env_file: Path, lock_file: Path, out: Pa
         if output == "json":
             click.echo(json.dumps({"ok": not stale, "stale": stale}, indent=2))
         for name in stale:
-            click.echo(f"stale  {out / name}", err=True)
+            _say(f"stale  {out / name}", err=True)
         sys.exit(EXIT_CHANGES if stale else EXIT_OK)
     compiled = _run(output, lambda: run_generate(_bundles(bundles), env_file, lock_file, out))
     models = [
@@ -180,11 +209,11 @@ def generate(bundles: tuple[Path, ...], env_file: Path, lock_file: Path, out: Pa
         click.echo(json.dumps({"ok": True, "out": str(out), "files": len(compiled.files), "models": models}, indent=2))
     else:
         for item in models:
-            click.echo(f"{item['model']} v{item['version']}")
+            _say(f"{item['model']} v{item['version']}")
             images: dict[str, Any] = item["images"]  # type: ignore[assignment]
             for role, ref in images.items():
-                click.echo(f"  {role:8} {ref}")
-        click.echo(f"wrote {len(compiled.files)} files to {out}")
+                _say(f"  {role:8} {ref}")
+        _say(f"wrote {len(compiled.files)} files to {out}")
 
 
 @main.command()
@@ -256,11 +285,13 @@ def cluster_options(command: F) -> F:
     return command
 
 
-def _session(out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, output: str) -> Any:
+def _session(
+    out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, output: str, after_failure: str
+) -> Any:
     from .apply.progress import Progress
     from .apply.session import open_session
 
-    return _run(output, lambda: open_session(out, env_file, Progress(), kubeconfig, context), STEPS_KEPT)
+    return _run(output, lambda: open_session(out, env_file, Progress(), kubeconfig, context), after_failure)
 
 
 @main.command()
@@ -271,19 +302,19 @@ def plan(out: Path, env_file: Path, kubeconfig: Path | None, context: str | None
     """Show what apply would change (server-side dry run); write nothing. Exit 2 if anything would."""
     from .apply.plan import make_plan
 
-    session = _session(out, env_file, kubeconfig, context, output)
-    result = _run(output, lambda: make_plan(session), STEPS_KEPT)
+    session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED)
+    result = _run(output, lambda: make_plan(session), NOTHING_CHANGED)
     if output == "json":
         click.echo(json.dumps({"ok": True, **result.as_dict()}, indent=2))
     else:
         marks = {"create": "+", "update": "~", "delete": "-", "build": "+", "unchanged": "="}
         for change in result.changes + (result.unchanged if show_all else ()):
             model = f"  ({change.model})" if change.model else ""
-            click.echo(f"{marks[change.action]} {change.action:9} {change.subject}{model}")
+            _say(f"{marks[change.action]} {change.action:9} {change.subject}{model}")
             if change.conflict:
-                click.echo(f"      conflict: {change.conflict}")
+                _say(f"      conflict: {change.conflict}")
             for name in change.fields:
-                click.echo(f"      {name}")
+                _say(f"      {name}")
         counts = result.as_dict()["counts"]
         if result.pending:
             parts = [f"{counts.get(a, 0)} to {a}" for a in ("build", "create", "update", "delete")]
@@ -312,21 +343,30 @@ def apply(
     """Build and push missing images, then make the cluster match OUT (server-side apply, prune)."""
     from .apply.run import apply as run_apply
 
-    session = _session(out, env_file, kubeconfig, context, output)
+    session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED)
     report = _run(output, lambda: run_apply(session, force_conflicts, timeout), STEPS_KEPT)
     if output == "json":
         click.echo(json.dumps({"ok": True, **report.as_dict()}, indent=2))
 
 
+def _confirm_deletion(subjects: list[str]) -> bool:
+    _say(f"aiar will delete {len(subjects)} object(s):", err=True)
+    for subject in subjects:
+        _say(f"  - {subject}", err=True)
+    return click.confirm("Delete them?", default=False, err=True)
+
+
 @main.command()
 @cluster_options
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (it is asked only on a terminal).")
 @output_option
-def destroy(out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, output: str) -> None:
+def destroy(out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, yes: bool, output: str) -> None:
     """Delete every object of aiar's ApplySet (never the namespace, never anything else)."""
     from .apply.run import destroy as run_destroy
 
-    session = _session(out, env_file, kubeconfig, context, output)
-    report = _run(output, lambda: run_destroy(session), STEPS_KEPT)
+    session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED)
+    ask = not yes and sys.stdin.isatty() and sys.stderr.isatty()
+    report = _run(output, lambda: run_destroy(session, _confirm_deletion if ask else None), STEPS_KEPT)
     if output == "json":
         click.echo(json.dumps({"ok": True, **report.as_dict()}, indent=2))
     else:
@@ -340,13 +380,13 @@ def status(out: Path, env_file: Path, kubeconfig: Path | None, context: str | No
     """Show each object of OUT in the cluster: missing, present, or its Job/rollout progress."""
     from .apply.run import status as run_status
 
-    session = _session(out, env_file, kubeconfig, context, output)
-    states = _run(output, lambda: run_status(session), STEPS_KEPT)
+    session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED)
+    states = _run(output, lambda: run_status(session), NOTHING_CHANGED)
     if output == "json":
         click.echo(json.dumps({"ok": True, "objects": [s.as_dict() for s in states]}, indent=2))
     else:
         for state in states:
-            click.echo(f"{state.state:40} {state.subject}")
+            _say(f"{state.state:40} {state.subject}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,6 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def printable(text: str) -> str:
+    """``text`` safe for one line of a terminal: every non-printable character (ESC, newline, NUL,
+    bidirectional overrides, ...) shown as its escape, so hostile input can neither move the cursor,
+    clear the screen nor forge extra output lines."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
     """One thing wrong with one input, located as precisely as we can."""
@@ -22,12 +31,13 @@ class Problem:
     col: int | None = None
 
     def render(self) -> str:
+        """One line for humans (non-printable characters escaped); ``as_dict`` keeps the exact text."""
         where = self.source
         if self.line is not None:
             where += f":{self.line}:{self.col or 1}"
         if self.pointer:
-            return f"{where}: {self.pointer}: {self.message}"
-        return f"{where}: {self.message}"
+            return printable(f"{where}: {self.pointer}: {self.message}")
+        return printable(f"{where}: {self.message}")
 
     def as_dict(self) -> dict[str, object]:
         return {

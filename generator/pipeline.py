@@ -15,7 +15,7 @@ from .environment import BaseImages, Environment, LoadedEnvironment, Registry, l
 from .errors import AiarError, Problem
 from .load import load_bundle
 from .lock import Lock, LockedModel, read_lock, render_lock, resolve_version
-from .plan import ModelPlan, plan_model, plan_server
+from .plan import LocalPlan, ModelPlan, plan_local, plan_model
 from .render import Files
 from .render.cluster import render_cluster
 from .render.cluster.applyset import APPLYSET_FILE, render_applyset
@@ -156,9 +156,14 @@ def stale_files(compiled: Compiled, out: Path) -> list[str]:
     return [n for n in names if current.get(n) != compiled.files.get(n)]
 
 
-def server_config_for(bundle: Path, env_file: Path | None) -> ServerConfig:
-    """The model-server config of one bundle (for ``aiar serve``); no lock, version as written or 1."""
+def local_plan_for(bundle: Path, env_file: Path | None) -> LocalPlan:
+    """What ``aiar serve`` runs for one bundle; no lock, version as written or 1."""
     env = load_environment(env_file) if env_file is not None else LOCAL_ENVIRONMENT
     source = read_bundle(bundle)
     loaded = load_bundle(source)
-    return plan_server(loaded, loaded.manifest.version or 1, env)
+    return plan_local(loaded, loaded.manifest.version or 1, env)
+
+
+def server_config_for(bundle: Path, env_file: Path | None) -> ServerConfig:
+    """The model-server config of one bundle (for ``aiar serve``)."""
+    return local_plan_for(bundle, env_file).server

@@ -90,6 +90,12 @@ def _requirement(name: str, version: str) -> str:
     return f"{name}{version}" if version[:1] in "=<>!~" else f"{name}=={version}"
 
 
+def plan_requirements(m: Manifest) -> tuple[str, ...]:
+    """The manifest's pins as pip requirements (``name==version``, or its own specifier), in its order."""
+    dependencies = m.modelData.payload.dependencies if isinstance(m.modelData, PythonModel) else []
+    return tuple(_requirement(d.name, d.version) for d in dependencies)
+
+
 def _server_config(
     slug: str, version: int, loaded: LoadedBundle, env: Environment, local: bool = False
 ) -> rc.ServerConfig:
@@ -228,7 +234,6 @@ def plan_model(loaded: LoadedBundle, version: int, environment: LoadedEnvironmen
     layers = plan_layers(loaded, environment) if isinstance(m.modelData, DockerLayersModel) else None
     slug = slugify(m.name)
     server = _server_config(slug, version, loaded, env)
-    dependencies = m.modelData.payload.dependencies if isinstance(m.modelData, PythonModel) else []
     return ModelPlan(
         slug=slug,
         version=version,
@@ -239,12 +244,24 @@ def plan_model(loaded: LoadedBundle, version: int, environment: LoadedEnvironmen
         ca_bundle=environment.ca_bundle,
         server=server,
         images=_images(slug, m, env),
-        requirements=tuple(_requirement(d.name, d.version) for d in dependencies),
+        requirements=plan_requirements(m),
         trains_from_storage=any(isinstance(t, HistoricDataTraining) for t in m.input.training),
         cluster=plan_cluster(slug, loaded, env, server, layers.routes if layers else ()),
         java=_java(loaded, environment),
         layers=layers,
     )
+
+
+@dataclass(frozen=True)
+class LocalPlan:
+    """What ``aiar serve`` needs: the model server's config and the pins its venv installs."""
+
+    server: rc.ServerConfig
+    requirements: tuple[str, ...]
+
+
+def plan_local(loaded: LoadedBundle, version: int, environment: LoadedEnvironment) -> LocalPlan:
+    return LocalPlan(plan_server(loaded, version, environment), plan_requirements(loaded.manifest))
 
 
 def plan_server(loaded: LoadedBundle, version: int, environment: LoadedEnvironment) -> rc.ServerConfig:

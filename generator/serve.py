@@ -9,7 +9,6 @@ environment file names one.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -18,7 +17,6 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from .runtime.config import CodeLayout, ServerConfig, StorageConfig
 
@@ -38,12 +36,6 @@ def cache_root() -> Path:
 def runtime_requirements() -> list[str]:
     lines = (RUNTIME_DIR / "requirements.txt").read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-
-
-def bundle_requirements(manifest: dict[str, Any]) -> list[str]:
-    """The manifest's pins, passed through as written (``name==version``); validated already."""
-    deps = manifest.get("modelData", {}).get("payload", {}).get("dependencies", [])
-    return [f"{d['name']}=={d['version']}" for d in deps]
 
 
 def venv_key(requirements: Sequence[str]) -> str:
@@ -130,11 +122,6 @@ def _bundle_dir(bundle: Path, scratch: Path) -> Path:
     return target
 
 
-def _manifest(bundle_dir: Path) -> dict[str, Any]:
-    data = json.loads((bundle_dir / "manifest.json").read_text(encoding="utf-8"))
-    return data if isinstance(data, dict) else {}
-
-
 def _train_first(
     config: ServerConfig, config_path: Path, dataset: Path, python: Path, env: dict[str, str], cwd: Path
 ) -> None:
@@ -191,17 +178,18 @@ def serve_bundle(
     manifest's HISTORIC_DATA input names: it is put in storage and the model trained from it first,
     as the training Job would in a cluster.
     """
-    from .pipeline import server_config_for
+    from .pipeline import local_plan_for
 
     cache = cache or cache_root()
     cache.mkdir(parents=True, exist_ok=True)
-    config = server_config_for(bundle, env_file)  # validates the bundle (and a ZIP) first
+    plan = local_plan_for(bundle, env_file)  # validates the bundle (and a ZIP) first
+    config = plan.server
     with tempfile.TemporaryDirectory(prefix="aiar-serve-") as tmp:
         scratch = Path(tmp)
         bundle_dir = _bundle_dir(bundle, scratch)
         config = local_config(config, bundle_dir, cache / "storage")
         if python is None:
-            requirements = bundle_requirements(_manifest(bundle_dir)) + runtime_requirements()
+            requirements = [*plan.requirements, *runtime_requirements()]
             python = ensure_venv(requirements, cache)
         config_path = scratch / "model-server.json"
         config_path.write_text(config.model_dump_json(indent=2), encoding="utf-8")

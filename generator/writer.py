@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import shutil
 import stat
+import sys
 import tempfile
 from pathlib import Path, PurePosixPath
 
@@ -115,14 +118,105 @@ def _create(path: str, data: bytes) -> None:
         os.close(fd)
 
 
+_NEW = "new"
+_OLD = "old"
+
+
+def _temp_prefix(out: Path, kind: str) -> str:
+    return f".{out.name}.{kind}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def _owner_pid(name: str, prefix: str) -> int | None:
+    head = name[len(prefix) :].split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def _recover(out: Path) -> None:
+    """Undo what a killed run left beside ``out``: restore a lost ``out``, remove stale temp trees.
+
+    A temp tree is stale when the process that named it (its pid is in the name) is gone; a live
+    one belongs to a concurrent run and is left alone. Only the non-atomic fallback swap can lose
+    ``out`` (killed between its two renames); its moved-away old tree is then put back, whole.
+    """
+    parent = out.parent
+    try:
+        siblings = sorted(os.listdir(parent))
+    except OSError:
+        return
+    for kind in (_OLD, _NEW):
+        prefix = _temp_prefix(out, kind)
+        for name in siblings:
+            if not name.startswith(prefix):
+                continue
+            pid = _owner_pid(name, prefix)  # None: named by an older aiar, which put no pid in it
+            if pid is not None and pid != os.getpid() and _alive(pid):
+                continue
+            path = parent / name
+            if kind == _OLD and not out.exists() and (path / _MARKER).is_file():
+                os.rename(path, out)
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directory entries in one atomic step (Linux ``renameat2``); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        return False  # this file system (or kernel) cannot exchange: the caller falls back
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Make ``staging`` the new ``out`` so that, at every instant, ``out`` is the whole old or new tree."""
+    if not out.exists():
+        os.rename(staging, out)
+        return
+    if _exchange(staging, out):
+        # ``staging`` now names the old tree; a kill here leaves it for the next run to remove.
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f"{_temp_prefix(out, _OLD)}{os.getpid()}-", dir=out.parent))
+    os.rmdir(old)
+    os.rename(out, old)  # a kill between these two renames: the next run renames ``old`` back
+    os.rename(staging, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def write_tree(out: Path, files: Files) -> None:
-    """Replace ``out`` by exactly ``files``: written to a sibling temp dir, then swapped in.
+    """Replace ``out`` by exactly ``files``: written to a sibling temp dir, then swapped in atomically.
 
     Files whose bytes are unchanged since the previous output are hard-linked from it instead of
-    written again; the previous output itself is never modified, only removed once replaced.
+    written again; the previous output itself is never modified, only removed once replaced. Temp
+    trees a killed run left behind are cleaned up first (and a lost ``out`` restored).
     """
     _check_paths(files)
     out = out.absolute()
+    _recover(out)
     previous: str | None = None
     if out.exists():
         if (out / _MARKER).exists():
@@ -139,7 +233,7 @@ def write_tree(out: Path, files: Files) -> None:
             )
     directories = _directories(files)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f"{_temp_prefix(out, _NEW)}{os.getpid()}-", dir=out.parent))
     try:
         root = str(staging)
         for directory in directories:
@@ -160,16 +254,10 @@ def write_tree(out: Path, files: Files) -> None:
                 reusable.close()
         for directory in ["", *directories]:
             os.chmod(os.path.join(root, directory), _DIR_MODE)
-        old = None
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            os.rename(out, old)
-        os.rename(staging, out)
+        _swap_in(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_file_atomic(path: Path, data: bytes) -> None:

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SEED_MANIFEST = REPO.parent / "shared" / "seed-manifest-injection-model.json"
+# The seed's own manifest example, kept verbatim in the repository (its sha256 is pinned in test_seed).
+SEED_MANIFEST = REPO / "bundles" / "injection-model" / "manifest.json"
+SEED_MANIFEST_SHA256 = "9eb1d509393c7fce4c04f814b889c1a748f81a2faaf7f489d7e7459b0210a1f9"
 EXAMPLE_ENV = REPO / "bundles" / "environment.yaml"
 
 MakeBundle = Callable[..., Path]

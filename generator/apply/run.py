@@ -9,7 +9,7 @@ Every step is idempotent, so a re-run after any interruption converges.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -112,7 +112,7 @@ def apply(session: Session, force_conflicts: bool = False, timeout_s: float = 60
         _apply_all(kube, [o.body for o in group], before, force_conflicts, report)
         for api_version, keys in _waits(group).items():
             progress.note(f"waiting for {len(keys)} object(s) to complete: {', '.join(k.name for k in keys)}")
-            wait_all(kube, api_version, keys, job_state, timeout_s, "complete")
+            wait_all(kube, api_version, keys, job_state, timeout_s, "complete", progress.waiting)
 
     # 4. Gateway.
     admin = session.env.gateway.admin_url
@@ -125,15 +125,17 @@ def apply(session: Session, force_conflicts: bool = False, timeout_s: float = 60
     deployments = [o.key for o in out.objects if o.kind == "Deployment"]
     if deployments:
         progress.note(f"waiting for {len(deployments)} Deployment(s) to be available")
-        wait_all(kube, "apps/v1", deployments, deployment_state, timeout_s, "available")
+        wait_all(kube, "apps/v1", deployments, deployment_state, timeout_s, "available", progress.waiting)
 
     # 6. Prune what left out/, then narrow the parent to the kinds the set now holds.
     doomed = prunable(live, out)
     report.pruned = [str(k) for k in delete_objects(kube, doomed)]
     for name in report.pruned:
-        progress.note(f"[red]pruned[/]        {name}")
+        progress.note(name, label="pruned        ", label_style="red")
     _apply_all(kube, [parent_body(out, now_kinds, gateway_record)], before, force_conflicts, report, count=False)
     report.seconds = time.monotonic() - start
+    for name in report.changed:
+        progress.note(name, label="changed       ", label_style="yellow")
     progress.note(
         f"objects: {len(report.changed)} changed, {report.unchanged} unchanged, {len(report.pruned)} pruned "
         f"({report.seconds:.1f}s)"
@@ -190,8 +192,11 @@ class DestroyReport:
         return {"deleted": self.deleted}
 
 
-def destroy(session: Session) -> DestroyReport:
-    """Delete every member of the set, then the parent; the namespace and anything unlabelled stay."""
+def destroy(session: Session, confirm: Callable[[list[str]], bool] | None = None) -> DestroyReport:
+    """Delete every member of the set, then the parent; the namespace and anything unlabelled stay.
+
+    ``confirm`` is shown what would be deleted first; when it says no, nothing is.
+    """
     out, report = session.out, DestroyReport()
     if out.parent is None:
         return report
@@ -199,11 +204,14 @@ def destroy(session: Session) -> DestroyReport:
     parent_live = kube.get(out.parent.api_version, out.parent.key)
     check_tooling(parent_live)
     live = live_members(kube, out, desired_group_kinds(out.objects) | live_group_kinds(parent_live))
+    doomed = sorted(str(k) for k in live) + ([str(out.parent.key)] if parent_live is not None else [])
+    if confirm is not None and doomed and not confirm(doomed):
+        raise fail(str(out.parent.key), "destroy not confirmed; nothing was deleted")
     report.deleted = [str(k) for k in delete_objects(kube, live.values())]
     if parent_live is not None:
         report.deleted += [str(k) for k in delete_objects(kube, [parent_live])]
     for name in report.deleted:
-        session.progress.note(f"[red]deleted[/] {name}")
+        session.progress.note(name, label="deleted ", label_style="red")
     return report
 
 

@@ -66,16 +66,20 @@ def _name(obj: dict[str, Any]) -> str:
     return f"{obj.get('kind', '')} {meta.get('namespace', '')}/{meta.get('name', '')}"
 
 
-def pod_reasons(kube: Kube, obj: dict[str, Any]) -> str:
-    """Why the object's pods are not ready: phase, waiting containers, failing conditions."""
+def _pods(kube: Kube, obj: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The object's pods (by its selector); None when it has no selector to find them by."""
     selector = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
     if not selector:
-        return ""
-    pods = kube.list(
+        return None
+    return kube.list(
         kube.resource("v1", "Pod"),
         obj["metadata"]["namespace"],
         ",".join(f"{k}={v}" for k, v in sorted(selector.items())),
     )
+
+
+def _reasons(pods: list[dict[str, Any]]) -> str:
+    """Why the pods are not ready: phase, waiting containers, failing conditions."""
     if not pods:
         return "no pods"
     reasons = []
@@ -93,6 +97,32 @@ def pod_reasons(kube: Kube, obj: dict[str, Any]) -> str:
     return "; ".join(sorted(reasons))
 
 
+def pod_reasons(kube: Kube, obj: dict[str, Any]) -> str:
+    pods = _pods(kube, obj)
+    return "" if pods is None else _reasons(pods)
+
+
+def unschedulable(pods: list[dict[str, Any]]) -> str | None:
+    """The scheduler's word on a pod it cannot place (taints, resources, affinity), if any.
+
+    Waiting cannot fix that on its own, so the wait fails at once with the scheduler's reason
+    rather than after its whole timeout.
+    """
+    for pod in pods:
+        for cond in (pod.get("status") or {}).get("conditions") or []:
+            if (cond.get("type"), cond.get("status"), cond.get("reason")) == ("PodScheduled", "False", "Unschedulable"):
+                why = cond.get("message") or "no reason given"
+                return f"pod {pod['metadata']['name']} cannot be scheduled: {why}"
+    return None
+
+
+Report = Callable[[str], None]
+"""Where a wait tells what is still not ready, and why, whenever that changes."""
+
+DETAIL_EVERY_S = 2.0
+"""How often the pods of a waiting object are looked at (one LIST each)."""
+
+
 def wait_all(
     kube: Kube,
     api_version: str,
@@ -100,21 +130,44 @@ def wait_all(
     state: Callable[[dict[str, Any]], tuple[bool, str]],
     timeout_s: float,
     what: str,
+    report: Report | None = None,
 ) -> None:
-    """Poll until every object is done; on timeout, one problem per object still waiting."""
-    deadline = time.monotonic() + timeout_s
+    """Poll until every object is done; on timeout, one problem per object still waiting.
+
+    A pod the scheduler cannot place fails the wait at once, naming the scheduler's reason.
+    """
+    start = time.monotonic()
+    deadline = start + timeout_s
     pending = list(keys)
     last: dict[ObjectKey, tuple[dict[str, Any] | None, str]] = {}
+    shown: dict[ObjectKey, str] = {}
+    next_detail = start
     while pending:
         still = []
+        look_at_pods = time.monotonic() >= next_detail
         for key in pending:
             obj = kube.get(api_version, key)
             if obj is None:
                 raise fail(str(key), f"disappeared while waiting for it to be {what}")
             done, why = state(obj)
-            if not done:
-                still.append(key)
-                last[key] = (obj, why)
+            if done:
+                if report is not None and key in shown:
+                    report(f"{key}: {why}")
+                continue
+            still.append(key)
+            last[key] = (obj, why)
+            if look_at_pods:
+                pods = _pods(kube, obj)
+                if pods is not None:
+                    stuck = unschedulable(pods)
+                    if stuck is not None:
+                        raise fail(str(key), f"not {what}: {stuck}")
+                    why = f"{why}; pods: {_reasons(pods)}"
+            if report is not None and shown.get(key) != why and (look_at_pods or key not in shown):
+                shown[key] = why
+                report(f"{key}: {why} ({time.monotonic() - start:.0f}s)")
+        if look_at_pods:
+            next_detail = time.monotonic() + DETAIL_EVERY_S
         pending = still
         if not pending:
             return
@@ -122,8 +175,8 @@ def wait_all(
             problems = []
             for key in pending:
                 obj, why = last[key]
-                pods = pod_reasons(kube, obj) if obj is not None else ""
-                detail = f"{why}; pods: {pods}" if pods else why
+                reasons = pod_reasons(kube, obj) if obj is not None else ""
+                detail = f"{why}; pods: {reasons}" if reasons else why
                 problems.append(fail(str(key), f"not {what} after {timeout_s:.0f}s: {detail}").problems[0])
             raise ApplyError(problems)
         time.sleep(POLL_S)

@@ -164,9 +164,13 @@ def start_controllers(layout: Layout, bindir: Path) -> None:
                 "--secure-port=0",
                 "--leader-elect=false",
                 "--use-service-account-credentials=false",
-                # kwok's fake nodes miss heartbeats when image builds load both cores; the node
-                # lifecycle controller would then mark them NotReady and every pod with them.
-                "--controllers=*,-node-lifecycle-controller",
+                # The node lifecycle controller must run: it alone removes the not-ready:NoSchedule
+                # taint that the API server puts on every new node, so without it no pod is ever
+                # scheduled on a fresh platform. kwok's fake nodes miss heartbeats while image builds
+                # load both cores; a grace period of hours keeps the controller from then marking
+                # them NotReady (and evicting their pods).
+                "--node-monitor-grace-period=6h",
+                "--node-startup-grace-period=6h",
                 f"--service-account-private-key-file={pki / 'sa.key'}",
                 f"--root-ca-file={pki / 'ca.crt'}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
@@ -234,6 +238,44 @@ def start_kwok(layout: Layout, kwok: Path) -> None:
         return True
 
     poll("kwok nodes to be Ready", nodes_ready, timeout=60, interval=0.5, diagnostics=d.log_tail)
+
+
+PROBE_POD = "/api/v1/namespaces/default/pods/aiar-testenv-probe"
+
+
+def check_scheduling(layout: Layout) -> None:
+    """Prove the platform runs pods: a plain pod (no tolerations) is scheduled and kwok runs it.
+
+    A fresh platform once stored objects but never scheduled a pod (its nodes kept the not-ready
+    taint); this makes ``up`` fail at once, with the scheduler's reason, instead of every test later.
+    """
+    api = Api(layout)
+    api.request("DELETE", PROBE_POD + "?gracePeriodSeconds=0")
+    poll("the previous probe pod to go", lambda: api.get(PROBE_POD) is None, timeout=30)
+    api.apply(
+        PROBE_POD,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "aiar-testenv-probe", "namespace": "default"},
+            "spec": {"containers": [{"name": "probe", "image": "probe:none"}]},
+        },
+    )
+
+    def running() -> bool:
+        pod = api.get(PROBE_POD) or {}
+        return pod.get("status", {}).get("phase") == "Running"
+
+    def why() -> str:
+        pod = api.get(PROBE_POD) or {}
+        conditions = pod.get("status", {}).get("conditions", [])
+        reasons = [f"{c.get('reason')}: {c.get('message')}" for c in conditions if c.get("status") != "True"]
+        nodes = (api.get("/api/v1/nodes") or {}).get("items", [])
+        taints = {n["metadata"]["name"]: n.get("spec", {}).get("taints", []) for n in nodes}
+        return f"pod conditions: {reasons or conditions}\nnode taints: {taints}"
+
+    poll("a probe pod to be scheduled and running", running, timeout=60, interval=0.5, diagnostics=why)
+    api.request("DELETE", PROBE_POD + "?gracePeriodSeconds=0")
 
 
 def fake_node(name: str) -> dict[str, Any]:

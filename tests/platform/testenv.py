@@ -40,7 +40,7 @@ from .config import (
     Layout,
 )
 from .install import ensure_installed
-from .kube import ensure_namespace, start_apiserver, start_controllers, start_etcd, start_kwok
+from .kube import check_scheduling, ensure_namespace, start_apiserver, start_controllers, start_etcd, start_kwok
 from .proc import Daemon, StepError, file_lock, log, run
 from .services import (
     S3_CREDENTIALS,
@@ -227,6 +227,7 @@ def _kube(layout: Layout) -> None:
     start_apiserver(layout, bindir)
     start_controllers(layout, bindir)
     start_kwok(layout, kwok)
+    check_scheduling(layout)
     ensure_namespace(
         layout,
         NAMESPACE,

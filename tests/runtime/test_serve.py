@@ -94,3 +94,28 @@ def test_venv_is_cached_by_requirements(tmp_path: Path) -> None:
     stamp = marker.stat().st_mtime_ns
     assert ensure_venv([], tmp_path) == python and marker.stat().st_mtime_ns == stamp
     assert venv_key(["a==1", "b==2"]) == venv_key(["b==2", "a==1"]) != venv_key(["a==1"])
+
+
+def test_range_pins_reach_pip_as_written(tmp_path: Path) -> None:
+    """A manifest pin that is a range (``>=1.16,<2``) is installed as that range, not ``==>=1.16,<2``."""
+    from generator.pipeline import local_plan_for
+
+    manifest = json.loads(json.dumps(MANIFEST))
+    manifest["modelData"]["payload"]["dependencies"] = [
+        {"name": "six", "version": ">=1.16,<2"},
+        {"name": "packaging", "version": "24.2"},
+    ]
+    bundle = tmp_path / "bundle"
+    (bundle / "src").mkdir(parents=True)
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    (bundle / "src" / "predict.py").write_text("def predict(model, features):\n    return features\n")
+    plan = local_plan_for(bundle, None)
+    assert plan.requirements == ("six>=1.16,<2", "packaging==24.2")
+    python = ensure_venv(list(plan.requirements), tmp_path / "cache")  # real pip, against the package index
+    version = subprocess.run(
+        [str(python), "-c", "import six, packaging; print(six.__version__, packaging.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert version[0].startswith("1.") and version[1] == "24.2"

@@ -90,7 +90,8 @@ def test_fresh_clone_generates_the_committed_out(tmp_path: Path) -> None:
     assert (clone / "out" / "index.json").stat().st_mode & 0o777 == 0o644
 
 
-def test_failed_write_leaves_previous_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("failing", ["generator.writer._create", "generator.writer._exchange"])
+def test_failed_write_leaves_previous_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
     bundles = discover_bundles(REPO / "bundles")
     out, lock = tmp_path / "out", tmp_path / "aiar.lock"
     shutil.copy(REPO / "aiar.lock", lock)
@@ -100,7 +101,8 @@ def test_failed_write_leaves_previous_output(tmp_path: Path, monkeypatch: pytest
     def explode(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("generator.writer.os.rename", explode)
+    monkeypatch.setattr("generator.writer._reuse", lambda *args: False)  # every file written afresh
+    monkeypatch.setattr(failing, explode)
     with pytest.raises(OSError):
         generate(bundles, EXAMPLE_ENV, lock, out)
     assert read_tree(out) == before
