@@ -326,7 +326,13 @@ def plan(out: Path, env_file: Path, kubeconfig: Path | None, context: str | None
 
 @main.command()
 @cluster_options
-@click.option("--force-conflicts", is_flag=True, help="Take over fields another field manager owns.")
+@click.option(
+    "--force-conflicts/--no-force-conflicts",
+    default=True,
+    show_default=True,
+    help="Take back fields of aiar's objects that another field manager changed (reported); "
+    "--no-force-conflicts fails on such a conflict instead.",
+)
 @click.option(
     "--timeout", type=float, default=600.0, show_default=True, help="Seconds to wait for each Job and rollout."
 )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .bundle import BundleSource
 from .errors import ManifestError, Problem
-from .jsonpos import Positions
+from .jsonpos import JsonSyntaxError, Positions, parse_json
 from .manifest import (
     BusTraining,
     DockerLayersModel,
@@ -39,6 +40,27 @@ class LoadedBundle:
 def _at(source: str, positions: Positions, pointer: str, message: str) -> Problem:
     where = positions.of(pointer)
     return Problem(source, pointer, message, *(where if where else (None, None)))
+
+
+def _entry_origin(source: BundleSource, name: str) -> str:
+    """How a bundle entry is named in problems: ``dir/name`` or ``bundle.zip!name``."""
+    return f"{source.origin}!{name}" if source.origin.endswith(".zip") else f"{source.origin}/{name}"
+
+
+def _json_file_problems(raw: bytes, origin: str) -> list[Problem]:
+    """What the manifest's reader refuses in a bundled JSON file (the named OpenAPI document).
+
+    The file is read later by the standard library, which takes NaN, turns ``1e400`` into Infinity
+    and keeps lone surrogates, all of which would end up in out/; here they are located first.
+    """
+    try:
+        # decoded as json.loads decodes bytes, so that both read the same text
+        parsed = parse_json(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+    except UnicodeDecodeError as exc:
+        return [Problem(origin, "", f"not a JSON text in UTF-8, UTF-16 or UTF-32 (byte {exc.start})")]
+    except JsonSyntaxError as exc:
+        return [Problem(origin, "", f"invalid JSON: {exc.message}", exc.line, exc.col)]
+    return [Problem(origin, r.pointer, r.message, r.line, r.col) for r in parsed.refused]
 
 
 def _file_rules(source: BundleSource, origin: str) -> Callable[[Manifest, Positions], list[Problem]]:
@@ -76,6 +98,9 @@ def _file_rules(source: BundleSource, origin: str) -> Callable[[Manifest, Positi
             need("Dockerfile", "/modelData/type", "a DOCKER_LAYERS model is built from its Dockerfile")
             if isinstance(data.payload.openapi, str):
                 need(data.payload.openapi, "/modelData/payload/openapi", "the OpenAPI document is named")
+                document = source.get(data.payload.openapi)
+                if document is not None:
+                    problems += _json_file_problems(document, _entry_origin(source, data.payload.openapi))
         for i, entry in enumerate(manifest.input.training):
             if isinstance(entry, BusTraining) and entry.payload.online and not isinstance(data, PythonModel):
                 problems.append(
@@ -98,9 +123,7 @@ def _file_rules(source: BundleSource, origin: str) -> Callable[[Manifest, Positi
 
 def load_bundle(source: BundleSource) -> LoadedBundle:
     """Parse ``manifest.json`` and check it against the bundle; every problem at once."""
-    origin = (
-        f"{source.origin}/manifest.json" if not source.origin.endswith(".zip") else f"{source.origin}!manifest.json"
-    )
+    origin = _entry_origin(source, "manifest.json")
     raw = source.get("manifest.json")
     assert raw is not None  # read_bundle refuses bundles without one
     if len(raw) > MAX_MANIFEST_BYTES:

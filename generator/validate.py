@@ -79,6 +79,10 @@ def parse_and_validate(
     except JsonSyntaxError as exc:
         return None, [Problem(source, "", f"invalid JSON: {exc.message}", exc.line, exc.col)], Positions()
     problems = [Problem(source, d.pointer, "duplicate key", d.line, d.col) for d in parsed.duplicates]
+    if parsed.refused:
+        # A refused value reads as None: validating the document would only add misleading problems.
+        problems += [Problem(source, r.pointer, r.message, r.line, r.col) for r in parsed.refused]
+        return None, problems, parsed.positions
     try:
         result = model.model_validate(parsed.value)
     except ValidationError as exc:

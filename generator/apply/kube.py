@@ -22,6 +22,7 @@ from .outdir import ObjectKey, group_of, key_of
 
 FIELD_MANAGER = "aiar"
 APPLY_PATCH = "application/apply-patch+yaml"
+JSON_PATCH = "application/json-patch+json"
 REQUEST_TIMEOUT_S = 30.0
 
 
@@ -181,6 +182,19 @@ class Kube:
         )
         return result
 
+    def json_patch(
+        self, api_version: str, key: ObjectKey, ops: Sequence[Mapping[str, Any]], *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """An RFC 6902 patch (its ``test`` ops make it all-or-nothing), as this field manager."""
+        resource = self.resource(api_version, key.kind)
+        query = [("fieldManager", self.field_manager)]
+        if dry_run:
+            query.append(("dryRun", "All"))
+        result: dict[str, Any] = self.request(
+            "PATCH", resource.path(key.namespace, key.name), query, list(ops), JSON_PATCH
+        )
+        return result
+
     def get(self, api_version: str, key: ObjectKey) -> dict[str, Any] | None:
         resource = self.resource(api_version, key.kind)
         try:
@@ -256,7 +270,8 @@ def describe(exc: KubeError, key: ObjectKey) -> ApplyError:
     if exc.conflict:
         return fail(
             str(key),
-            f"{exc.message} (another field manager owns these fields; re-run with --force-conflicts to take them over)",
+            f"{exc.message} (another field manager owns these fields; apply takes them over unless run with "
+            "--no-force-conflicts)",
         )
     return fail(str(key), f"{exc.status} {exc.reason}: {exc.message}")
 

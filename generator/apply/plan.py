@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from . import gateway
 from .diff import object_diff
+from .drift import additions
 from .kube import Kube, KubeError, describe
 from .outdir import ObjectKey, key_of
 from .prune import (
@@ -73,22 +74,29 @@ def recorded(parent: Mapping[str, Any] | None) -> dict[str, str]:
 
 def dry_run(kube: Kube, body: dict[str, Any], live: dict[str, Any] | None, model: str | None) -> Change:
     key = key_of(body)
+    if live is None:
+        live = kube.get(str(body["apiVersion"]), key)
+    added = additions(live, body) if live is not None else []
+    removals = tuple(f"{a.field} (added outside aiar; apply removes it)" for a in added)
     conflict = None
     try:
         after = kube.apply(body, dry_run=True)
     except KubeError as exc:
+        if exc.status == 422 and removals:
+            # Invalid only together with what apply removes first (a ``value`` beside ``valueFrom``).
+            return Change("update", str(key), model, removals)
         if not exc.conflict:
             raise describe(exc, key) from None
         conflict = exc.message
         try:
             after = kube.apply(body, dry_run=True, force=True)
         except KubeError as again:
+            if again.status == 422 and removals:
+                return Change("update", str(key), model, removals, conflict)
             raise describe(again, key) from None
     if live is None:
-        live = kube.get(str(body["apiVersion"]), key)
-    if live is None:
         return Change("create", str(key), model)
-    fields = tuple(object_diff(live, after))
+    fields = tuple(object_diff(live, after)) + removals
     if not fields and _generation(live) != _generation(after):
         # The server normalises something we send (an empty list it drops, say) back to what is live:
         # no visible difference, yet every apply rewrites the object. Say so rather than hide it.
@@ -111,7 +119,8 @@ def make_plan(session: Session) -> Plan:
         work: list[tuple[dict[str, Any], dict[str, Any] | None, str | None]] = [
             (parent_body(out, group_kinds, recorded(parent_live)), parent_live, None)
         ]
-        work += [(o.body, live.get(o.key), o.model) for o in out.objects]
+        bodies = session.bodies()
+        work += [(bodies[o.key], live.get(o.key), o.model) for o in out.objects]
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             results = list(pool.map(lambda w: dry_run(k, *w), work))
         for change in results:

@@ -16,6 +16,7 @@ from itertools import groupby
 from typing import Any
 
 from . import fail, gateway
+from .drift import additions, removal_patch
 from .images import ImageResult
 from .kube import Kube, KubeError, describe
 from .outdir import KubeObject, ObjectKey, key_of, phase_of
@@ -40,6 +41,10 @@ class ApplyReport:
     """Objects whose resourceVersion the apply moved (created or updated)."""
     unchanged: int = 0
     pruned: list[str] = field(default_factory=list)
+    overridden: list[str] = field(default_factory=list)
+    """Changes of other field managers that the apply took over (the API server's conflict message)."""
+    removed: list[str] = field(default_factory=list)
+    """Fields added outside aiar, in its domain, that the apply removed (see :mod:`.drift`)."""
     gateway_pushed: bool = False
     seconds: float = 0.0
 
@@ -59,6 +64,8 @@ class ApplyReport:
             "changed": self.changed,
             "unchanged": self.unchanged,
             "pruned": self.pruned,
+            "overridden": self.overridden,
+            "removed": self.removed,
             "gateway_pushed": self.gateway_pushed,
             "seconds": round(self.seconds, 2),
         }
@@ -70,7 +77,9 @@ def phases(objects: Iterable[KubeObject]) -> list[list[KubeObject]]:
     return [list(group) for _, group in groupby(ordered, key=lambda o: phase_of(o.kind))]
 
 
-def apply(session: Session, force_conflicts: bool = False, timeout_s: float = 600.0) -> ApplyReport:
+def apply(session: Session, force_conflicts: bool = True, timeout_s: float = 600.0) -> ApplyReport:
+    """Make the cluster match out/. ``force_conflicts``: aiar owns its objects, so a field another
+    manager changed is taken back (and reported); False keeps the cautious behaviour, failing instead."""
     start = time.monotonic()
     report = ApplyReport()
     out, progress = session.out, session.progress
@@ -108,8 +117,9 @@ def apply(session: Session, force_conflicts: bool = False, timeout_s: float = 60
     )
 
     # 3. Objects, phase by phase; training must finish before serving rolls out.
+    bodies = session.bodies()
     for group in phases(out.objects):
-        _apply_all(kube, [o.body for o in group], before, force_conflicts, report)
+        _apply_all(kube, [bodies[o.key] for o in group], before, force_conflicts, report)
         for api_version, keys in _waits(group).items():
             progress.note(f"waiting for {len(keys)} object(s) to complete: {', '.join(k.name for k in keys)}")
             wait_all(kube, api_version, keys, job_state, timeout_s, "complete", progress.waiting)
@@ -136,6 +146,10 @@ def apply(session: Session, force_conflicts: bool = False, timeout_s: float = 60
     report.seconds = time.monotonic() - start
     for name in report.changed:
         progress.note(name, label="changed       ", label_style="yellow")
+    for text in report.overridden:
+        progress.note(text, label="overrode      ", label_style="yellow")
+    for text in report.removed:
+        progress.note(text, label="removed       ", label_style="yellow")
     progress.note(
         f"objects: {len(report.changed)} changed, {report.unchanged} unchanged, {len(report.pruned)} pruned "
         f"({report.seconds:.1f}s)"
@@ -164,10 +178,27 @@ def _apply_all(
 ) -> None:
     def one(body: dict[str, Any]) -> tuple[ObjectKey, bool]:
         key = key_of(body)
+        live = before.get(key)
+        found = additions(live, body) if live is not None else []
+        if found:
+            # Removed before aiar's own fields return: some additions (a ``value`` beside aiar's
+            # ``valueFrom``) would make the applied object invalid.
+            try:
+                kube.json_patch(str(body["apiVersion"]), key, removal_patch(found))
+            except KubeError as exc:
+                raise describe(exc, key) from None
+            report.removed += [f"{key}: {a.field}" for a in found]
         try:
-            after = kube.apply(body, force=force)
+            after = kube.apply(body)
         except KubeError as exc:
-            raise describe(exc, key) from None
+            if not (exc.conflict and force):
+                raise describe(exc, key) from None
+            # Someone else changed a field of ours: say whose change is overridden, then take it back.
+            report.overridden.append(f"{key}: {exc.message}")
+            try:
+                after = kube.apply(body, force=True)
+            except KubeError as again:
+                raise describe(again, key) from None
         old = before.get(key)
         moved = old is None or old["metadata"].get("resourceVersion") != after["metadata"].get("resourceVersion")
         before[key] = after

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,9 @@ from ..environment import Environment, load_environment
 from . import fail
 from .images import Credentials, Images, RegistryClient, docker_client
 from .kube import Kube, connect
-from .outdir import OutDir, read_out
+from .outdir import ObjectKey, OutDir, read_out
 from .progress import Progress
+from .replicas import scheduled_replicas, with_replicas
 
 
 @dataclass
@@ -22,6 +24,9 @@ class Session:
     progress: Progress
     kube_factory: Callable[[], Kube]
     docker_factory: Callable[[], Any] = docker_client
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    """Apply may read the clock (generate may not): a scheduled model starts with the replicas its
+    schedule gives it now."""
     _kube: Kube | None = field(default=None, repr=False)
     _images: Images | None = field(default=None, repr=False)
 
@@ -30,6 +35,11 @@ class Session:
         if self._kube is None:
             self._kube = self.kube_factory()
         return self._kube
+
+    def bodies(self) -> dict[ObjectKey, dict[str, Any]]:
+        """What apply sends for each object of out/: its body, a scheduled Deployment's replicas set."""
+        replicas = scheduled_replicas(self.out.objects, self.clock())
+        return {o.key: with_replicas(o, replicas) for o in self.out.objects}
 
     @property
     def images(self) -> Images:

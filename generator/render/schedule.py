@@ -7,6 +7,7 @@ nothing but reading that one Deployment and changing its scale.
 from __future__ import annotations
 
 from .. import defaults
+from ..contract import REPLICAS_ANNOTATION, SCALES_ANNOTATION
 from ..plan import ModelPlan
 from ..plan_cluster import ScaleJob, SchedulePlan
 from .cluster.meta import Obj, labels, metadata
@@ -94,7 +95,11 @@ def cron_job(plan: ModelPlan, schedule: SchedulePlan, job: ScaleJob) -> Obj:
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": metadata(plan, job.name, "scaler"),
+        # What it does, as data for apply: the replica count a model starts with is the one of the
+        # CronJob that fired last (apply reads the clock; generate may not).
+        "metadata": metadata(
+            plan, job.name, "scaler", {SCALES_ANNOTATION: plan.slug, REPLICAS_ANNOTATION: str(job.replicas)}
+        ),
         "spec": {
             "schedule": job.cron,
             "timeZone": schedule.timezone,

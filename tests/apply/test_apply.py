@@ -114,9 +114,10 @@ def test_out_of_band_edits_show_in_plan_and_apply_restores_them(stage: Stage, tm
     [change] = plan["changes"]
     assert "kubectl-edit" in change["conflict"]
     assert "spec.revisionHistoryLimit" in change["fields"]
-    result = stage.aiar("apply", "--out", out, "--env", stage.env_file)
+    result = stage.aiar("apply", "--out", out, "--env", stage.env_file, "--no-force-conflicts")
     assert result.exit_code == 1 and "kubectl-edit" in result.stderr
-    stage.apply(out, "--force-conflicts")
+    report = stage.apply(out)  # aiar owns its objects: by default it takes its fields back, and says whose
+    assert any("kubectl-edit" in line for line in report["overridden"]), report
     live = stage.objects()["Deployment/beta"]
     assert live["spec"]["revisionHistoryLimit"] != 9
     assert stage.plan(out)[0] == 0

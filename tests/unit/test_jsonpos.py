@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from generator.jsonpos import JsonSyntaxError, parse_json
 
+INT64 = st.integers(-(2**63), 2**63 - 1)  # what the reader reads; larger integers are refused
 values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    st.none() | st.booleans() | INT64 | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
     max_leaves=20,
 )
@@ -58,3 +59,10 @@ def test_syntax_errors_have_positions(text: str, line: int, col: int) -> None:
     with pytest.raises(JsonSyntaxError) as info:
         parse_json(text)
     assert (info.value.line, info.value.col) == (line, col)
+
+
+@given(st.integers(2**63, 10**30) | st.integers(-(10**30), -(2**63) - 1), st.sampled_from([None, 2]))
+def test_integers_beyond_64_bits_are_refused_not_read(number: int, indent: int | None) -> None:
+    parsed = parse_json(json.dumps({"a": [number]}, indent=indent))
+    assert parsed.value == {"a": [None]}
+    assert [r.pointer for r in parsed.refused] == ["/a/0"]
