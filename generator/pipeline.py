@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .bundle import read_bundle
+from .bundle import BundleSource, read_bundle
 from .environment import BaseImages, Environment, LoadedEnvironment, Registry, load_environment
 from .errors import AiarError, Problem
 from .load import load_bundle
@@ -60,7 +60,11 @@ class Compiled:
 
 
 def compile_bundle(path: Path, env: LoadedEnvironment, lock: Lock) -> CompiledModel:
-    source = read_bundle(path)
+    return compile_source(read_bundle(path), env, lock)
+
+
+def compile_source(source: BundleSource, env: LoadedEnvironment, lock: Lock) -> CompiledModel:
+    """One model, from its bundle's files (already read and vetted) to every artifact of its own."""
     loaded = load_bundle(source)
     slug_version = resolve_version(loaded.slug(), loaded.manifest.version, source.digest(), lock, loaded.manifest_path)
     if isinstance(slug_version, Problem):
@@ -111,7 +115,13 @@ def compile_all(bundles: Sequence[Path], env: LoadedEnvironment, lock: Lock) -> 
         seen[slug] = model.plan.source.origin
     if problems:
         raise AiarError(problems)
-    models.sort(key=lambda m: m.plan.slug)
+    return assemble(models, env, lock)
+
+
+def assemble(models: Sequence[CompiledModel], env: LoadedEnvironment, lock: Lock) -> Compiled:
+    """The whole artifact set of compiled models: theirs, plus the shared ApplySet parent, the merged
+    gateway file and the index."""
+    models = sorted(models, key=lambda m: m.plan.slug)
     files: Files = {}
     for model in models:
         files |= model.files

@@ -1,4 +1,9 @@
-"""Property: any manifest ends in a structured error or a valid artifact set, never a traceback."""
+"""Property: any manifest ends in a structured error or a valid artifact set, never a traceback.
+
+Each case runs the whole compiler in memory (load, validate, plan, every renderer: images, server
+config, OpenAPI, cluster objects, schedules, gateway, the YAML writer, the ApplySet and the index),
+seeded from every example bundle, and checks what it renders parses back (YAML, strict JSON).
+"""
 
 from __future__ import annotations
 
@@ -10,14 +15,14 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator.bundle import BundleSource
+import yaml
+
+from generator.bundle import BundleSource, read_bundle
 from generator.environment import load_environment
 from generator.errors import AiarError
-from generator.load import load_bundle
-from generator.plan import plan_model
-from generator.render.image import render_images
-from generator.render.server_config import render_server_config
-from tests.conftest import EXAMPLE_ENV, SEED_MANIFEST
+from generator.lock import Lock
+from generator.pipeline import assemble, compile_source
+from tests.conftest import EXAMPLE_ENV, REPO, SEED_MANIFEST
 
 SEED: dict[str, Any] = json.loads(SEED_MANIFEST.read_text())
 ENV = load_environment(EXAMPLE_ENV)
@@ -25,6 +30,25 @@ FILES = (
     ("src/predict.py", b"def predict(model, json_data):\n    return 1\n"),
     ("src/train.py", b"def train(d, h, m):\n    return None\n"),
 )
+# Every example: its manifest to mutate, and the rest of its files (code, jars, Dockerfile, OpenAPI).
+EXAMPLES = {
+    path.name: read_bundle(path)
+    for path in sorted((REPO / "bundles").iterdir())
+    if (path / "manifest.json").is_file()
+}
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def check_artifacts(files: dict[str, bytes]) -> None:
+    """What a renderer wrote parses back: YAML as YAML, JSON as strict JSON (no NaN or Infinity)."""
+    for name, data in files.items():
+        if name.endswith((".yaml", ".yml")):
+            list(yaml.safe_load_all(data.decode("utf-8")))
+        elif name.endswith(".json"):
+            json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
 
 json_scalars = (
     st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=20)
@@ -48,8 +72,8 @@ def paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 
 @st.composite
-def mutated_seeds(draw: st.DrawFn) -> dict[str, Any]:
-    manifest = copy.deepcopy(SEED)
+def mutated_seeds(draw: st.DrawFn, seed: dict[str, Any] = SEED) -> dict[str, Any]:
+    manifest = copy.deepcopy(seed)
     for _ in range(draw(st.integers(1, 4))):
         targets = paths(manifest)[1:]
         if not targets:
@@ -58,8 +82,16 @@ def mutated_seeds(draw: st.DrawFn) -> dict[str, Any]:
         parent = manifest
         for part in path[:-1]:
             parent = parent[part]
-        action = draw(st.sampled_from(["replace", "delete", "add"]))
-        if action == "replace":
+        action = draw(st.sampled_from(["same-type", "same-type", "replace", "delete", "add"]))
+        current = parent[path[-1]]
+        if action == "same-type" and isinstance(current, str):
+            # Values of the right type reach the renderers: hostile text in names, descriptions, topics.
+            parent[path[-1]] = draw(st.text(max_size=30) | st.sampled_from(["yes", "no", "on", "0x1F", "1e3", "~"]))
+        elif action == "same-type" and isinstance(current, bool):
+            parent[path[-1]] = draw(st.booleans())
+        elif action == "same-type" and isinstance(current, int):
+            parent[path[-1]] = draw(st.integers(-5, 2**31))
+        elif action in ("same-type", "replace"):
             parent[path[-1]] = draw(json_values)
         elif action == "delete":
             del parent[path[-1]]
@@ -68,24 +100,45 @@ def mutated_seeds(draw: st.DrawFn) -> dict[str, Any]:
     return manifest
 
 
-def compile_text(text: str) -> None:
-    source = BundleSource("fuzz", (("manifest.json", text.encode("utf-8", "surrogatepass")), *FILES))
-    loaded = load_bundle(source)
-    plan = plan_model(loaded, loaded.manifest.version or 1, ENV)
-    render_images(plan)
-    render_server_config(plan)
+def compile_text(text: str, example: str | None = None) -> None:
+    files = FILES if example is None else tuple(f for f in EXAMPLES[example].files if f[0] != "manifest.json")
+    source = BundleSource("fuzz", (("manifest.json", text.encode("utf-8", "surrogatepass")), *files))
+    lock = Lock(models={})
+    compiled = assemble([compile_source(source, ENV, lock)], ENV, lock)
+    check_artifacts(compiled.files)
 
 
-def outcome(text: str) -> str:
+def outcome(text: str, example: str | None = None) -> str:
     try:
-        compile_text(text)
+        compile_text(text, example)
     except AiarError as exc:
         assert exc.problems, "an error must say what is wrong"
         for problem in exc.problems:
             assert problem.message
             assert problem.pointer == "" or problem.pointer.startswith("/")
+            problem.render().encode("utf-8")  # printable, whatever the input held
         return "error"
     return "ok"
+
+
+@st.composite
+def mutated_examples(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+    example = draw(st.sampled_from(sorted(EXAMPLES)))
+    seed = json.loads(EXAMPLES[example].get("manifest.json") or b"{}")
+    return example, draw(mutated_seeds(seed))
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_examples())
+def test_mutated_example_manifests(case: tuple[str, dict[str, Any]]) -> None:
+    example, manifest = case
+    outcome(json.dumps(manifest), example)
+
+
+def test_every_example_compiles_in_memory() -> None:
+    assert len(EXAMPLES) >= 4
+    for example, source in EXAMPLES.items():
+        assert outcome((source.get("manifest.json") or b"").decode(), example) == "ok", example
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -104,7 +157,7 @@ def test_arbitrary_text(text: str) -> None:
     assert outcome(text) == "error" or text.strip().startswith("{")
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(json_values)
 def test_arbitrary_json(value: Any) -> None:
     outcome(json.dumps(value))
