@@ -286,23 +286,44 @@ def cluster_options(command: F) -> F:
 
 
 def _session(
-    out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, output: str, after_failure: str
+    out: Path,
+    env_file: Path,
+    kubeconfig: Path | None,
+    context: str | None,
+    output: str,
+    after_failure: str,
+    models: Sequence[str] = (),
 ) -> Any:
     from .apply.progress import Progress
     from .apply.session import open_session
 
-    return _run(output, lambda: open_session(out, env_file, Progress(), kubeconfig, context), after_failure)
+    return _run(output, lambda: open_session(out, env_file, Progress(), kubeconfig, context, models), after_failure)
+
+
+models_argument = click.argument("models", nargs=-1, metavar="[MODEL]...")
 
 
 @main.command()
+@models_argument
 @cluster_options
 @click.option("--all", "show_all", is_flag=True, help="Also list unchanged objects.")
 @output_option
-def plan(out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, show_all: bool, output: str) -> None:
-    """Show what apply would change (server-side dry run); write nothing. Exit 2 if anything would."""
+def plan(
+    models: tuple[str, ...],
+    out: Path,
+    env_file: Path,
+    kubeconfig: Path | None,
+    context: str | None,
+    show_all: bool,
+    output: str,
+) -> None:
+    """Show what apply would change (server-side dry run); write nothing. Exit 2 if anything would.
+
+    MODELs (their names in out/) narrow the plan to them; by default, every model.
+    """
     from .apply.plan import make_plan
 
-    session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED)
+    session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED, models)
     result = _run(output, lambda: make_plan(session), NOTHING_CHANGED)
     if output == "json":
         click.echo(json.dumps({"ok": True, **result.as_dict()}, indent=2))
@@ -325,6 +346,7 @@ def plan(out: Path, env_file: Path, kubeconfig: Path | None, context: str | None
 
 
 @main.command()
+@models_argument
 @cluster_options
 @click.option(
     "--force-conflicts/--no-force-conflicts",
@@ -338,6 +360,7 @@ def plan(out: Path, env_file: Path, kubeconfig: Path | None, context: str | None
 )
 @output_option
 def apply(
+    models: tuple[str, ...],
     out: Path,
     env_file: Path,
     kubeconfig: Path | None,
@@ -346,10 +369,14 @@ def apply(
     timeout: float,
     output: str,
 ) -> None:
-    """Build and push missing images, then make the cluster match OUT (server-side apply, prune)."""
+    """Build and push missing images, then make the cluster match OUT (server-side apply, prune).
+
+    MODELs (their names in out/) narrow the apply to them: only their images are built and their
+    objects applied or pruned; the other models are left as they are.
+    """
     from .apply.run import apply as run_apply
 
-    session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED)
+    session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED, models)
     report = _run(output, lambda: run_apply(session, force_conflicts, timeout), STEPS_KEPT)
     if output == "json":
         click.echo(json.dumps({"ok": True, **report.as_dict()}, indent=2))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,29 @@ class OutDir:
     """The ApplySet parent; None when out/ has no Kubernetes objects at all."""
     gateway: bytes | None
     """The merged Kong declarative config, when generated."""
+    selection: frozenset[str] | None = None
+    """Models named on the command line (``aiar apply MODEL...``): only theirs is built, applied and
+    pruned; None for all of ``out/``."""
+
+    def select(self, slugs: Iterable[str]) -> OutDir:
+        """The same out/, narrowed to these models; an unknown name is a problem naming the known ones."""
+        wanted = frozenset(slugs)
+        known = {m.slug for m in self.models}
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise OutputError(
+                [
+                    _problem(
+                        self.root, INDEX_FILE, f"no model {name!r} in this out/; it has: {', '.join(sorted(known))}"
+                    )
+                    for name in unknown
+                ]
+            )
+        return replace(self, models=tuple(m for m in self.models if m.slug in wanted), selection=wanted)
+
+    def owns(self, model: str | None) -> bool:
+        """Whether a live member of the model ``model`` is within this apply's reach (its selection)."""
+        return self.selection is None or model in self.selection
 
     @property
     def images(self) -> tuple[Image, ...]:

@@ -22,6 +22,7 @@ from .prune import (
     desired_group_kinds,
     live_group_kinds,
     live_members,
+    model_of,
     parent_body,
     prunable,
 )
@@ -128,7 +129,7 @@ def make_plan(session: Session) -> Plan:
         models = _models_by_key(session)
         for obj in prunable(live, out):
             key = key_of(obj)
-            changes.append(Change("delete", str(key), models.get(key) or _model_label(obj)))
+            changes.append(Change("delete", str(key), models.get(key) or model_of(obj)))
         admin = session.env.gateway.admin_url
         if admin and out.gateway is not None:
             gw = gateway.diff(admin, out.gateway, recorded(parent_live))
@@ -140,12 +141,6 @@ def make_plan(session: Session) -> Plan:
 
 def _models_by_key(session: Session) -> dict[ObjectKey, str]:
     return {o.key: o.model for o in session.out.objects if o.model}
-
-
-def _model_label(obj: Mapping[str, Any]) -> str | None:
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    value = labels.get("app.kubernetes.io/instance") or labels.get("app.kubernetes.io/name")
-    return str(value) if value else None
 
 
 def _generation(obj: Mapping[str, Any]) -> Any:

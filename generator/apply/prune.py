@@ -85,13 +85,24 @@ def live_members(kube: Kube, out: OutDir, group_kinds: Iterable[str]) -> dict[Ob
     return members
 
 
+MODEL_LABEL = "app.kubernetes.io/instance"
+"""The label naming the model (slug) a member belongs to."""
+
+
+def model_of(obj: Mapping[str, Any]) -> str | None:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    value = labels.get(MODEL_LABEL) or labels.get("app.kubernetes.io/name")
+    return str(value) if value else None
+
+
 def prunable(live: Mapping[ObjectKey, dict[str, Any]], out: OutDir) -> list[dict[str, Any]]:
-    """Live members that ``out/`` no longer holds, not already being deleted."""
+    """Live members that ``out/`` no longer holds, not already being deleted; with a model selection,
+    only the selected models' members are candidates."""
     wanted = {o.key for o in out.objects}
     return [
         obj
         for key, obj in sorted(live.items(), key=lambda kv: str(kv[0]))
-        if key not in wanted and not obj["metadata"].get("deletionTimestamp")
+        if key not in wanted and not obj["metadata"].get("deletionTimestamp") and out.owns(model_of(obj))
     ]
 
 

@@ -21,6 +21,7 @@ from .images import ImageResult
 from .kube import Kube, KubeError, describe
 from .outdir import KubeObject, ObjectKey, key_of, phase_of
 from .plan import WORKERS, recorded
+from .preflight import check_pins
 from .prune import (
     check_tooling,
     delete_objects,
@@ -86,6 +87,8 @@ def apply(session: Session, force_conflicts: bool = True, timeout_s: float = 600
 
     # 1. Images, before anything in the cluster: a failed build leaves the cluster as it was.
     missing = session.images.missing(out.images)
+    if missing:
+        check_pins(missing, session.env, session.images.docker)
     present = [i for i in out.images if i not in missing]
     for image in present:
         report.images.append(ImageResult(image, "present", 0.0))
@@ -142,7 +145,9 @@ def apply(session: Session, force_conflicts: bool = True, timeout_s: float = 600
     report.pruned = [str(k) for k in delete_objects(kube, doomed)]
     for name in report.pruned:
         progress.note(name, label="pruned        ", label_style="red")
-    _apply_all(kube, [parent_body(out, now_kinds, gateway_record)], before, force_conflicts, report, count=False)
+    # A selection leaves the other models' objects live: the parent keeps covering their kinds.
+    kinds = now_kinds if out.selection is None else now_kinds | live_group_kinds(parent_live)
+    _apply_all(kube, [parent_body(out, kinds, gateway_record)], before, force_conflicts, report, count=False)
     report.seconds = time.monotonic() - start
     for name in report.changed:
         progress.note(name, label="changed       ", label_style="yellow")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,9 +56,13 @@ def open_session(
     progress: Progress,
     kubeconfig: Path | None = None,
     context: str | None = None,
+    models: Sequence[str] = (),
 ) -> Session:
-    """Check ``out/`` and that it was generated from this very environment file."""
+    """Check ``out/`` and that it was generated from this very environment file; ``models`` narrows
+    the session to those models (all when empty)."""
     out = read_out(out_dir)
+    if models:
+        out = out.select(models)
     loaded = load_environment(env_file)
     if loaded.digest != out.environment_digest:
         raise fail(

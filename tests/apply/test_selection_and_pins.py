@@ -1,0 +1,45 @@
+"""``aiar plan|apply MODEL...`` touch only those models; a pin that cannot install stops apply before any build."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from tests.apply.harness import Stage, small_bundle
+from tests.conftest import REPO
+
+
+def test_apply_a_selection_leaves_the_other_models_alone(stage: Stage, tmp_path: Path) -> None:
+    one, two = small_bundle(tmp_path, "Chosen One"), small_bundle(tmp_path, "Bystander")
+    out = stage.generate([one, two], tmp_path / "out")
+    result = stage.aiar("apply", "chosen-one", "--out", out, "--env", stage.env_file, "-o", "json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    names = set(stage.objects())
+    assert "Deployment/chosen-one" in names and "Deployment/bystander" not in names
+
+    code, plan = stage.plan(out)  # the whole out/: the bystander is still to create
+    assert code == 2 and all("bystander" in (c["model"] or "") for c in plan["changes"] if c["action"] != "build")
+    result = stage.aiar("plan", "chosen-one", "--out", out, "--env", stage.env_file, "-o", "json")
+    assert result.exit_code == 0, result.stdout  # nothing to do for the chosen one
+
+    # Apply the bystander, then drop it from out/: a selected apply of the other model prunes nothing of it.
+    stage.apply(out)
+    out = stage.generate([one], tmp_path / "out")
+    result = stage.aiar("apply", "chosen-one", "--out", out, "--env", stage.env_file, "-o", "json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "Deployment/bystander" in stage.objects()
+
+    result = stage.aiar("apply", "no-such-model", "--out", out, "--env", stage.env_file)
+    assert result.exit_code == 1 and "no model 'no-such-model'" in result.stderr and "chosen-one" in result.stderr
+
+
+def test_unbuildable_pins_are_named_before_any_build(stage: Stage, tmp_path: Path) -> None:
+    seed = shutil.copytree(REPO / "bundles" / "injection-model", tmp_path / "injection-model")
+    out = stage.generate([seed, small_bundle(tmp_path, "Innocent")], tmp_path / "out")
+    before = stage.objects()
+    result = stage.aiar("apply", "injection-model", "--out", out, "--env", stage.env_file)
+    assert result.exit_code == 1, result.stdout + result.stderr
+    for pin in ("pandas==1.0.1", "scikit-learn==0.21.3", "z-utils==0.1.2"):
+        assert f"injection-model: {pin}: cannot be installed on Python 3.11" in result.stderr, result.stderr
+    assert "built+pushed" not in result.stderr and "building" not in result.stderr  # no build started
+    assert stage.objects() == before  # nothing applied
