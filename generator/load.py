@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .bundle import BundleSource
 from .errors import ManifestError, Problem
@@ -13,6 +14,7 @@ from .manifest import (
     BusTraining,
     DockerLayersModel,
     H2OModel,
+    H2OPayload,
     HistoricDataTraining,
     Manifest,
     PythonModel,
@@ -121,6 +123,46 @@ def _file_rules(source: BundleSource, origin: str) -> Callable[[Manifest, Positi
     return check
 
 
+def _raw_file_rules(source: BundleSource, origin: str) -> Callable[[Any, Positions], list[Problem]]:
+    """The files a manifest that failed validation still evidently needs, from what it says as written."""
+
+    def check(document: Any, positions: Positions) -> list[Problem]:
+        names = set(source.names())
+        data = document.get("modelData") if isinstance(document, dict) else None
+        kind = data.get("type") if isinstance(data, dict) else None
+        payload: dict[str, Any] = {}
+        if isinstance(data, dict) and isinstance(data.get("payload"), dict):
+            payload = data["payload"]
+        inputs = document.get("input") if isinstance(document, dict) else None
+        training = inputs.get("training") if isinstance(inputs, dict) else None
+        trains = isinstance(training, list) and bool(training)
+        needed: list[tuple[str, str, str]] = []
+        if kind == "PYTHON":
+            needed.append(("src/predict.py", "/modelData/type", "a PYTHON model needs its predict function"))
+            if trains:
+                needed.append(
+                    ("src/train.py", "/input/training", "a model with training input needs its train function")
+                )
+        elif kind == "H2O":
+            jar = payload.get("jarFile")
+            if payload.get("modelFile") is None and isinstance(jar, str | type(None)):
+                path = f"src/{jar or H2OPayload.model_fields['jarFile'].default}"
+                needed.append((path, "/modelData/payload/jarFile", "an H2O model needs its jar"))
+            if trains:
+                needed.append(
+                    ("src/train.jar", "/input/training", "an H2O model with training input needs its train.jar")
+                )
+        elif kind == "DOCKER_LAYERS":
+            needed.append(("Dockerfile", "/modelData/type", "a DOCKER_LAYERS model is built from its Dockerfile"))
+        return [
+            _at(origin, positions, pointer, f"{why}: {path} is missing from the bundle")
+            for path, pointer, why in needed
+            if path not in names
+        ]
+
+    return check
+
+
 def load_bundle(source: BundleSource) -> LoadedBundle:
     """Parse ``manifest.json`` and check it against the bundle; every problem at once."""
     origin = _entry_origin(source, "manifest.json")
@@ -132,7 +174,9 @@ def load_bundle(source: BundleSource) -> LoadedBundle:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ManifestError([Problem(origin, "", f"manifest.json is not UTF-8 (byte {exc.start})")]) from None
-    manifest, problems, positions = parse_and_validate(text, origin, Manifest, _file_rules(source, origin))
+    manifest, problems, positions = parse_and_validate(
+        text, origin, Manifest, _file_rules(source, origin), _raw_file_rules(source, origin)
+    )
     if manifest is None:
         raise ManifestError(problems)
     return LoadedBundle(source, manifest, origin, positions)

@@ -145,9 +145,36 @@ def discover_bundles(root: Path) -> list[Path]:
     )
 
 
+def _bundle_problems(bundles: Sequence[Path]) -> list[Problem]:
+    """Each bundle's own problems (reading it, its manifest, its files): what needs no environment."""
+    problems: list[Problem] = []
+    for path in bundles:
+        try:
+            load_bundle(read_bundle(path))
+        except AiarError as exc:
+            problems.extend(exc.problems)
+    return problems
+
+
 def compile_paths(bundles: Sequence[Path], env_file: Path, lock_file: Path) -> Compiled:
-    """Read the environment and lock (the input edge), then compile."""
-    return compile_all(bundles, load_environment(env_file), read_lock(lock_file))
+    """Read the environment and lock (the input edge), then compile.
+
+    A broken environment or lock file does not hide the bundles' own problems: all are reported.
+    """
+    problems: list[Problem] = []
+    env: LoadedEnvironment | None = None
+    lock: Lock | None = None
+    try:
+        env = load_environment(env_file)
+    except AiarError as exc:
+        problems.extend(exc.problems)
+    try:
+        lock = read_lock(lock_file)
+    except AiarError as exc:
+        problems.extend(exc.problems)
+    if env is None or lock is None:
+        raise AiarError(problems + _bundle_problems(bundles))
+    return compile_all(bundles, env, lock)
 
 
 def generate(bundles: Sequence[Path], env_file: Path, lock_file: Path, out: Path) -> Compiled:

@@ -10,8 +10,9 @@ from typing import Literal
 
 from . import defaults
 from .bundle import BundleSource
+from .checks import environment_problems, uses_bus
 from .environment import Environment, LoadedEnvironment
-from .errors import ManifestError, Problem
+from .errors import ManifestError
 from .load import LoadedBundle
 from .manifest import (
     BusPrediction,
@@ -101,20 +102,11 @@ def _server_config(
 ) -> rc.ServerConfig:
     """``local``: for ``aiar serve``, where a missing bus is simply not used and storage is a directory."""
     m = loaded.manifest
-    problems: list[Problem] = []
     rest = next((p for p in m.input.prediction if isinstance(p, RestPrediction)), None)
     bus_in = [p for p in m.input.prediction if isinstance(p, BusPrediction)]
     historic = next((t for t in m.input.training if isinstance(t, HistoricDataTraining)), None)
     bus_train = [t for t in m.input.training if isinstance(t, BusTraining)]
-    uses_bus = bool(bus_in or bus_train or m.output.prediction or m.output.training)
-    if uses_bus and env.message_bus is None and not local:
-        problems.append(
-            loaded.problem("/input", "the manifest uses MESSAGE_BUS but the environment has no 'message_bus'")
-        )
-    if historic is not None and env.storage is None and not local:
-        problems.append(loaded.problem("/input/training", "HISTORIC_DATA needs 'storage' in the environment"))
-    if problems:
-        raise ManifestError(problems)
+    # What the environment must provide was checked before planning (checks.environment_problems).
 
     payload = m.modelData.payload
     model_file = getattr(payload, "modelFile", None)
@@ -162,7 +154,7 @@ def _server_config(
             port=defaults.HTTP_PORT,
         ),
         message_bus=None
-        if bus is None or not uses_bus
+        if bus is None or not uses_bus(loaded)
         else rc.BusConnection(host=bus.host, port=bus.port, vhost=bus.vhost),
         prediction_bus=None
         if not bus_in
@@ -201,26 +193,12 @@ def _images(slug: str, m: Manifest, env: Environment) -> tuple[ImagePlan, ...]:
     return tuple(images)
 
 
-def _type_problems(loaded: LoadedBundle, environment: LoadedEnvironment) -> list[Problem]:
-    m = loaded.manifest
-    problems: list[Problem] = []
-    if isinstance(m.modelData, H2OModel) and environment.env.base_images.java is None:
-        problems.append(
-            loaded.problem("/modelData/type", "an H2O model needs 'base_images.java' (a JRE image) in the environment")
-        )
-    if isinstance(m.modelData, DockerLayersModel) and m.input.training:
-        problems.append(
-            loaded.problem("/input/training", "a DOCKER_LAYERS model trains inside its own image: no training input")
-        )
-    return problems
-
-
 def _java(loaded: LoadedBundle, environment: LoadedEnvironment) -> JavaPlan | None:
     data = loaded.manifest.modelData
     if not isinstance(data, H2OModel):
         return None
     images = environment.env.base_images
-    assert images.java is not None  # checked by _type_problems
+    assert images.java is not None  # checked by environment_problems
     jar_in_bundle = f"src/{data.payload.jarFile}" in loaded.source.names()
     return JavaPlan(image=images.java, home=images.java_home, jar_from_aiar=not jar_in_bundle)
 
@@ -228,7 +206,7 @@ def _java(loaded: LoadedBundle, environment: LoadedEnvironment) -> JavaPlan | No
 def plan_model(loaded: LoadedBundle, version: int, environment: LoadedEnvironment) -> ModelPlan:
     m = loaded.manifest
     env = environment.env
-    problems = _type_problems(loaded, environment)
+    problems = environment_problems(loaded, environment)
     if problems:
         raise ManifestError(problems)
     layers = plan_layers(loaded, environment) if isinstance(m.modelData, DockerLayersModel) else None

@@ -72,8 +72,13 @@ def parse_and_validate(
     source: str,
     model: type[M],
     extra_checks: Callable[[M, Positions], list[Problem]] | None = None,
+    fallback_checks: Callable[[Any, Positions], list[Problem]] | None = None,
 ) -> tuple[M | None, list[Problem], Positions]:
-    """Parse JSON text into ``model``: the model (if valid), every problem found, and positions."""
+    """Parse JSON text into ``model``: the model (if valid), every problem found, and positions.
+
+    ``extra_checks`` run on a valid model; ``fallback_checks`` on the raw document when it is not, so
+    that what can still be checked (files the bundle lacks, say) is reported with the schema errors.
+    """
     try:
         parsed = parse_json(text)
     except JsonSyntaxError as exc:
@@ -87,6 +92,8 @@ def parse_and_validate(
         result = model.model_validate(parsed.value)
     except ValidationError as exc:
         problems += located_problems(exc, parsed.value, parsed.positions, source)
+        if fallback_checks is not None:
+            problems += fallback_checks(parsed.value, parsed.positions)
         return None, problems, parsed.positions
     if extra_checks is not None:
         problems += extra_checks(result, parsed.positions)
