@@ -358,6 +358,7 @@ def plan(
 @click.option(
     "--timeout", type=float, default=600.0, show_default=True, help="Seconds to wait for each Job and rollout."
 )
+@click.option("--create-namespace", is_flag=True, help="Create the namespace if it does not exist (never pruned).")
 @output_option
 def apply(
     models: tuple[str, ...],
@@ -367,6 +368,7 @@ def apply(
     context: str | None,
     force_conflicts: bool,
     timeout: float,
+    create_namespace: bool,
     output: str,
 ) -> None:
     """Build and push missing images, then make the cluster match OUT (server-side apply, prune).
@@ -377,7 +379,7 @@ def apply(
     from .apply.run import apply as run_apply
 
     session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED, models)
-    report = _run(output, lambda: run_apply(session, force_conflicts, timeout), STEPS_KEPT)
+    report = _run(output, lambda: run_apply(session, force_conflicts, timeout, create_namespace), STEPS_KEPT)
     if output == "json":
         click.echo(json.dumps({"ok": True, **report.as_dict()}, indent=2))
 

@@ -111,8 +111,15 @@ def make_plan(session: Session) -> Plan:
     unchanged: list[Change] = []
     for image in session.images.missing(out.images):
         changes.append(Change("build", image.ref, image.model))
-    if out.parent is not None:
+    if out.parent is not None and out.namespace is not None:
         k = kube()
+        if k.get("v1", ObjectKey("", "Namespace", "", out.namespace)) is None:
+            # Nothing to dry-run against: every object is new, and apply needs the namespace first.
+            changes.append(
+                Change("create", f"Namespace {out.namespace}", None, ("only with apply --create-namespace",))
+            )
+            changes += [Change("create", str(o.key), o.model) for o in out.objects]
+            return Plan(tuple(changes), tuple(unchanged))
         parent_live = k.get(out.parent.api_version, out.parent.key)
         check_tooling(parent_live)
         group_kinds = desired_group_kinds(out.objects) | live_group_kinds(parent_live)

@@ -78,12 +78,33 @@ def phases(objects: Iterable[KubeObject]) -> list[list[KubeObject]]:
     return [list(group) for _, group in groupby(ordered, key=lambda o: phase_of(o.kind))]
 
 
-def apply(session: Session, force_conflicts: bool = True, timeout_s: float = 600.0) -> ApplyReport:
+NAMESPACE_HELP = (
+    "create it and the Secrets its objects reference first (README, 'Deploying to a cluster'), "
+    "or run apply with --create-namespace"
+)
+
+
+def namespace_exists(session: Session) -> bool:
+    namespace = session.out.namespace
+    if namespace is None:
+        return True
+    return session.kube.get("v1", ObjectKey("", "Namespace", "", namespace)) is not None
+
+
+def apply(
+    session: Session, force_conflicts: bool = True, timeout_s: float = 600.0, create_namespace: bool = False
+) -> ApplyReport:
     """Make the cluster match out/. ``force_conflicts``: aiar owns its objects, so a field another
-    manager changed is taken back (and reported); False keeps the cautious behaviour, failing instead."""
+    manager changed is taken back (and reported); False keeps the cautious behaviour, failing instead.
+    ``create_namespace``: create out/'s namespace when missing (after the builds; never pruned)."""
     start = time.monotonic()
     report = ApplyReport()
     out, progress = session.out, session.progress
+
+    # 0. The namespace, checked before any build: without it nothing below can be applied.
+    missing_namespace = not namespace_exists(session)
+    if missing_namespace and not create_namespace:
+        raise fail(f"Namespace {out.namespace}", f"does not exist: {NAMESPACE_HELP}")
 
     # 1. Images, before anything in the cluster: a failed build leaves the cluster as it was.
     missing = session.images.missing(out.images)
@@ -98,6 +119,10 @@ def apply(session: Session, force_conflicts: bool = True, timeout_s: float = 600
         report.images.append(result)
         progress.image(result)
     progress.note(f"images: {report.built} built, {report.pushed} pushed, {len(present)} already in the registry")
+    if missing_namespace:
+        session.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": out.namespace}})
+        report.changed.append(f"Namespace {out.namespace}")
+        progress.note(f"Namespace {out.namespace}", label="created       ", label_style="green")
 
     if out.parent is None:
         report.seconds = time.monotonic() - start

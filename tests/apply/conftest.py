@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.apply.harness import Stage, platform_environment
+from tests.apply.harness import Stage
 from tests.platform.testenv import Platform, ensure_up
 
 
@@ -18,7 +19,10 @@ def platform() -> Platform:
 
 @pytest.fixture(scope="session")
 def session_env(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return platform_environment(platform, tmp_path_factory.mktemp("env") / "environment.yaml")
+    # The platform's own environment file, as a new user would use it (a copy: tests may not edit it).
+    target = tmp_path_factory.mktemp("env") / "environment.yaml"
+    shutil.copy(platform.env_file, target)
+    return target
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from click.testing import CliRunner, Result
 
 from generator.apply.kube import Kube, connect
@@ -67,20 +66,6 @@ def small_bundle(
         (bundle / rel).parent.mkdir(parents=True, exist_ok=True)
         (bundle / rel).write_text(text, encoding="utf-8")
     return bundle
-
-
-def platform_environment(platform: Platform, target: Path) -> Path:
-    """The platform's environment file, as this version of aiar accepts it.
-
-    The platform writes ``pip.index_url: ''`` when pip uses PyPI (rejected: not a URL) and names no
-    ``base_images.kubectl`` (required by schedules); both are patched here until the platform does.
-    """
-    env = yaml.safe_load(platform.env_file.read_text())
-    if not (env.get("pip") or {}).get("index_url"):
-        env.get("pip", {}).pop("index_url", None)
-    env["base_images"].setdefault("kubectl", "localhost/kubectl:test")
-    target.write_text(yaml.safe_dump(env, sort_keys=False))
-    return target
 
 
 @dataclass

@@ -43,3 +43,34 @@ def test_unbuildable_pins_are_named_before_any_build(stage: Stage, tmp_path: Pat
         assert f"injection-model: {pin}: cannot be installed on Python 3.11" in result.stderr, result.stderr
     assert "built+pushed" not in result.stderr and "building" not in result.stderr  # no build started
     assert stage.objects() == before  # nothing applied
+
+
+def test_a_missing_namespace_is_said_before_any_build_and_created_on_request(stage: Stage, tmp_path: Path) -> None:
+    import uuid
+
+    import yaml
+
+    from generator.apply.outdir import ObjectKey
+    from tests.apply.harness import Stage as Harness
+
+    namespace = f"aiar-fresh-{uuid.uuid4().hex[:8]}"
+    env = yaml.safe_load(stage.env_file.read_text())
+    env["namespace"] = namespace
+    env_file = tmp_path / "environment.yaml"
+    env_file.write_text(yaml.safe_dump(env))
+    other = Harness(stage.platform, env_file, tmp_path)
+    out = other.generate([small_bundle(tmp_path, "Newcomer")], tmp_path / "out")
+
+    code, plan = other.plan(out)
+    assert code == 2 and plan["changes"][0]["subject"] == f"Namespace {namespace}"
+    result = other.aiar("apply", "--out", out, "--env", env_file)
+    assert result.exit_code == 1 and f"Namespace {namespace}: does not exist" in result.stderr
+    assert "built" not in result.stderr
+
+    result = other.aiar("apply", "--out", out, "--env", env_file, "--create-namespace", "-o", "json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert other.kube.get("apps/v1", ObjectKey("apps", "Deployment", namespace, "newcomer")) is not None
+    assert other.plan(out)[0] == 0
+    other.destroy(out)
+    assert other.kube.get("v1", ObjectKey("", "Namespace", "", namespace)) is not None  # never pruned
+    other.kube.delete(other.kube.resource("v1", "Namespace"), "", namespace)

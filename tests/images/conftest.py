@@ -10,6 +10,7 @@ the platform's RabbitMQ and S3, as UID 10001 with a read-only root filesystem an
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -48,16 +49,11 @@ class Compiled:
 
 
 def platform_environment(platform: Platform, target: Path) -> Path:
-    """The platform's environment file with the Java base image for H2O models.
-
-    Like ``tests.apply.harness.platform_environment``: no empty ``pip.index_url`` (aiar wants a URL).
-    """
-    java_image, java_home = ensure_java_base(platform)
+    """The platform's environment file (a copy), its Java base image made first for the H2O models."""
+    ensure_java_base(platform)
     env = yaml.safe_load(platform.env_file.read_text())
-    if not (env.get("pip") or {}).get("index_url"):
-        env.setdefault("pip", {}).pop("index_url", None)
-    env["base_images"] |= {"java": java_image, "java_home": java_home}
-    target.write_text(yaml.safe_dump(env, sort_keys=False))
+    assert env["base_images"].get("java"), "the platform's environment file names the Java base image"
+    shutil.copy(platform.env_file, target)
     return target
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from tests.apply.harness import KINDS, Stage
-from tests.apply.harness import platform_environment as apply_environment
 from tests.conftest import REPO
 from tests.platform.testenv import Platform
 
@@ -47,7 +46,7 @@ def cluster_versions(platform: Platform) -> dict[str, str]:
 
 
 def test_a_dockerfile_that_fails_to_build_fails_apply_clearly(platform: Platform, tmp_path: Path) -> None:
-    stage = Stage(platform, apply_environment(platform, tmp_path / "environment.yaml"), tmp_path)
+    stage = Stage(platform, platform.env_file, tmp_path)
     out = stage.generate([broken_greeting(tmp_path)], tmp_path / "out")
     ref = json.loads((out / "index.json").read_text())["models"]["broken-greeting"]["images"]["predict"]["ref"]
     before = cluster_versions(platform)

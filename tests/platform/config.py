@@ -26,8 +26,8 @@ Paths: the run directory (state, logs, pid files, configs) defaults to
 tarballs are cached in ``~/.cache/aiar-testenv`` (``AIAR_TESTENV_CACHE``), keyed
 by version.
 
-Other switches: ``AIAR_TESTENV_JAVA=1`` also makes ``localhost/java-base:bookworm``
-(Python + default-jre-headless; ~350 MiB, ~3-6 min of debootstrap when cold);
+Other switches: ``AIAR_TESTENV_JAVA=0`` leaves out ``localhost/java-base:bookworm`` (Python +
+default-jre-headless, ~350 MiB, ~3-6 min of debootstrap when cold; the H2O examples' ``base_images.java``);
 ``AIAR_TESTENV_ETCD_BIN=/usr/bin/etcd`` runs another etcd instead of the built one.
 """
 
@@ -71,8 +71,8 @@ class BaseImage:
 
 PYTHON_BASE = BaseImage("python-base", ("python3", "python3-venv", "python3-pip", "ca-certificates"))
 JAVA_BASE = BaseImage("java-base", (*PYTHON_BASE.packages, "default-jre-headless"))
-"""Opt-in (``AIAR_TESTENV_JAVA=1``), or on demand (``testenv.ensure_java_base``): Python plus a
-headless JRE for H2O models."""
+"""Made by ``up`` unless ``AIAR_TESTENV_JAVA=0`` (and on demand by ``testenv.ensure_java_base``):
+Python plus a headless JRE for H2O models; the environment file names it as ``base_images.java``."""
 JAVA_BASE_HOME = "/usr/lib/jvm/java-17-openjdk-amd64"
 """``JAVA_HOME`` of JAVA_BASE (Debian bookworm's default-jre-headless), its ``base_images.java_home``."""
 PYTHON_BASE_IMAGE = PYTHON_BASE.local
@@ -244,7 +244,7 @@ class Layout:
         return self.cachedir / f"kwok-v{KWOK_VERSION}" / "kwok"
 
     def base_images(self) -> tuple[BaseImage, ...]:
-        java = os.environ.get("AIAR_TESTENV_JAVA", "") not in ("", "0")
+        java = os.environ.get("AIAR_TESTENV_JAVA", "1") not in ("", "0")
         return (PYTHON_BASE, JAVA_BASE) if java else (PYTHON_BASE,)
 
     def containers_env(self) -> dict[str, str]:

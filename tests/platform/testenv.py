@@ -276,9 +276,9 @@ def ensure_up() -> Platform:
 def ensure_java_base(platform: Platform | None = None) -> tuple[str, str]:
     """``localhost/java-base:bookworm`` (python-base plus a headless JRE) in podman, built on demand.
 
-    ``up`` makes it only with ``AIAR_TESTENV_JAVA=1``; tests of H2O images call this instead, so the
-    platform's usual start stays short. The first call debootstraps (~6 min, then cached in the cache
-    dir like the python base). Returns ``(image, java_home)`` for ``base_images.java``/``java_home``.
+    ``up`` makes it unless ``AIAR_TESTENV_JAVA=0``; tests of H2O images call this too (a no-op once
+    made). The first call debootstraps (~6 min, then cached in the cache dir like the python base).
+    Returns ``(image, java_home)`` for ``base_images.java``/``java_home``.
     """
     layout = platform.layout if platform is not None else Layout.from_env()
     with file_lock(layout.rundir / "java-base.lock", "java base image"):

@@ -12,10 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import yaml
 
 from generator.bundle import BundleSource, read_bundle
 from generator.environment import load_environment
@@ -32,9 +31,7 @@ FILES = (
 )
 # Every example: its manifest to mutate, and the rest of its files (code, jars, Dockerfile, OpenAPI).
 EXAMPLES = {
-    path.name: read_bundle(path)
-    for path in sorted((REPO / "bundles").iterdir())
-    if (path / "manifest.json").is_file()
+    path.name: read_bundle(path) for path in sorted((REPO / "bundles").iterdir()) if (path / "manifest.json").is_file()
 }
 
 
@@ -49,6 +46,7 @@ def check_artifacts(files: dict[str, bytes]) -> None:
             list(yaml.safe_load_all(data.decode("utf-8")))
         elif name.endswith(".json"):
             json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+
 
 json_scalars = (
     st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=20)
