@@ -424,5 +424,65 @@ def status(out: Path, env_file: Path, kubeconfig: Path | None, context: str | No
             _say(f"{state.state:40} {state.subject}")
 
 
+# --- operations: start, stop, delete one model ---------------------------------------------------
+
+model_argument = click.argument("model")
+
+
+@main.command()
+@model_argument
+@cluster_options
+@output_option
+def stop(model: str, out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, output: str) -> None:
+    """Stop MODEL: scale it to 0 and hold it there (its schedule suspended) until `aiar start`."""
+    from .apply.lifecycle import stop as run_stop
+
+    session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED)
+    result = _run(output, lambda: run_stop(session, model), STEPS_KEPT)
+    if output == "json":
+        click.echo(json.dumps({"ok": True, **result.as_dict()}, indent=2))
+    else:
+        _say(f"stopped {model} (by {result.stopped_by}); schedule suspended: {len(result.suspended)} CronJob(s)")
+
+
+@main.command()
+@model_argument
+@cluster_options
+@output_option
+def start(model: str, out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, output: str) -> None:
+    """Start MODEL: clear a stop, resume its schedule, and scale it up now."""
+    from .apply.lifecycle import start as run_start
+
+    session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED)
+    result = _run(output, lambda: run_start(session, model), STEPS_KEPT)
+    if output == "json":
+        click.echo(json.dumps({"ok": True, **result.as_dict()}, indent=2))
+    else:
+        _say(f"started {model} with {result.replicas} replica(s)")
+
+
+@main.command()
+@model_argument
+@cluster_options
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (it is asked only on a terminal).")
+@output_option
+def delete(
+    model: str, out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, yes: bool, output: str
+) -> None:
+    """Delete MODEL's objects from the cluster (only its own). Its bundle stays: remove it too, or the
+    next full apply creates the model again."""
+    from .apply.lifecycle import delete as run_delete
+
+    session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED)
+    ask = not yes and sys.stdin.isatty() and sys.stderr.isatty()
+    report = _run(output, lambda: run_delete(session, model, _confirm_deletion if ask else None), STEPS_KEPT)
+    if output == "json":
+        click.echo(json.dumps({"ok": True, **report.as_dict()}, indent=2))
+    else:
+        for name in report.deleted:
+            _say(f"deleted {name}")
+        _say(f"deleted {len(report.deleted)} object(s) of {model}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

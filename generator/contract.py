@@ -12,3 +12,10 @@ REPLICAS_ANNOTATION = "aiar.dev/replicas"
 
 RUNTIME_REQUIREMENTS_MARKER = "# The aiar model server's own:"
 """In a build context's ``requirements.txt``: the model's pins come before this line, aiar's after."""
+
+STOPPED_BY_ANNOTATION = "aiar.dev/stopped-by"
+"""On a Deployment ``aiar stop`` stopped: who (``user@host``). apply keeps it at 0 replicas while set."""
+STOPPED_AT_ANNOTATION = "aiar.dev/stopped-at"
+"""On a Deployment ``aiar stop`` stopped: when (ISO 8601, UTC)."""
+OPERATIONAL_ANNOTATIONS = frozenset({STOPPED_BY_ANNOTATION, STOPPED_AT_ANNOTATION})
+"""aiar's own annotations that the operations commands write, not apply: never drift."""

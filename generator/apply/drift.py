@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..contract import OPERATIONAL_ANNOTATIONS
 from ..errors import escape_pointer_token
 
 OWNED_LABEL_PREFIXES = ("app.kubernetes.io/", "aiar.dev/", "applyset.kubernetes.io/")
@@ -60,7 +61,7 @@ def _keys(live: Any, desired: Any, path: tuple[str, ...], prefixes: tuple[str, .
     if not isinstance(have, Mapping) or not isinstance(want, Mapping):
         return
     for key in sorted(have):
-        if key.startswith(prefixes) and key not in want:
+        if key.startswith(prefixes) and key not in want and key not in OPERATIONAL_ANNOTATIONS:
             yield Addition(f"{_dotted(path)}.{key}", _pointer((*path, key)))
 
 

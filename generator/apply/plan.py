@@ -127,7 +127,7 @@ def make_plan(session: Session) -> Plan:
         work: list[tuple[dict[str, Any], dict[str, Any] | None, str | None]] = [
             (parent_body(out, group_kinds, recorded(parent_live)), parent_live, None)
         ]
-        bodies = session.bodies()
+        bodies = session.bodies(live)
         work += [(bodies[o.key], live.get(o.key), o.model) for o in out.objects]
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             results = list(pool.map(lambda w: dry_run(k, *w), work))

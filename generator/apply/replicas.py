@@ -50,8 +50,10 @@ def scheduled_replicas(objects: Iterable[KubeObject], now: datetime) -> dict[str
 def with_replicas(obj: KubeObject, replicas: Mapping[str, int]) -> dict[str, Any]:
     """The body apply sends: a scheduled Deployment gets its replica count for now."""
     name = obj.body.get("metadata", {}).get("name")
-    if obj.kind != "Deployment" or name not in replicas or "replicas" in obj.body.get("spec", {}):
+    if obj.kind != "Deployment" or name not in replicas:
         return obj.body
+    if "replicas" in obj.body.get("spec", {}) and replicas[name] != 0:
+        return obj.body  # its own count (no schedule); only a stop overrides it
     body = copy.deepcopy(obj.body)
     body["spec"]["replicas"] = replicas[name]
     return body

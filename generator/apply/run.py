@@ -145,7 +145,7 @@ def apply(
     )
 
     # 3. Objects, phase by phase; training must finish before serving rolls out.
-    bodies = session.bodies()
+    bodies = session.bodies(live)
     for group in phases(out.objects):
         _apply_all(kube, [bodies[o.key] for o in group], before, force_conflicts, report)
         for api_version, keys in _waits(group).items():

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..contract import STOPPED_BY_ANNOTATION
 from ..environment import Environment, load_environment
 from . import fail
 from .images import Credentials, Images, RegistryClient, docker_client
@@ -36,9 +37,14 @@ class Session:
             self._kube = self.kube_factory()
         return self._kube
 
-    def bodies(self) -> dict[ObjectKey, dict[str, Any]]:
-        """What apply sends for each object of out/: its body, a scheduled Deployment's replicas set."""
+    def bodies(self, live: Mapping[ObjectKey, Mapping[str, Any]]) -> dict[ObjectKey, dict[str, Any]]:
+        """What apply sends for each object of out/: its body, with a scheduled Deployment's replicas
+        for now, and 0 for a Deployment a person stopped (``aiar stop``) until it is started."""
         replicas = scheduled_replicas(self.out.objects, self.clock())
+        for obj in self.out.objects:
+            annotations = ((live.get(obj.key) or {}).get("metadata") or {}).get("annotations") or {}
+            if obj.kind == "Deployment" and annotations.get(STOPPED_BY_ANNOTATION):
+                replicas[obj.key.name] = 0
         return {o.key: with_replicas(o, replicas) for o in self.out.objects}
 
     @property
