@@ -408,20 +408,76 @@ def destroy(out: Path, env_file: Path, kubeconfig: Path | None, context: str | N
         click.echo(f"deleted {len(report.deleted)} object(s)")
 
 
+def _status_table(statuses: Sequence[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .errors import printable
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("MODEL", "STATE", "VERSION", "READY", "STARTED", "MEMORY", "CPU", "URL", "NEXT"):
+        table.add_column(column)
+    notes = []
+    for s in statuses:
+        version = s.version_deployed or "-"
+        if s.version_generated and s.version_deployed != s.version_generated:
+            version = f"{version} (out/: {s.version_generated})"
+        usage = s.usage
+        memory = f"{usage.memory_bytes / 2**20:.0f}Mi" if usage and usage.memory_bytes is not None else "-"
+        cpu = f"{usage.cpu_cores * 1000:.0f}m" if usage and usage.cpu_cores is not None else "-"
+        nxt = " ".join(f"{k} {v}" for k, v in (("start", s.next_start), ("stop", s.next_stop)) if v) or "-"
+        state = s.state + (f" by {s.stopped_by}" if s.stopped_by else "")
+        ready = f"{s.replicas_ready}/{s.replicas_desired if s.replicas_desired is not None else '-'}"
+        url = s.public_urls[0] if s.public_urls else (s.cluster_url or "-")
+        row = (s.model, state, version, ready, s.started_at or "-", memory, cpu, url, nxt)
+        table.add_row(*(printable(str(x)) for x in row))
+        if usage is not None:
+            notes.append(f"{s.model}: memory/CPU from {usage.source}")
+        for queue in s.queues:
+            depth = queue.error or f"{queue.messages} message(s), {queue.consumers} consumer(s)"
+            notes.append(f"{s.model}: queue {queue.name} ({queue.role}): {depth}")
+        if s.training is not None:
+            notes.append(
+                f"{s.model}: training Job {s.training.job}: {s.training.state} {s.training.completed_at or ''}"
+            )
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(table)
+    for note in notes:
+        _say(note)
+
+
 @main.command()
+@click.argument("models", nargs=-1, metavar="[MODEL]...")
 @cluster_options
+@click.option("--objects", is_flag=True, help="List every object of out/ and its state instead of the models.")
 @output_option
-def status(out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, output: str) -> None:
-    """Show each object of OUT in the cluster: missing, present, or its Job/rollout progress."""
+def status(
+    models: tuple[str, ...],
+    out: Path,
+    env_file: Path,
+    kubeconfig: Path | None,
+    context: str | None,
+    objects: bool,
+    output: str,
+) -> None:
+    """Each model: state, version, replicas, start time, memory and CPU, URLs, queues, training, schedule."""
+    from .apply.model_status import amqp_queues, model_statuses, to_json
     from .apply.run import status as run_status
 
-    session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED)
-    states = _run(output, lambda: run_status(session), NOTHING_CHANGED)
+    session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED, models)
+    if objects:
+        states = _run(output, lambda: run_status(session), NOTHING_CHANGED)
+        if output == "json":
+            click.echo(json.dumps({"ok": True, "objects": [s.as_dict() for s in states]}, indent=2))
+        else:
+            for state in states:
+                _say(f"{state.state:40} {state.subject}")
+        return
+    statuses = _run(output, lambda: model_statuses(session, amqp_queues(session)), NOTHING_CHANGED)
     if output == "json":
-        click.echo(json.dumps({"ok": True, "objects": [s.as_dict() for s in states]}, indent=2))
+        click.echo(to_json(statuses))
     else:
-        for state in states:
-            _say(f"{state.state:40} {state.subject}")
+        _status_table(statuses)
 
 
 # --- operations: start, stop, delete one model ---------------------------------------------------

@@ -2,20 +2,28 @@
 
 It holds the seed's backend-config values (registry, PIP index, message bus, storage, gateway, data
 processor). Secrets are never values here: only names of Kubernetes Secrets or environment variables.
+
+The file is read as hostile input: whatever it holds, reading it is bounded work (its size, nesting,
+number of values and integer lengths are capped; YAML anchors, aliases and tags are refused before
+anything is built) and every failure is a located problem. The files it names are read the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import stat
+import string
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from .errors import EnvironmentFileError, Problem
+from .errors import EnvironmentFileError, Problem, escape_pointer_token
 from .jsonpos import Positions
 from .validate import located_problems
 
@@ -31,14 +39,34 @@ Host = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=r"
 
 
 def _no_credentials(url: str) -> str:
+    """``url``, if it names a host and can hold no credentials.
+
+    These URLs end up in generated files (Dockerfiles, config), so nothing secret may be in them.
+    Credentials hide in the user part (``user:pass@``) and just as often in a query (``?token=``,
+    ``?password=``, ``?access_key=``) or a fragment (``#user:pass``). Telling a token from a harmless
+    parameter is guesswork, and none of these endpoints (a PIP index, S3, Kong's admin API, the data
+    processor) needs either part, so any ``?`` or ``#`` is refused. Whitespace and control characters
+    are refused too: a URL is one token, and a newline in one would split the file it is written to.
+    """
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise ValueError("must not contain whitespace or control characters")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https", "amqp", "amqps"):
         raise ValueError("must be an http(s) or amqp(s) URL")
-    if parts.username or parts.password:
+    if "@" in parts.netloc:
         raise ValueError("must not contain credentials; reference a Secret or environment variable instead")
+    if "?" in url or "#" in url:
+        raise ValueError(
+            "must not have a query string or fragment (where tokens hide); "
+            "reference a Secret or environment variable for credentials instead"
+        )
     if not parts.hostname:
         raise ValueError("must name a host")
     return url
+
+
+# A URL that can hold no credentials; as a type, so that a list reports the very entry that is wrong.
+Url = Annotated[str, AfterValidator(_no_credentials)]
 
 
 class _Model(BaseModel):
@@ -69,19 +97,13 @@ class BaseImages(_Model):
 
 
 class Pip(_Model):
-    index_url: str | None = None
-    extra_index_urls: list[str] = Field(default_factory=list)
+    index_url: Url | None = None
+    extra_index_urls: list[Url] = Field(default_factory=list)
     trusted_hosts: list[Host] = Field(default_factory=list)
-
-    @field_validator("index_url")
-    @classmethod
-    def _index(cls, url: str | None) -> str | None:
-        return None if url is None else _no_credentials(url)
-
-    @field_validator("extra_index_urls")
-    @classmethod
-    def _extra(cls, urls: list[str]) -> list[str]:
-        return [_no_credentials(u) for u in urls]
+    source_builds: bool = False
+    """Let builds install source distributions (running their build code). Off by default: images
+    install wheels only, and ``apply`` checks every pin has a wheel for the base image's Python
+    before any build starts."""
 
 
 class Build(_Model):
@@ -98,16 +120,11 @@ class MessageBus(_Model):
 
 
 class Storage(_Model):
-    endpoint: str
+    endpoint: Url
     bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
     region: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$")] = "us-east-1"
     credentials_secret: SecretName | None = None
     """Secret with keys ``access_key`` and ``secret_key``."""
-
-    @field_validator("endpoint")
-    @classmethod
-    def _endpoint(cls, url: str) -> str:
-        return _no_credentials(url)
 
 
 LabelKey = Annotated[
@@ -135,26 +152,16 @@ _KONG_PODS = PeerSelector(
 class Gateway(_Model):
     host: Host | None = None
     path_prefix: Annotated[str, StringConstraints(pattern=r"^(/[a-z0-9._-]+)+$")] = "/models"
-    admin_url: str | None = None
+    admin_url: Url | None = None
     auth: Literal["key-auth", "jwt"] = "key-auth"
     rate_limit_per_minute: Annotated[int, Field(ge=1)] | None = None
     ingress_from: PeerSelector = _KONG_PODS
     """The gateway's pods: the only peers a model's NetworkPolicy admits to its HTTP port."""
 
-    @field_validator("admin_url")
-    @classmethod
-    def _admin(cls, url: str | None) -> str | None:
-        return None if url is None else _no_credentials(url)
-
 
 class DataProcessor(_Model):
-    url: str
+    url: Url
     timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, url: str) -> str:
-        return _no_credentials(url)
 
 
 class Wazuh(_Model):
@@ -186,6 +193,40 @@ class Layer(_Model):
         return self
 
 
+def _cidr(text: str) -> str:
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"must be a CIDR block with no host bits set, e.g. 10.0.0.1/32 ({exc})") from None
+    return text
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+
+
+class ApiServer(_Model):
+    """Where the scale CronJobs may reach the Kubernetes API server: their only egress besides DNS.
+
+    A NetworkPolicy names addresses, not Services, and the API server's address differs per cluster,
+    so the default cannot be exact: it is the private IPv4 ranges (RFC 1918), which keeps the scaler
+    off the internet and works where the control plane has private addresses (most clusters). To
+    allow the API server alone, set ``cidrs`` to the ``kubernetes`` Service's endpoints (``kubectl
+    get endpointslices -n default -l kubernetes.io/service-name=kubernetes``) and its ClusterIP, each
+    as a /32: some network plugins match the policy before the Service address is translated, some
+    after. A control plane on public addresses (some managed clusters) needs this setting.
+    """
+
+    cidrs: Annotated[list[Cidr], Field(min_length=1)] = Field(
+        default_factory=lambda: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+    )
+    ports: Annotated[list[Annotated[int, Field(ge=1, le=65535)]], Field(min_length=1)] = Field(
+        default_factory=lambda: [443, 6443]
+    )
+    """The Service's port and the API server's own (what the endpoints listen on, usually 6443)."""
+
+
 class Environment(_Model):
     """The environment file, as written."""
 
@@ -201,6 +242,8 @@ class Environment(_Model):
     wazuh: Wazuh | None = None
     metrics_scrapers: PeerSelector | None = None
     """Prometheus' pods, admitted to every model's HTTP port for ``/metrics``; none when unset."""
+    api_server: ApiServer = ApiServer()
+    """The API server's addresses and ports, for the scale CronJobs' NetworkPolicy."""
     layers: dict[LayerName, Layer] = Field(default_factory=dict)
     """Dockerfile fragments for DOCKER_LAYERS bundles, beside (and overriding) those shipped with aiar."""
 
@@ -243,157 +286,339 @@ def _yaml_positions(node: Any, pointer: str, positions: Positions) -> Any:
     return node
 
 
-# The fast path's subset of YAML: block mappings of plain scalars, spaces, comments, ASCII. Anything
-# else (sequences, quotes, flow style, anchors, tags, multi-line scalars, duplicate keys, numbers other
-# than small decimal integers...) goes to ruamel, which also reads this subset exactly like this.
-_SIMPLE_LINE = re.compile(r"( *)([A-Za-z_][A-Za-z0-9_./-]*):(?: +(.*))?")
-_SIMPLE_TEXT = re.compile(r"[\x20-\x7e\n]*")
-_SIMPLE_STRING = re.compile(r"[A-Za-z_/][A-Za-z0-9_./@+=-]*(?:[: ][A-Za-z0-9_./@+=-]+)*")
-_SIMPLE_INT = re.compile(r"0|[1-9][0-9]{0,17}")
-_SIMPLE_WORDS: dict[str, Any] = {
-    **dict.fromkeys(("true", "True", "TRUE"), True),
-    **dict.fromkeys(("false", "False", "FALSE"), False),
-    **dict.fromkeys(("null", "Null", "NULL"), None),
-}
-# Words that some YAML reader reads as something else than a string: left to ruamel.
-_SIMPLE_RESERVED = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
+# Bounds on what the environment file and the files it names may hold. A real environment file is
+# about a kilobyte, a few levels deep, with a few dozen values whose integers are ports and limits.
+MAX_ENVIRONMENT_BYTES = 1 << 20
+MAX_CA_BUNDLE_BYTES = 4 << 20
+MAX_LAYER_FILE_BYTES = 65536  # as for a layer's ``text``
+_MAX_DEPTH = 64
+_MAX_VALUES = 10_000
+_MAX_INT_DIGITS = 18
+_MAX_YAML_PROBLEMS = 10  # past that, more of the same only buries the first
+
+# Not a YAML printable character (YAML 1.2, 5.1): ruamel refuses them without saying where.
+_UNPRINTABLE = re.compile(r"[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# A plain scalar that YAML 1.1 or 1.2 may read as an integer (decimal, octal, hex, binary, base 60).
+_INTEGER_LIKE = re.compile(r"[-+]?(?:0[xXoObB][0-9A-Fa-f_]+|[0-9][0-9_:]*)")
 
 
-class _NotSimple(Exception):
-    pass
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    return text.count("\n", 0, index) + 1, index - text.rfind("\n", 0, index)
 
 
-def _simple_scalar(text: str) -> Any:
-    if text in _SIMPLE_WORDS:
-        return _SIMPLE_WORDS[text]
-    if _SIMPLE_INT.fullmatch(text):
-        return int(text)
-    if _SIMPLE_STRING.fullmatch(text) and text.lower() not in _SIMPLE_RESERVED:
-        return text
-    raise _NotSimple
+def _unprintable_problems(text: str, source: str) -> list[Problem]:
+    return [
+        Problem(source, "", f"character U+{ord(m.group()):04X} is not allowed in YAML", *_line_col(text, m.start()))
+        for m in islice(_UNPRINTABLE.finditer(text), _MAX_YAML_PROBLEMS)
+    ]
 
 
-def _simple_yaml(text: str) -> dict[str, Any] | None:
-    """The document when ``text`` is in the fast path's subset, else None (then ruamel reads it)."""
-    if not _SIMPLE_TEXT.fullmatch(text):
+@dataclass
+class _Open:
+    """A mapping or sequence being read: its pointer, and what comes next in it."""
+
+    pointer: str
+    is_mapping: bool
+    index: int = 0
+    """Sequence: the next item's index."""
+    key: str | None = None
+    """Mapping: the key whose value comes next; None while a key comes next."""
+
+
+class _Pointers:
+    """The JSON pointer of each node as ruamel's event stream goes by, without building anything."""
+
+    def __init__(self) -> None:
+        self._open: list[_Open] = []
+
+    @property
+    def depth(self) -> int:
+        return len(self._open)
+
+    def of(self, scalar: str | None) -> str:
+        """The pointer of the node starting now; a mapping key is named by itself (if a scalar)."""
+        if not self._open:
+            return ""
+        top = self._open[-1]
+        if not top.is_mapping:
+            return f"{top.pointer}/{top.index}"
+        name = scalar if top.key is None else top.key
+        return top.pointer if name is None else f"{top.pointer}/{escape_pointer_token(name)}"
+
+    def scalar(self, value: str | None) -> None:
+        self._next(value)
+
+    def start(self, is_mapping: bool) -> None:
+        self._open.append(_Open(self.of(None), is_mapping))
+
+    def end(self) -> None:
+        self._open.pop()
+        self._next(None)
+
+    def _next(self, scalar: str | None) -> None:
+        if not self._open:
+            return
+        top = self._open[-1]
+        if not top.is_mapping:
+            top.index += 1
+        elif top.key is None:
+            top.key = "?" if scalar is None else scalar  # "?": a key that is a collection or an alias
+        else:
+            top.key = None
+
+
+def _syntax_problem(exc: Any, source: str) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+    message = " ".join(str(p) for p in (exc.context, exc.problem) if p).split("\n")[0]
+    return Problem(source, "", f"invalid YAML: {message}", line, col)
+
+
+def _long_integer(plain: str) -> bool:
+    # Checked before ruamel calls int(): converting a long literal is quadratic in its length (and
+    # refused by Python past 4300 digits, with an exception no caller expects).
+    return _INTEGER_LIKE.fullmatch(plain) is not None and sum(ch in string.hexdigits for ch in plain) > _MAX_INT_DIGITS
+
+
+class _Stop(Exception):
+    """Stops reading the document: the problems found so far are the ones to report."""
+
+
+class _Screen:
+    """Refuses what an environment file never needs, one parser event at a time.
+
+    ruamel's parser is iterative and each of its events is seen here before the composer acts on it
+    (recursing into a collection, registering an anchor, following an alias), so reading stops at the
+    first collection nested too deep or value too many, before the composer's recursion gets deep or
+    the document big. Anchors and aliases (the billion laughs), tags (arbitrary types) and integers too
+    long to convert cheaply are collected wherever they are; reading then stops at the end of the
+    stream, before anything is constructed.
+    """
+
+    def __init__(self, source: str) -> None:
+        from ruamel.yaml import events
+
+        self._events = events
+        self.source = source
+        self.problems: list[Problem] = []
+        self._pointers = _Pointers()
+        self._values = 0
+        self.saw_the_end = False
+
+    def see(self, event: Any) -> None:
+        events = self._events
+        if isinstance(event, events.CollectionEndEvent):
+            self._pointers.end()
+        elif isinstance(event, events.NodeEvent):
+            self._node(event)
+        elif isinstance(event, events.StreamEndEvent):
+            self.saw_the_end = True
+            if self.problems:
+                raise _Stop
+
+    def _node(self, event: Any) -> None:
+        scalar = event.value if isinstance(event, self._events.ScalarEvent) else None
+        pointer = self._pointers.of(scalar)
+        line, col = event.start_mark.line + 1, event.start_mark.column + 1
+        self._values += 1
+        if self._values > _MAX_VALUES:
+            self._stop(pointer, f"more than {_MAX_VALUES} keys and values", line, col)
+        message = self._problem(event)
+        if message is not None:
+            self.problems.append(Problem(self.source, pointer, message, line, col))
+            if len(self.problems) == _MAX_YAML_PROBLEMS:
+                raise _Stop
+        if not isinstance(event, self._events.CollectionStartEvent):
+            self._pointers.scalar(scalar)
+            return
+        self._pointers.start(isinstance(event, self._events.MappingStartEvent))
+        if self._pointers.depth > _MAX_DEPTH:
+            self._stop(pointer, f"nested deeper than {_MAX_DEPTH} levels", line, col)
+
+    def _problem(self, event: Any) -> str | None:
+        """What is wrong with one node (scalar, alias, collection start), if anything."""
+        if isinstance(event, self._events.AliasEvent):
+            return f"YAML alias '*{event.anchor}' is not allowed; write the value out"
+        if event.anchor is not None:
+            return f"YAML anchor '&{event.anchor}' is not allowed; write the value out where it is needed"
+        if event.tag is not None:
+            return f"YAML tag '{event.tag}' is not allowed; an environment file holds plain values"
+        if isinstance(event, self._events.ScalarEvent) and event.style is None and _long_integer(event.value):
+            return f"integer of more than {_MAX_INT_DIGITS} digits; the numbers here are ports and limits"
         return None
-    root: dict[str, Any] = {}
-    # open mappings, innermost last: (indent of their keys, mapping); and a key still without a value
-    stack: list[tuple[int, dict[str, Any]]] = []
-    pending: tuple[int, dict[str, Any], str] | None = None
-    try:
-        for line in text.split("\n"):
-            stripped = line.lstrip(" ")
-            if not stripped or stripped.startswith("#"):
-                continue
-            match = _SIMPLE_LINE.fullmatch(line)
-            if match is None:
-                raise _NotSimple
-            indent = len(match.group(1))
-            key = match.group(2)
-            value = match.group(3) or ""
-            value = "" if value.startswith("#") else value.split(" #", 1)[0].rstrip(" ")
-            if key.lower() in _SIMPLE_RESERVED or "#" in value:
-                raise _NotSimple
-            if pending is not None:
-                parent_indent, parent, parent_key = pending
-                pending = None
-                if indent > parent_indent:
-                    child: dict[str, Any] = {}
-                    parent[parent_key] = child
-                    stack.append((indent, child))
-                else:
-                    parent[parent_key] = None
-            if not stack:
-                if indent != 0:
-                    raise _NotSimple
-                stack.append((0, root))
-            while indent < stack[-1][0]:
-                stack.pop()
-            if indent != stack[-1][0]:
-                raise _NotSimple  # deeper than a scalar's key (a continuation line) or between levels
-            mapping = stack[-1][1]
-            if key in mapping:
-                raise _NotSimple  # ruamel reports it, with its position
-            if value:
-                mapping[key] = _simple_scalar(value)
-            else:
-                mapping[key] = None
-                pending = (indent, mapping, key)
-    except _NotSimple:
-        return None
-    return root or None
+
+    def _stop(self, pointer: str, message: str, line: int, col: int) -> NoReturn:
+        self.problems.append(Problem(self.source, pointer, message, line, col))
+        raise _Stop
 
 
-def parse_environment(text: str, source: str) -> Environment:
-    document = _simple_yaml(text)
-    if document is not None:
-        try:
-            return Environment.model_validate(document)
-        except ValidationError:
-            pass  # read again below, with positions, to locate every problem
+def _screened_yaml(screen: _Screen) -> Any:
+    """ruamel's round-trip reader (it keeps line:col), every event it parses shown to ``screen`` first."""
     from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError
+    from ruamel.yaml.parser import RoundTripParser
+
+    class ScreenedParser(RoundTripParser):
+        def get_event(self) -> Any:
+            # Every event reaches the composer through here (peeking does not consume it).
+            event = super().get_event()
+            screen.see(event)
+            return event
 
     yaml = YAML(typ="rt")
+    yaml.Parser = ScreenedParser
     yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def _read_yaml(text: str, source: str) -> tuple[Any, Positions]:
+    """The document in ``text`` as plain data, and where each of its values is."""
+    from ruamel.yaml.error import MarkedYAMLError
+
+    problems = _unprintable_problems(text, source)
+    if problems:
+        raise EnvironmentFileError(problems)
+    screen = _Screen(source)
     try:
-        raw = yaml.load(text)
+        raw = _screened_yaml(screen).load(text)
+    except _Stop:
+        raw = None  # the screen holds the problems
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        message = " ".join(str(p) for p in (exc.context, exc.problem) if p).split("\n")[0]
-        raise EnvironmentFileError([Problem(source, "", f"invalid YAML: {message}", line, col)]) from None
+        raw = None
+        screen.problems.append(_syntax_problem(exc, source))
+    if screen.problems:
+        raise EnvironmentFileError(screen.problems)
+    if not screen.saw_the_end:
+        # ruamel changed how its composer takes events: what it read was never screened.
+        raise RuntimeError("the environment file was read past the screen")
     positions = Positions()
-    document = _yaml_positions(raw, "", positions)
+    return _yaml_positions(raw, "", positions), positions
+
+
+def _parse(text: str, source: str) -> tuple[Environment, Positions]:
+    document, positions = _read_yaml(text, source)
     if not isinstance(document, dict):
         raise EnvironmentFileError([Problem(source, "", "the environment file must be a YAML mapping", 1, 1)])
     try:
-        return Environment.model_validate(document)
+        return Environment.model_validate(document), positions
     except ValidationError as exc:
         raise EnvironmentFileError(located_problems(exc, document, positions, source)) from None
 
 
+def parse_environment(text: str, source: str) -> Environment:
+    """The environment written in ``text`` (from the file ``source``); every problem located."""
+    return _parse(text, source)[0]
+
+
+class _Unreadable(Exception):
+    """Why a file is not read: the message of a problem."""
+
+
+def _read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes.
+
+    A FIFO would block and a device (``/dev/zero``) never end, so only regular files are read: the
+    path is looked at before it is opened (opening some devices has effects) and the file once open
+    (it may have been swapped), opened non-blocking so a FIFO cannot stall the open itself. At most
+    ``limit + 1`` bytes are read, whatever the size said: a file can grow while it is read.
+    """
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise _Unreadable("not a regular file")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise _Unreadable("not a regular file")
+            if info.st_size > limit:
+                raise _Unreadable(f"larger than {limit} bytes")
+            chunks: list[bytes] = []
+            left = limit + 1
+            while left > 0 and (chunk := os.read(fd, min(left, 1 << 16))):
+                chunks.append(chunk)
+                left -= len(chunk)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise _Unreadable(exc.strerror or str(exc)) from None
+    if left <= 0:
+        raise _Unreadable(f"larger than {limit} bytes")
+    return b"".join(chunks)
+
+
+def _beside(env_path: Path, name: str) -> Path:
+    """A file the environment names: absolute, or relative to the environment file."""
+    path = Path(name)
+    return path if path.is_absolute() else env_path.parent / path
+
+
+class _Located:
+    """Problems at pointers of the environment file, with the line and column of the value."""
+
+    def __init__(self, source: str, positions: Positions) -> None:
+        self.source = source
+        self.positions = positions
+        self.problems: list[Problem] = []
+
+    def add(self, pointer: str, message: str) -> None:
+        line, col = self.positions.of(pointer, value_first=True) or (None, None)
+        self.problems.append(Problem(self.source, pointer, message, line, col))
+
+
+def _read_ca_bundle(env: Environment, env_path: Path, found: _Located) -> bytes | None:
+    if env.build.ca_bundle is None:
+        return None
+    path = _beside(env_path, env.build.ca_bundle)
+    try:
+        ca_bundle = _read_regular_file(path, MAX_CA_BUNDLE_BYTES)
+    except _Unreadable as exc:
+        found.add("/build/ca_bundle", f"cannot read {path}: {exc}")
+        return None
+    if b"-----BEGIN CERTIFICATE-----" not in ca_bundle:
+        found.add("/build/ca_bundle", f"{path} holds no PEM certificate")
+        return None
+    return ca_bundle
+
+
+def _read_layer_files(env: Environment, env_path: Path, found: _Located) -> dict[str, str]:
+    """The text of every layer that names a ``file``, by layer name."""
+    texts: dict[str, str] = {}
+    for name, layer in sorted(env.layers.items()):
+        if layer.file is None:
+            continue
+        path = _beside(env_path, layer.file)
+        pointer = f"/layers/{escape_pointer_token(name)}/file"
+        try:
+            texts[name] = _read_regular_file(path, MAX_LAYER_FILE_BYTES).decode("utf-8")
+        except _Unreadable as exc:
+            found.add(pointer, f"cannot read {path}: {exc}")
+        except UnicodeDecodeError:
+            found.add(pointer, f"cannot read {path}: not UTF-8 text")
+    return texts
+
+
 def load_environment(path: Path) -> LoadedEnvironment:
-    """Read the environment file and the CA bundle it names."""
+    """Read the environment file and the files it names (CA bundle, layers), reporting all their problems."""
     source = str(path)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise EnvironmentFileError([Problem(source, "", f"cannot read: {exc.strerror}")]) from None
+        raw = _read_regular_file(path, MAX_ENVIRONMENT_BYTES)
+    except _Unreadable as exc:
+        raise EnvironmentFileError([Problem(source, "", f"cannot read: {exc}")]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise EnvironmentFileError([Problem(source, "", "not UTF-8 text")]) from None
-    env = parse_environment(text, source)
+    env, positions = _parse(text, source)
+    found = _Located(source, positions)
+    ca_bundle = _read_ca_bundle(env, path, found)
+    layer_files = _read_layer_files(env, path, found)
+    if found.problems:
+        raise EnvironmentFileError(found.problems)
     digest = hashlib.sha256(raw)
-    ca_bundle = None
-    if env.build.ca_bundle is not None:
-        ca_path = Path(env.build.ca_bundle)
-        if not ca_path.is_absolute():
-            ca_path = path.parent / ca_path
-        try:
-            ca_bundle = ca_path.read_bytes()
-        except OSError as exc:
-            raise EnvironmentFileError(
-                [Problem(source, "/build/ca_bundle", f"cannot read {ca_path}: {exc.strerror}")]
-            ) from None
-        if b"-----BEGIN CERTIFICATE-----" not in ca_bundle:
-            raise EnvironmentFileError([Problem(source, "/build/ca_bundle", f"{ca_path} holds no PEM certificate")])
+    if ca_bundle is not None:
         digest.update(b"\0ca\0" + ca_bundle)
-    layers: dict[str, str] = {}
-    for name, layer in sorted(env.layers.items()):
-        if layer.text is not None:
-            layers[name] = layer.text
-            continue
-        assert layer.file is not None
-        layer_path = Path(layer.file) if Path(layer.file).is_absolute() else path.parent / layer.file
-        try:
-            layers[name] = layer_path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise EnvironmentFileError(
-                [Problem(source, f"/layers/{name}/file", f"cannot read {layer_path}: {why}")]
-            ) from None
-        digest.update(b"\0layer\0" + name.encode() + b"\0" + layers[name].encode())
+    for name, text in layer_files.items():  # in name order
+        digest.update(b"\0layer\0" + name.encode() + b"\0" + text.encode())
+    layers = {
+        name: layer_files[name] if layer.text is None else layer.text for name, layer in sorted(env.layers.items())
+    }
     return LoadedEnvironment(env, "sha256:" + digest.hexdigest(), ca_bundle, layers)

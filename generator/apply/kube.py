@@ -97,6 +97,17 @@ class Kube:
             )
         return decoded
 
+    def request_text(self, method: str, path: str) -> str:
+        """One call whose answer is text (a pod's /metrics through the API server's proxy)."""
+        try:
+            status, reason, data = self._send(method, path, [], {"Accept": "text/plain, */*"}, None)
+        except urllib3.exceptions.HTTPError as exc:
+            cause = getattr(exc, "reason", None) or exc
+            raise fail(self._api.configuration.host, f"Kubernetes API unreachable: {cause}") from None
+        if not 200 <= status < 300:
+            raise KubeError(status, reason, data[:300].decode(errors="replace"))
+        return data.decode(errors="replace")
+
     def _send(
         self, method: str, path: str, query: list[tuple[str, str]], headers: dict[str, str], body: Any
     ) -> tuple[int, str, bytes]:

@@ -1,8 +1,8 @@
 """The fast paths of ``generate`` agree with the careful paths they stand in front of.
 
-Each fast path (C JSON parser, simple-YAML environment reader, cached YAML writer, hard-linked
-output files) only handles what it is sure of and hands everything else to the code that was there
-before; these tests pin that the results, errors and positions are the same either way.
+Each fast path (C JSON parser, cached YAML writer, hard-linked output files) only handles what it is
+sure of and hands everything else to the code that was there before; these tests pin that the
+results, errors and positions are the same either way.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from generator.errors import EnvironmentFileError
 from generator.jsonpos import _Reader, parse_json
 from generator.writer import read_tree, write_tree
 from generator.yamlout import dump
-from tests.conftest import EXAMPLE_ENV, REPO
 
 # --- JSON: the C parser first, the position-keeping reader when there is something to report ---------
 
@@ -73,61 +72,7 @@ def test_json_what_the_standard_library_accepts_is_still_refused() -> None:
     assert parse_json("[" * 64 + "]" * 64).value is not None
 
 
-# --- The environment file: simple YAML read directly, anything else by ruamel -------------------------
-
-
-def slow_environment(text: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    with monkeypatch.context() as m:
-        m.setattr(environment, "_simple_yaml", lambda text: None)
-        return environment.parse_environment(text, "env.yaml")
-
-
-@pytest.mark.parametrize(
-    "path",
-    [EXAMPLE_ENV, REPO / "tests" / "fixtures" / "env-private.yaml"],
-)
-def test_environment_fast_path_reads_the_same(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    text = path.read_text()
-    assert environment.parse_environment(text, "env.yaml") == slow_environment(text, monkeypatch)
-
-
-def test_example_environment_takes_the_fast_path() -> None:
-    document = environment._simple_yaml(EXAMPLE_ENV.read_text())
-    assert document is not None and document["message_bus"]["port"] == 5672
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "a: 1\na: 2\n",  # duplicate key: ruamel reports it
-        "a: 010\n",  # not a plain decimal
-        "a: 1.5\n",
-        "a: yes\n",
-        "a: 'x'\n",
-        "a:\n  - x\n",
-        "a: b\n  c\n",  # a continuation line
-        "a: b #c: d\n  e: f\n",
-        "a:\n    b: 1\n  c: 2\n",  # dedent to no level
-        "a: &x b\n",
-        "a: x\tb\n",
-        "a: é\n",
-        "%YAML 1.1\n---\na: b\n",
-        "",
-        "# only a comment\n",
-    ],
-)
-def test_environment_fast_path_declines_what_it_does_not_know(text: str) -> None:
-    assert environment._simple_yaml(text) is None
-
-
-def test_environment_fast_path_nesting_nulls_and_comments() -> None:
-    text = "a:\n  b: x # c\n  c:\n  d:\n    e: true\n# c\nf: /g:h @x\ng:   # c\nh: 0\n"
-    assert environment._simple_yaml(text) == {
-        "a": {"b": "x", "c": None, "d": {"e": True}},
-        "f": "/g:h @x",
-        "g": None,
-        "h": 0,
-    }
+# --- The environment file (one reader, ruamel): errors keep their positions --------------------------
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,125 @@
+"""``aiar status MODEL``: the model-level figures equal what the API server, the pod's own /metrics
+(through the API server's proxy, served by the model's real image under podman) and RabbitMQ say."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pika
+import pytest
+
+from generator.apply.model_status import prometheus_value
+from tests.apply.harness import Stage, small_bundle
+
+
+def bus_bundle(root: Path) -> Path:
+    bundle = small_bundle(root, "Watched")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["input"]["prediction"].append(
+        {"type": "MESSAGE_BUS", "payload": {"routingKeys": [{"name": "watched.in"}]}}
+    )
+    manifest["output"] = {
+        "prediction": [{"type": "MESSAGE_BUS", "payload": {"routingKeys": [{"name": "watched.out"}]}}]
+    }
+    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return bundle
+
+
+def scrape(url: str, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return str(response.read().decode())
+        except OSError:
+            assert time.monotonic() < deadline, f"{url} never answered"
+            time.sleep(0.5)
+
+
+@pytest.fixture
+def docker_client(stage: Stage) -> Any:
+    import docker  # type: ignore[import-untyped]
+
+    client = docker.DockerClient(base_url=stage.platform.docker_host, version="1.41", timeout=300)
+    yield client
+    client.close()
+
+
+def test_status_figures_match_their_sources(stage: Stage, tmp_path: Path, docker_client: Any) -> None:
+    out = stage.generate([bus_bundle(tmp_path)], tmp_path / "out")
+    stage.apply(out)
+    index = json.loads((out / "index.json").read_text())
+    ref = index["models"]["watched"]["images"]["predict"]["ref"]
+    config = json.loads((out / "watched" / "server" / "model-server.json").read_text())
+    queue = config["prediction_bus"]["queue"]
+
+    # The model's real image, on podman's bridge network (the API server refuses to proxy to loopback).
+    config_file = Path(tempfile.mkdtemp(dir=tmp_path)) / "model-server.json"
+    config_file.write_text(json.dumps(config))
+    config_file.chmod(0o644)
+    config_file.parent.chmod(0o755)
+    container = docker_client.containers.run(
+        ref,
+        detach=True,
+        user="10001:10001",
+        read_only=True,
+        tmpfs={"/tmp": "rw"},
+        volumes={str(config_file): {"bind": "/etc/aiar/model-server.json", "mode": "ro"}},
+        labels={"aiar.test": "status"},
+    )
+    try:
+        container.reload()
+        address = next(iter(container.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+        direct = scrape(f"http://{address}:8080/metrics")
+        # The fake node's pod answers at the container's address: the status path is the real proxy.
+        [pod] = stage.kube.list(stage.kube.resource("v1", "Pod"), stage.namespace, "app.kubernetes.io/instance=watched")
+        path = stage.kube.resource("v1", "Pod").path(stage.namespace, pod["metadata"]["name"]) + "/status"
+        stage.kube.request(
+            "PATCH", path, body={"status": {"podIP": address, "podIPs": [{"ip": address}]}},
+            content_type="application/merge-patch+json",
+        )  # fmt: skip
+
+        # RabbitMQ: the queue with two messages waiting (the container cannot reach the loopback broker).
+        amqp = pika.BlockingConnection(pika.URLParameters(stage.platform.env()["AIAR_AMQP_URL"]))
+        channel = amqp.channel()
+        channel.confirm_delivery()  # each publish confirmed: the counts below are settled
+        channel.queue_declare(queue, passive=False, durable=True, arguments={"x-queue-type": "classic"})
+        channel.queue_purge(queue)
+        for body in (b"1", b"2"):
+            channel.basic_publish("", queue, body)
+        declared = channel.queue_declare(queue, passive=True).method
+
+        result = stage.aiar("status", "watched", "--out", out, "--env", stage.env_file, "-o", "json")
+        assert result.exit_code == 0, result.stdout + result.stderr
+        [status] = json.loads(result.stdout)["models"]
+        live = stage.objects()["Deployment/watched"]
+
+        assert status["model"] == "watched" and status["state"] == "running"
+        assert (
+            status["version_deployed"]
+            == status["version_generated"]
+            == live["metadata"]["annotations"]["aiar.dev/model-version"]
+        )
+        assert status["replicas_desired"] == live["spec"]["replicas"]
+        assert status["replicas_ready"] == live["status"]["readyReplicas"] == 1
+        assert status["started_at"] == pod["status"]["startTime"]
+        assert status["usage"]["source"] == "pod /metrics (API server proxy)"
+        rss = prometheus_value(direct, "process_resident_memory_bytes")
+        assert rss is not None and abs(status["usage"]["memory_bytes"] - rss) < 0.25 * rss
+        assert status["usage"]["cpu_cores"] >= 0
+        assert status["cluster_url"] == f"http://watched.{stage.namespace}.svc:80"
+        [q] = status["queues"]
+        assert (q["name"], q["messages"], q["consumers"]) == (queue, declared.message_count, declared.consumer_count)
+        assert q["messages"] == 2
+        channel.queue_delete(queue)
+        amqp.close()
+    finally:
+        container.remove(force=True)
+
+    text = stage.aiar("status", "--out", out, "--env", stage.env_file)
+    assert text.exit_code == 0 and "watched" in text.stdout and "MEMORY" in text.stdout
