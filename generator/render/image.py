@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import io
+import posixpath
+import unicodedata
 import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from .. import __version__, defaults
+from ..errors import BundleError, Problem
 from ..plan import ImagePlan, ModelPlan
 from ..runtime import config as rc
 from ..textrender import render
@@ -28,6 +32,7 @@ BUILD_DIR = "build"
 CA_PATH = "aiar-build/ca.pem"
 JRE_COPY = "/tmp/aiar-jre"
 """Where an H2O image's ``jre`` stage puts the JRE with its symbolic links resolved, to copy from."""
+IGNORE_FILE = ".dockerignore"
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,84 @@ def _dockerfile(plan: ModelPlan, image: ImagePlan) -> str:
     )
 
 
+def _fold(name: str) -> str:
+    """One spelling for the names a case-insensitive, normalising file system (macOS, Windows) takes as one."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def _parents(path: str) -> Iterator[str]:
+    directory = posixpath.dirname(path)
+    while directory:
+        yield directory
+        directory = posixpath.dirname(directory)
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """The paths of a build context a bundle file may not have, folded (see :func:`_fold`).
+
+    Names that differ only in case are one file where names ignore case (macOS, Windows), and a
+    path cannot be a file on one side and a directory on the other.
+    """
+
+    files: dict[str, str]
+    """Generated file -> its name as written."""
+    directories: dict[str, str]
+    """Directory of generated files -> one of them."""
+    ignore_files: frozenset[str]
+    """What engines read in place of aiar's ``.dockerignore`` when it exists: Podman's
+    ``.containerignore``, BuildKit's ``<Dockerfile>.dockerignore`` beside the Dockerfile."""
+
+    @classmethod
+    def of(cls, context: Files, dockerfiles: Iterable[str]) -> _Taken:
+        ignore_files = [
+            ".containerignore",
+            *(f"{d}{end}" for d in dockerfiles for end in (IGNORE_FILE, ".containerignore")),
+        ]
+        return cls(
+            files={_fold(name): name for name in context},
+            directories={_fold(parent): name for name in sorted(context) for parent in _parents(name)},
+            ignore_files=frozenset(_fold(name) for name in ignore_files),
+        )
+
+    def clash(self, name: str) -> str | None:
+        """Why the bundle file ``name`` cannot go into the context, or None."""
+        folded = _fold(name)
+        if folded in self.files:
+            generated = self.files[folded]
+            case = "" if generated == name else " (the same file where names ignore case, as on macOS and Windows)"
+            return f"aiar writes {generated!r} into the image's build context itself{case}"
+        if folded in self.directories:
+            return f"aiar writes {self.directories[folded]!r}, so this must stay a directory"
+        if folded in self.ignore_files:
+            return f"the image builder would read it instead of aiar's {IGNORE_FILE!r}"
+        parent = next((p for p in _parents(folded) if p in self.files), None)
+        if parent is not None:
+            return f"aiar writes the file {self.files[parent]!r}, which cannot hold other files"
+        return None
+
+
+def add_bundle_files(
+    context: Files, files: Iterable[tuple[str, bytes]], origin: str, dockerfiles: Iterable[str]
+) -> None:
+    """Put the bundle's ``files`` into ``context``, which already holds everything aiar generates.
+
+    A bundle file at a generated path would silently replace aiar's: its Dockerfile (layers, labels
+    and the non-root check gone), its .dockerignore, the runtime archive. Such files are refused,
+    all at once, whatever the model type.
+    """
+    taken = _Taken.of(context, dockerfiles)
+    problems: list[Problem] = []
+    for name, data in files:
+        reason = taken.clash(name)
+        if reason is None:
+            context[name] = data
+        else:
+            problems.append(Problem(origin, "", f"entry {name!r}: {reason}; rename or remove the bundle's file"))
+    if problems:
+        raise BundleError(problems)
+
+
 def render_build_context(plan: ModelPlan) -> Files:
     """Every file of the model's build context, by path relative to the context directory."""
     if plan.layers is not None:
@@ -128,7 +211,7 @@ def render_build_context(plan: ModelPlan) -> Files:
 
         return render_layers_context(plan, plan.layers)
     files: Files = {
-        ".dockerignore": render("dockerignore.j2").encode(),
+        IGNORE_FILE: render("dockerignore.j2").encode(),
         "requirements.txt": requirements_txt(plan).encode(),
     }
     for image in plan.images:
@@ -136,11 +219,10 @@ def render_build_context(plan: ModelPlan) -> Files:
     if plan.ca_bundle is not None:
         files[CA_PATH] = plan.ca_bundle
     files[defaults.RUNTIME_ARCHIVE] = runtime_archive()
-    for name, data in plan.source.files:
-        if name.startswith("src/"):
-            files[name] = data
     if plan.java is not None and plan.java.jar_from_aiar and plan.server.jvm is not None:
         files[f"src/{plan.server.jvm.jar}"] = h2o_jar()
+    bundle = [(name, data) for name, data in plan.source.files if name.startswith("src/")]
+    add_bundle_files(files, bundle, plan.source.origin, (image.dockerfile for image in plan.images))
     return files
 
 

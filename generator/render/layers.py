@@ -3,7 +3,8 @@
 The generated ``Dockerfile.predict`` is the named layers' fragments in order, then the bundle's
 Dockerfile verbatim, then the manifest's ``envVars`` as one ``ENV`` (see :mod:`generator.plan_layers`
 for why). The context holds the bundle's files at their own paths, so its Dockerfile's ``COPY``
-instructions work unchanged, plus what aiar's layers copy (under ``aiar-layers/``).
+instructions work unchanged, plus what aiar's layers copy (under ``aiar-layers/``); a bundle file
+that would take the place of one aiar writes is refused (:func:`generator.render.image.add_bundle_files`).
 """
 
 from __future__ import annotations
@@ -49,18 +50,18 @@ def layered_dockerfile(plan: ModelPlan, layers: LayersPlan) -> str:
 
 
 def render_layers_context(plan: ModelPlan, layers: LayersPlan) -> Files:
+    from .image import IGNORE_FILE, add_bundle_files, runtime_archive, runtime_requirements
+
     files: Files = {
-        ".dockerignore": render("dockerignore.j2").encode(),
+        IGNORE_FILE: render("dockerignore.j2").encode(),
         "Dockerfile.predict": layered_dockerfile(plan, layers).encode(),
     }
-    for name, data in plan.source.files:
-        if name not in ("manifest.json", "Dockerfile"):
-            files[name] = data
     if any(layer.name == "aiar-server" and layer.source == "aiar" for layer in layers.layers):
-        from .image import runtime_archive, runtime_requirements
-
         files[defaults.RUNTIME_ARCHIVE] = runtime_archive()
         files[f"{LAYERS_DIR}/aiar-server-requirements.txt"] = ("\n".join(runtime_requirements()) + "\n").encode()
+    # its manifest and Dockerfile are what the image is made from, not part of it
+    bundle = [(name, data) for name, data in plan.source.files if name not in ("manifest.json", "Dockerfile")]
+    add_bundle_files(files, bundle, plan.source.origin, (image.dockerfile for image in plan.images))
     return files
 
 
