@@ -10,11 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import defaults
 from .bundle import BundleSource, read_bundle
 from .environment import BaseImages, Environment, LoadedEnvironment, Registry, load_environment
 from .errors import AiarError, Problem
 from .load import load_bundle
 from .lock import Lock, LockedModel, read_lock, render_lock, resolve_version
+from .manifest import HistoricDataTraining
 from .plan import LocalPlan, ModelPlan, plan_local, plan_model
 from .render import Files
 from .render.cluster import render_cluster
@@ -88,9 +90,19 @@ def compile_source(source: BundleSource, env: LoadedEnvironment, lock: Lock) -> 
         kubernetes=cluster.order,
         waits=cluster.waits,
         gateway=next(iter(gateway_files), None),
+        datasets=_datasets(plan),
     )
     lock_entry = LockedModel(version=plan.version, digest=plan.source_digest)
     return CompiledModel(plan, files, entry, lock_entry, cluster.objects, kong_service)
+
+
+def _datasets(plan: ModelPlan) -> tuple[tuple[str, str], ...]:
+    """The stored datasets the model's training Job reads, with where the manifest names each."""
+    return tuple(
+        (defaults.dataset_key(t.payload.fileName), f"/input/training/{i}/payload/fileName")
+        for i, t in enumerate(plan.manifest.input.training)
+        if isinstance(t, HistoricDataTraining) and t.payload.dataSource == "STORAGE"
+    )
 
 
 def compile_all(bundles: Sequence[Path], env: LoadedEnvironment, lock: Lock) -> Compiled:

@@ -95,6 +95,8 @@ class Model:
     slug: str
     images: tuple[Image, ...]
     objects: tuple[KubeObject, ...]
+    datasets: tuple[tuple[str, str], ...] = ()
+    """(storage key, manifest pointer) of each dataset its training Job reads."""
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,7 @@ KIND_PHASE: dict[str, int] = {
     "Job": 3,
     "Deployment": 4,
     "Service": 4,
+    "PodDisruptionBudget": 4,
     "CronJob": 5,
     "NetworkPolicy": 6,
 }
@@ -268,7 +271,8 @@ def read_out(root: Path) -> OutDir:
             KubeObject(name, slug, _load_yaml(root, name), waits.get(name))
             for name in object_files(root, slug, entry, expected)
         )
-        models.append(Model(slug, images, objects))
+        datasets = tuple((str(d["key"]), str(d["pointer"])) for d in entry.get("datasets") or [])
+        models.append(Model(slug, images, objects, datasets))
     gateway_file = (index.get("cluster") or {}).get("gateway")
     out = OutDir(
         root=root,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from . import gateway
+from .datasets import check_datasets
 from .diff import object_diff
 from .drift import additions
 from .kube import Kube, KubeError, describe
@@ -106,7 +107,9 @@ def dry_run(kube: Kube, body: dict[str, Any], live: dict[str, Any] | None, model
 
 
 def make_plan(session: Session) -> Plan:
+    """Raises the problems apply would stop at before changing anything (missing datasets)."""
     out, kube = session.out, session.kube_factory
+    check_datasets(session)
     changes: list[Change] = []
     unchanged: list[Change] = []
     for image in session.images.missing(out.images):

@@ -131,21 +131,25 @@ def _why_not(pin: str, target: Target, env: Environment) -> str | None:
 
 
 def check_pins(images: Sequence[Image], env: Environment, docker: Any) -> None:
-    """Raise one problem per pin of these images that cannot install, before anything is built."""
+    problems = pin_problems(images, env, docker)
+    if problems:
+        raise ApplyError(problems)
+
+
+def pin_problems(images: Sequence[Image], env: Environment, docker: Any) -> list[Problem]:
+    """One problem per pin of these images that cannot install, found before anything is built."""
     pins: dict[str, set[str]] = {}  # pin -> models that need it
     for image in images:
         for pin in model_pins(image):
             pins.setdefault(pin, set()).add(image.model)
     if not pins:
-        return
+        return []
     target = target_of(docker, env.base_images.python)
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         reasons = dict(zip(pins, pool.map(lambda pin: _why_not(pin, target, env), pins), strict=True))
-    problems = [
+    return [
         _problem(pin, sorted(pins[pin]), why, target, env) for pin, why in sorted(reasons.items()) if why is not None
     ]
-    if problems:
-        raise ApplyError(problems)
 
 
 def _problem(pin: str, models: Iterable[str], why: str, target: Target, env: Environment) -> Problem:

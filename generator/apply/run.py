@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
-from . import fail, gateway
+from . import ApplyError, fail, gateway
+from .datasets import missing_datasets
 from .drift import additions, removal_patch
 from .images import ImageResult
 from .kube import Kube, KubeError, describe
 from .outdir import KubeObject, ObjectKey, key_of, phase_of
 from .plan import WORKERS, recorded
-from .preflight import check_pins
+from .preflight import pin_problems
 from .prune import (
     check_tooling,
     delete_objects,
@@ -105,11 +106,14 @@ def apply(
     missing_namespace = not namespace_exists(session)
     if missing_namespace and not create_namespace:
         raise fail(f"Namespace {out.namespace}", f"does not exist: {NAMESPACE_HELP}")
-
-    # 1. Images, before anything in the cluster: a failed build leaves the cluster as it was.
+    # 1. Images, before anything in the cluster: a failed build leaves the cluster as it was. Before
+    #    any build, every dataset a training Job will read is in storage and every pin installs.
     missing = session.images.missing(out.images)
+    problems = missing_datasets(session)
     if missing:
-        check_pins(missing, session.env, session.images.docker)
+        problems += pin_problems(missing, session.env, session.images.docker)
+    if problems:
+        raise ApplyError(problems)
     present = [i for i in out.images if i not in missing]
     for image in present:
         report.images.append(ImageResult(image, "present", 0.0))

@@ -32,6 +32,8 @@ class ModelEntry:
     """(object file, condition) that apply waits for before applying the files after it."""
     gateway: str | None = None
     """The model's own Kong file (None without REST input); ``gateway/kong.yaml`` merges them all."""
+    datasets: tuple[tuple[str, str], ...] = ()
+    """(storage key, manifest pointer) of each dataset its training Job reads: apply checks they exist."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ def render_index(
                 "kubernetes": list(m.kubernetes),
                 "wait_for": dict(m.waits),
                 "gateway": m.gateway,
+                **({"datasets": [{"key": k, "pointer": p} for k, p in m.datasets]} if m.datasets else {}),
             }
             for m in models
         },

@@ -44,6 +44,8 @@ TRAIN = (
 
 
 SESSION = uuid.uuid4().hex
+DATASET = "data.csv"
+"""The HISTORIC_DATA file of training test bundles (uploaded by the ``datasets`` fixture)."""
 
 
 def small_bundle(
@@ -57,7 +59,7 @@ def small_bundle(
     files = {"src/predict.py": f"{code}\n# test session {SESSION}\n"}
     if training:
         manifest["input"]["training"] = [
-            {"type": "HISTORIC_DATA", "payload": {"dataSource": "STORAGE", "fileName": "data.csv"}}
+            {"type": "HISTORIC_DATA", "payload": {"dataSource": "STORAGE", "fileName": DATASET}}
         ]
         manifest["modelData"]["payload"]["modelFile"] = "model.txt"
         files["src/train.py"] = TRAIN

@@ -39,6 +39,7 @@ def test_unbuildable_pins_are_named_before_any_build(stage: Stage, tmp_path: Pat
     before = stage.objects()
     result = stage.aiar("apply", "injection-model", "--out", out, "--env", stage.env_file)
     assert result.exit_code == 1, result.stdout + result.stderr
+    assert "train_data.csv" in result.stderr  # its dataset is missing too: every problem at once
     for pin in ("pandas==1.0.1", "scikit-learn==0.21.3", "z-utils==0.1.2"):
         assert f"injection-model: {pin}: cannot be installed on Python 3.11" in result.stderr, result.stderr
     assert "built+pushed" not in result.stderr and "building" not in result.stderr  # no build started
@@ -62,7 +63,7 @@ def test_a_missing_namespace_is_said_before_any_build_and_created_on_request(sta
     out = other.generate([small_bundle(tmp_path, "Newcomer")], tmp_path / "out")
 
     code, plan = other.plan(out)
-    assert code == 2 and plan["changes"][0]["subject"] == f"Namespace {namespace}"
+    assert code == 2 and f"Namespace {namespace}" in [c["subject"] for c in plan["changes"]]
     result = other.aiar("apply", "--out", out, "--env", env_file)
     assert result.exit_code == 1 and f"Namespace {namespace}: does not exist" in result.stderr
     assert "built" not in result.stderr
@@ -74,3 +75,24 @@ def test_a_missing_namespace_is_said_before_any_build_and_created_on_request(sta
     other.destroy(out)
     assert other.kube.get("v1", ObjectKey("", "Namespace", "", namespace)) is not None  # never pruned
     other.kube.delete(other.kube.resource("v1", "Namespace"), "", namespace)
+
+
+def test_a_missing_dataset_is_found_before_anything_changes(stage: Stage, tmp_path: Path) -> None:
+    import json
+    import uuid
+
+    bundle = small_bundle(tmp_path, "Unfed", training=True)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    absent = f"absent-{uuid.uuid4().hex[:8]}.csv"
+    manifest["input"]["training"][0]["payload"]["fileName"] = absent
+    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    out = stage.generate([bundle], tmp_path / "out")
+    before = stage.objects()
+
+    for command in ("plan", "apply"):
+        result = stage.aiar(command, "--out", out, "--env", stage.env_file, "-o", "json")
+        assert result.exit_code == 1, result.stdout
+        [problem] = json.loads(result.stdout)["problems"]
+        assert problem["pointer"] == "/input/training/0/payload/fileName"
+        assert absent in problem["message"] and "aiar storage put" in problem["message"]
+    assert stage.objects() == before  # nothing applied, no training started

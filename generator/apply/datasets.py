@@ -1,0 +1,91 @@
+"""Datasets a training Job will read, found in storage before anything is applied.
+
+A HISTORIC_DATA ``fileName`` that is not in the bucket would otherwise surface as a training Job
+failing minutes later. plan reports it (exit 1) and apply refuses to start: the problem names the
+model and the manifest pointer where the file is named, and how to upload it. Training that already
+completed (its content-hashed Job is Complete) does not read the dataset again and is not checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import Problem
+from . import ApplyError
+from .outdir import Model
+from .session import Session
+
+
+def _trained(session: Session, model: Model) -> bool:
+    jobs = [o for o in model.objects if o.kind == "Job"]
+    if not jobs:
+        return False
+    for job in jobs:
+        live = session.kube.get(job.api_version, job.key)
+        conditions = (live or {}).get("status", {}).get("conditions") or []
+        if not any(c.get("type") == "Complete" and c.get("status") == "True" for c in conditions):
+            return False
+    return True
+
+
+def s3_client(session: Session) -> Any:
+    """boto3 on the environment's storage; credentials from the usual AWS variables or files."""
+    import boto3
+    from botocore.config import Config
+
+    storage = session.env.storage
+    assert storage is not None
+    return boto3.client(
+        "s3",
+        endpoint_url=storage.endpoint,
+        region_name=storage.region,
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}, connect_timeout=5),
+    )
+
+
+def missing_datasets(session: Session, client: Any = None) -> list[Problem]:
+    storage = session.env.storage
+    wanted = [(m, key, pointer) for m in session.out.models for key, pointer in m.datasets]
+    if storage is None or not wanted:
+        return []
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    client = client if client is not None else s3_client(session)
+    problems = []
+    for model, key, pointer in wanted:
+        if _trained(session, model):
+            continue
+        where = f"s3://{storage.bucket}/{key}"
+        try:
+            client.head_object(Bucket=storage.bucket, Key=key)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchKey", "NotFound"):
+                name = key.rsplit("/", 1)[-1]
+                problems.append(
+                    Problem(
+                        f"{model.slug} (manifest.json)",
+                        pointer,
+                        f"dataset {name!r} is not in storage ({where}): upload it first, "
+                        f"`aiar storage put {name}`; no training was started",
+                    )
+                )
+            else:
+                problems.append(Problem(f"{model.slug} (manifest.json)", pointer, f"cannot look up {where}: {code}"))
+        except NoCredentialsError:
+            problems.append(
+                Problem(
+                    f"{model.slug} (manifest.json)",
+                    pointer,
+                    f"cannot look up {where}: no S3 credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)",
+                )
+            )
+        except BotoCoreError as exc:
+            problems.append(Problem(f"{model.slug} (manifest.json)", pointer, f"cannot look up {where}: {exc}"))
+    return problems
+
+
+def check_datasets(session: Session) -> None:
+    problems = missing_datasets(session)
+    if problems:
+        raise ApplyError(problems)
