@@ -74,11 +74,28 @@ def test_failed_build_changes_nothing_in_the_cluster(stage: Stage, tmp_path: Pat
     stage.apply(out)
     before = stage.versions()
 
+    # A pin that cannot install is found before the build (see test_selection_and_pins)...
     broken = small_bundle(tmp_path / "v2", "Alpha", dependencies=[{"name": "aiar-no-such-package", "version": "0.0.0"}])
     out = stage.generate([broken], tmp_path / "out")
     result = stage.aiar("apply", "--out", out, "--env", stage.env_file)
     assert result.exit_code == 1
-    assert "build failed" in result.stderr and "aiar-no-such-package" in result.stderr
+    assert "aiar-no-such-package==0.0.0: cannot be installed" in result.stderr
+    assert stage.versions() == before
+
+    # ...and a build that fails for real (its base image does not exist) changes nothing either.
+    import yaml
+
+    env = yaml.safe_load(stage.env_file.read_text())
+    env["base_images"]["python"] = "localhost/aiar-no-such-base:1"
+    env_file = tmp_path / "broken-env.yaml"
+    env_file.write_text(yaml.safe_dump(env))
+    from tests.apply.harness import Stage as Harness
+
+    other = Harness(stage.platform, env_file, tmp_path)
+    out = other.generate([small_bundle(tmp_path / "v3", "Alpha")], tmp_path / "out3", tmp_path / "v3.lock")
+    result = other.aiar("apply", "--out", out, "--env", env_file)
+    assert result.exit_code == 1
+    assert "build failed" in result.stderr and "aiar-no-such-base" in result.stderr
     assert stage.versions() == before
 
 
