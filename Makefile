@@ -54,6 +54,9 @@ testenv-down: ## stop the local platform
 test: install lint validators testenv ## every test: unit, golden, property, cluster validators, runtime, platform
 	$(PY) -m pytest -q
 
+test-fast: install lint validators ## every test that needs no server (no platform, RabbitMQ or S3): compiler, goldens, linters, properties
+	$(PY) -m pytest -q -m "not platform"
+
 goldens: install ## refresh out/, tests/goldens/ and the manifest JSON Schema on purpose; review the diff
 	$(AIAR) generate
 	$(AIAR) generate tests/fixtures/bundles/* --env tests/fixtures/env-private.yaml \
@@ -72,4 +75,4 @@ h2o-jar: install ## rebuild the H2O jars from source (Maven Central): aiar's bri
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install demo lint validators testenv testenv-down test goldens bench h2o-jar clean
+.PHONY: help install demo lint validators testenv testenv-down test test-fast goldens bench h2o-jar clean

@@ -540,5 +540,14 @@ def delete(
         _say(f"deleted {len(report.deleted)} object(s) of {model}")
 
 
+def _register_subgroups() -> None:
+    # at the end: cli_storage uses this module's helpers
+    from .cli_storage import storage
+
+    main.add_command(storage)
+
+
+_register_subgroups()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -40,8 +40,11 @@ BUS_TRAINING_BUFFER = 1000
 DATASET_PREFIX = "datasets"
 MODEL_PREFIX = "models"
 
-RESOURCE_REQUESTS = {"cpu": "100m", "memory": "256Mi"}
-RESOURCE_LIMITS = {"cpu": "1", "memory": "1Gi"}
+RESOURCE_REQUESTS = {"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "128Mi"}
+RESOURCE_LIMITS = {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "512Mi"}
+"""Of the model's containers (server and training). The kubelet counts the pod's emptyDir usage and its
+containers' logs against the sum of the containers' ephemeral-storage limits, so the limit leaves room
+for a full scratch volume (``SCRATCH_SIZE``) plus logs; the root filesystem itself is read-only."""
 
 IMAGE_TAG_LENGTH = 20
 """Hex digits of the build context's sha256 used as the image tag."""
@@ -72,13 +75,21 @@ NAME_HASH_LENGTH = 10
 """Hex digits of the content hash in ``<slug>-config-<hash>`` and ``<slug>-train-<hash>``."""
 
 REPLICAS = 1
-"""Replicas of an unscheduled model, and what a ``start`` CronJob scales to."""
+"""Replicas of an unscheduled model, and what a ``start`` CronJob scales to. Above one, the model gets
+a PodDisruptionBudget and topology spread constraints (see ``plan_cluster.ClusterPlan.max_replicas``)."""
+PDB_MAX_UNAVAILABLE = 1
+"""Voluntary disruptions (node drains) take at most one of a model's pods at a time."""
+SPREAD_TOPOLOGY_KEYS = ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+"""A multi-replica model's pods spread over nodes, then zones; ScheduleAnyway, so that a cluster with
+fewer nodes or zones than replicas still runs them all."""
+HEALTH_ROUTE_NAMES = ("readyz", "ready", "readiness", "healthz", "health")
+"""Last path segments of a DOCKER_LAYERS OpenAPI ``GET`` route taken as its readiness check, most
+specific first; liveness-only names (``livez``) are not readiness signals and are not used."""
 REVISION_HISTORY = 3
 SERVICE_PORT = 80
 DNS_PORT = 53
-API_SERVER_PORTS = (443, 6443)
-"""Where the scale CronJobs reach the API server (the Service port and the usual apiserver port)."""
 SCRATCH_SIZE = "256Mi"
+"""``sizeLimit`` of every pod's ``/tmp`` emptyDir (a downloaded model or dataset; the scaler's kubectl cache)."""
 
 PROBE_PERIOD_S = 10
 STARTUP_FAILURES = 60
@@ -96,8 +107,17 @@ SCALER_BACKOFF_LIMIT = 2
 SCALER_DEADLINE_S = 120
 API_TOKEN_TTL_S = 600
 """Lifetime of the scaler's projected API token (the kubelet's minimum); the Job ends well before."""
-SCALER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "128Mi"}}
-SIDECAR_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}}
+SCALER_RESOURCES = {
+    "requests": {"cpu": "10m", "memory": "32Mi", "ephemeral-storage": "32Mi"},
+    "limits": {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "320Mi"},
+}
+"""kubectl's discovery cache needs a few MiB (the request); the limit still covers a full scratch
+volume plus logs, so that the scratch volume's own ``sizeLimit`` is what stops a runaway write."""
+SIDECAR_RESOURCES = {
+    "requests": {"cpu": "50m", "memory": "64Mi", "ephemeral-storage": "32Mi"},
+    "limits": {"cpu": "200m", "memory": "256Mi", "ephemeral-storage": "128Mi"},
+}
+"""The Wazuh agent writes only its logs (its root filesystem is read-only; /tmp is the model's scratch)."""
 
 KONG_FORMAT_VERSION = "3.0"
 KONG_TAG = "aiar"

@@ -14,7 +14,7 @@ from . import defaults
 from .environment import Environment, PeerSelector, Wazuh
 from .errors import ManifestError, Problem
 from .load import LoadedBundle
-from .manifest import Manifest, ScheduleEntry
+from .manifest import DockerLayersModel, Manifest, ScheduleEntry
 from .plan_layers import ApiRoute
 from .runtime import config as rc
 
@@ -39,6 +39,9 @@ class SchedulePlan:
     jobs: tuple[ScaleJob, ...]
     kubectl_image: str
     service_account: str
+    api_server_cidrs: tuple[str, ...]
+    api_server_ports: tuple[int, ...]
+    """The scalers' only egress besides DNS (the environment's ``api_server``)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,18 @@ class Egress:
     bus_port: int | None
     storage_port: int | None
     wazuh_ports: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one workload's pods may use: the credentials they get and where their egress may go.
+
+    Each workload gets only what its own code path touches (see :func:`plan_cluster`), so a leaked
+    pod holds no credential it would not use anyway.
+    """
+
+    secrets: Secrets
+    egress: Egress
 
 
 @dataclass(frozen=True)
@@ -79,9 +94,16 @@ class ClusterPlan:
     limits: dict[str, str]
     replicas: int | None
     """None when a schedule owns the replica count: the Deployment then leaves ``spec.replicas`` out."""
+    max_replicas: int
+    """The most pods the Deployment runs: its replicas, or the most a start CronJob scales it to. Above
+    one it gets a PodDisruptionBudget and spreads its pods over nodes and zones."""
     serves_rest: bool
-    secrets: Secrets
-    egress: Egress
+    server: Access
+    """The Deployment's pods."""
+    training: Access | None
+    """The training Job's pods; None when the model does not train from storage."""
+    readiness_path: str | None
+    """A DOCKER_LAYERS server's declared health route, probed for readiness; None: TCP probes only."""
     ingress_from: PeerSelector | None
     """Gateway pods admitted to port 8080; None for a model without REST input."""
     metrics_scrapers: PeerSelector | None
@@ -122,7 +144,14 @@ def _schedule(slug: str, m: Manifest, env: Environment, loaded: LoadedBundle) ->
         for i, entry in enumerate(entries, start=1):
             name = f"{slug}-{action}" if len(entries) == 1 else f"{slug}-{action}-{i}"
             jobs.append(ScaleJob(action, name, cron_expression(entry), replicas))  # type: ignore[arg-type]
-    return SchedulePlan(m.schedule.timezone, tuple(jobs), env.base_images.kubectl, f"{slug}-scaler")
+    return SchedulePlan(
+        m.schedule.timezone,
+        tuple(jobs),
+        env.base_images.kubectl,
+        f"{slug}-scaler",
+        tuple(dict.fromkeys(env.api_server.cidrs)),
+        tuple(sorted(set(env.api_server.ports))),
+    )
 
 
 def _resources(m: Manifest) -> tuple[dict[str, str], dict[str, str]]:
@@ -131,6 +160,59 @@ def _resources(m: Manifest) -> tuple[dict[str, str], dict[str, str]]:
         requests |= m.resources.requests.model_dump(exclude_none=True)
         limits |= m.resources.limits.model_dump(exclude_none=True)
     return requests, limits
+
+
+def _server_uses_bus(server: rc.ServerConfig, own_server: bool) -> bool:
+    if server.message_bus is None:
+        return False
+    if own_server:
+        # a DOCKER_LAYERS image runs the bundle's code: its manifest's bus inputs and outputs are all we know
+        return True
+    # aiar's server consumes bus predictions and bus training (and publishes what those produce); the
+    # statistics of historic training are the Job's to publish
+    training = server.training
+    return server.prediction_bus is not None or (training is not None and training.bus is not None)
+
+
+def _server_uses_storage(server: rc.ServerConfig, own_server: bool) -> bool:
+    # aiar's server touches the bucket only at model_key: it polls for the trained model file there, and
+    # uploads there after bus training. The datasets are the training Job's.
+    return not own_server and server.storage is not None and server.model_key is not None
+
+
+def _training_uses_bus(server: rc.ServerConfig) -> bool:
+    # the Job publishes its statistics to the training output keys, and consumes nothing
+    training = server.training
+    return server.message_bus is not None and training is not None and bool(training.output_keys)
+
+
+def _access(env: Environment, *, bus: bool, storage: bool, wazuh: Wazuh | None = None) -> Access:
+    bus_env = env.message_bus if bus else None
+    storage_env = env.storage if storage else None
+    return Access(
+        secrets=Secrets(
+            bus=bus_env.credentials_secret if bus_env is not None else None,
+            storage=storage_env.credentials_secret if storage_env is not None else None,
+        ),
+        egress=Egress(
+            bus_port=bus_env.port if bus_env is not None else None,
+            storage_port=_url_port(storage_env.endpoint) if storage_env is not None else None,
+            wazuh_ports=tuple(wazuh.ports) if wazuh is not None else (),
+        ),
+    )
+
+
+def health_route(api_routes: tuple[ApiRoute, ...]) -> str | None:
+    """The OpenAPI document's health route, if it declares one: a plain GET path named like a health check.
+
+    Only what the document declares is probed: a guessed path would keep a working server unready.
+    """
+    candidates = [r.path for r in api_routes if "GET" in r.methods and "{" not in r.path]
+    for name in defaults.HEALTH_ROUTE_NAMES:
+        named = sorted((p for p in candidates if p.rstrip("/").rsplit("/", 1)[-1] == name), key=lambda p: (len(p), p))
+        if named:
+            return named[0]
+    return None
 
 
 def plan_cluster(
@@ -153,10 +235,11 @@ def plan_cluster(
     if problems:
         raise ManifestError(problems)
 
-    # The model server's config already decided what the model talks to; credentials and egress follow it.
-    bus = env.message_bus if server.message_bus is not None else None
-    storage = env.storage if server.storage is not None else None
+    # The model server's config already decided what the model talks to; each workload's credentials and
+    # egress follow the part of it that its own code path uses.
+    own_server = isinstance(m.modelData, DockerLayersModel)
     wazuh = env.wazuh if wants_wazuh else None
+    historic = server.training is not None and server.training.historic is not None
     requests, limits = _resources(m)
     rest = m.has_rest() or bool(api_routes)
     gateway = None
@@ -181,16 +264,17 @@ def plan_cluster(
         requests=requests,
         limits=limits,
         replicas=None if schedule is not None else defaults.REPLICAS,
+        max_replicas=max((j.replicas for j in schedule.jobs), default=0) if schedule else defaults.REPLICAS,
         serves_rest=rest,
-        secrets=Secrets(
-            bus=bus.credentials_secret if bus is not None else None,
-            storage=storage.credentials_secret if storage is not None else None,
+        server=_access(
+            env,
+            bus=_server_uses_bus(server, own_server),
+            storage=_server_uses_storage(server, own_server),
+            wazuh=wazuh,
         ),
-        egress=Egress(
-            bus_port=bus.port if bus is not None else None,
-            storage_port=_url_port(storage.endpoint) if storage is not None else None,
-            wazuh_ports=tuple(wazuh.ports) if wazuh is not None else (),
-        ),
+        # the Job downloads its dataset and uploads the model: storage, always
+        training=_access(env, bus=_training_uses_bus(server), storage=True) if historic else None,
+        readiness_path=health_route(api_routes) if own_server else None,
         ingress_from=env.gateway.ingress_from if rest else None,
         metrics_scrapers=env.metrics_scrapers,
         pull_secret=env.registry.pull_secret,

@@ -47,3 +47,14 @@ def env_file(tmp_path: Path) -> Path:
     target = tmp_path / "environment.yaml"
     shutil.copy(EXAMPLE_ENV, target)
     return target
+
+
+# Fixtures that start or reach a real server: a test using one (directly or through another fixture)
+# needs the platform, whether or not its module says so. `make test-fast` runs everything else.
+SERVER_FIXTURES = frozenset({"platform", "rabbitmq", "stage", "s3"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.platform)

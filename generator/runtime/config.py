@@ -12,6 +12,9 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION: Final = 1
+TRAINING_STATS_FILE: Final = "training-stats.json"
+"""Stored beside a trained model file (same ``models/<slug>/<version>/`` prefix): what train() returned,
+with when and from what (``aiar storage ls`` and ``aiar status`` show it)."""
 
 
 class _Frozen(BaseModel):

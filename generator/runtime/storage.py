@@ -5,6 +5,7 @@ boto3 is imported only when S3 is used: the prediction server without training n
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -79,8 +80,15 @@ class S3Storage:
     def upload(self, source: Path, key: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        # The file's sha256 goes with it, so that `aiar storage get` can check the bytes end to end.
+        digest = hashlib.sha256()
+        with source.open("rb") as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(chunk)
         try:
-            self._client.upload_file(str(source), self.bucket, key)
+            self._client.upload_file(
+                str(source), self.bucket, key, ExtraArgs={"Metadata": {"sha256": digest.hexdigest()}}
+            )
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"cannot upload s3://{self.bucket}/{key}: {exc}") from None
 

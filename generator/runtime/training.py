@@ -13,6 +13,7 @@ import logging
 import tempfile
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from . import codec
 from .bus import Consumer, Delivery, Publisher, publish_json, run_heartbeating
-from .config import ServerConfig
+from .config import TRAINING_STATS_FILE, ServerConfig
 from .metrics import Metrics
 from .storage import Storage
 from .usercode import ModelState, TrainCode
@@ -44,7 +45,7 @@ def stats_message(config: ServerConfig, mode: str, records: int | None, stats: A
 def run_train(config: ServerConfig, code: TrainCode, dataset: Path, workdir: Path, storage: Storage | None) -> Any:
     """Call train(), check it wrote the model file, upload it to ``model_key``; return the stats."""
     stats = train_model(config, code, dataset, workdir)
-    upload_model(config, workdir / model_file_name(config), storage)
+    upload_model(config, workdir / model_file_name(config), storage, stats, "historic")
     return stats
 
 
@@ -60,10 +61,29 @@ def train_model(config: ServerConfig, code: TrainCode, dataset: Path, workdir: P
     return stats
 
 
-def upload_model(config: ServerConfig, model_path: Path, storage: Storage | None) -> None:
-    if storage is not None and config.model_key:
-        storage.upload(model_path, config.model_key)
-        log.info("uploaded the model to %s", config.model_key)
+def upload_model(
+    config: ServerConfig, model_path: Path, storage: Storage | None, stats: Any = None, mode: str = "historic"
+) -> None:
+    """The model file to ``model_key``, then its training statistics beside it (the file first: stats
+    never describe a model that is not there)."""
+    if storage is None or not config.model_key:
+        return
+    storage.upload(model_path, config.model_key)
+    log.info("uploaded the model to %s", config.model_key)
+    record = {
+        "model": config.model.slug,
+        "version": config.model.version,
+        "mode": mode,
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model_file": config.model_key,
+        "stats": stats,
+    }
+    stats_path = model_path.with_name(TRAINING_STATS_FILE)
+    try:
+        stats_path.write_bytes(codec.dumps(record))
+    except (TypeError, ValueError):  # stats that are not JSON: the record says so rather than failing
+        stats_path.write_bytes(codec.dumps({**record, "stats": repr(stats)[:10_000]}))
+    storage.upload(stats_path, config.model_key.rpartition("/")[0] + "/" + TRAINING_STATS_FILE)
 
 
 def train_historic(config: ServerConfig, code: TrainCode, storage: Storage, publisher: Publisher | None) -> Any:
@@ -183,7 +203,7 @@ class BufferTrainer:
             model_path = workdir / model_file_name(self.config)
             if self.on_model is not None:
                 self.on_model(model_path)
-            upload_model(self.config, model_path, self.storage)
+            upload_model(self.config, model_path, self.storage, stats, "buffer")
         except TrainingError as exc:
             return None, exc
         except Exception as exc:  # the bundle's own code raised: its traceback helps its author

@@ -114,6 +114,7 @@ def test_index_lists_objects_in_apply_order() -> None:
         "Job": 2,
         "Deployment": 3,
         "Service": 4,
+        "PodDisruptionBudget": 4,
         "CronJob": 5,
         "NetworkPolicy": 6,
     }

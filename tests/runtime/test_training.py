@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 import subprocess
@@ -89,6 +90,14 @@ def test_historic_training_from_s3_then_served(
     stats = json.loads(body)
     assert stats["model"] == "iris" and stats["mode"] == "historic"
     assert stats["stats"]["rows"] == 150 and stats["stats"]["scale"] == "True"  # passed as written
+    # Stored with the model: its sha256 (for `aiar storage get`) and the training record beside it.
+    head = s3.client().head_object(Bucket=s3.bucket, Key=model_key)
+    assert head["Metadata"]["sha256"] == hashlib.sha256(stored.read_bytes()).hexdigest()
+    record = json.loads(
+        s3.client().get_object(Bucket=s3.bucket, Key=f"models/{name}/1/training-stats.json")["Body"].read()
+    )
+    assert record["stats"] == stats["stats"] and record["mode"] == "historic" and record["model_file"] == model_key
+    assert record["trained_at"]
 
     server.wait_ready(timeout=30)
     rows = iris()[0][::7].tolist()
@@ -130,6 +139,8 @@ def test_buffered_training_from_the_bus(tmp_path: Path, rabbitmq: RabbitNode, ru
     assert all(s["mode"] == "buffer" and s["stats"]["rows"] == buffer for s in stats)
     model = pickle.loads((storage / model_key).read_bytes())
     assert set(model.classes_.tolist()) == {0, 1, 2}
+    record = json.loads((storage / f"models/{name}/1/training-stats.json").read_bytes())
+    assert record["mode"] == "buffer" and record["stats"] == stats[-1]["stats"]
     assert rabbitmq.queue_depth(f"{name}.train") == 0  # every record acked once trained
 
 

@@ -9,6 +9,7 @@
 #   kubernetes-validate  PyPI, pinned: only for its offline JSON schemas, which kubeconform reads
 #   checkov              PyPI, pinned, in its own venv (its dependency tree must not meet ours)
 #   deck                 built from tests/tools/deck (go.mod + go.sum pin it and its dependencies)
+#   kube-score           built from tests/tools/kube-score, the same way
 set -euo pipefail
 
 KUBECONFORM_VERSION=v0.7.0
@@ -16,6 +17,7 @@ KUBERNETES_VALIDATE_VERSION=1.34.1
 KUBERNETES_SCHEMA_VERSION=v1.34.0   # the cluster the local platform runs is 1.34.x
 CHECKOV_VERSION=3.2.500
 DECK_VERSION=v1.30.0   # must match tests/tools/deck/go.mod
+KUBE_SCORE_VERSION=v1.20.0   # must match tests/tools/kube-score/go.mod
 
 TOOLS="${AIAR_TOOLS_DIR:-$HOME/.cache/aiar-tools}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -104,12 +106,30 @@ install_deck() {
     echo "$DECK_VERSION" >"$stamp"
 }
 
+install_kube_score() {
+    # Built like decK, from a tool module whose go.sum pins kube-score and every dependency. The
+    # binary is cached under its version; the version is also linked in, so `kube-score version`
+    # tells which one ran.
+    local stamp="$TOOLS/kube-score.version" pinned
+    pinned="$(awk '$1 == "require" && $2 == "github.com/zegl/kube-score" {print $3}' "$HERE/kube-score/go.mod")"
+    [[ "$pinned" == "$KUBE_SCORE_VERSION" ]] || {
+        echo "tests/tools/kube-score/go.mod pins kube-score $pinned, this script $KUBE_SCORE_VERSION" >&2
+        exit 1
+    }
+    if stamp_ok "$stamp" "$KUBE_SCORE_VERSION" && [[ -x "$BIN/kube-score" ]]; then return; fi
+    (cd "$HERE/kube-score" && GOFLAGS="-buildvcs=false -mod=readonly" go build -trimpath \
+        -ldflags "-X main.version=$KUBE_SCORE_VERSION" -o "$BIN/kube-score" github.com/zegl/kube-score/cmd/kube-score)
+    echo "$KUBE_SCORE_VERSION" >"$stamp"
+}
+
 install_kubeconform
 install_schemas
 install_checkov
 install_deck
+install_kube_score
 
 echo "kubeconform=$BIN/kubeconform"
 echo "kubeconform-schemas=$TOOLS/kubeconform-schemas ($KUBERNETES_SCHEMA_VERSION)"
 echo "checkov=$BIN/checkov"
 echo "deck=$BIN/deck"
+echo "kube-score=$BIN/kube-score"

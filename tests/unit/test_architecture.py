@@ -24,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "runtime": {"runtime"},
     # apply reads out/ and the environment file, never the compiler: it cannot re-render anything.
     "apply": {"apply", "environment", "runtime.config"} | LEAVES,
-    "ops": {"ops", "apply", "environment"} | LEAVES,
+    "ops": {"ops", "apply", "environment", "runtime.config"} | LEAVES,
     # The compiler never reaches the cluster, the CLI or the local server.
     **{room: COMPILER | {"runtime.config"} | LEAVES for room in COMPILER},
     "serve": COMPILER | {"runtime", "runtime.config"} | LEAVES,

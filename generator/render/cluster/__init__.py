@@ -1,7 +1,7 @@
 """Kubernetes objects of one model, one object per file under ``<slug>/k8s/``, in apply order.
 
-Apply order: config, RBAC, the training Job (apply waits for it), the Deployment, its Service, the
-schedule's CronJobs, then the NetworkPolicies.
+Apply order: config, RBAC, the training Job (apply waits for it), the Deployment, its Service and
+PodDisruptionBudget, the schedule's CronJobs, then the NetworkPolicies.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ..image import BuiltImage
 from ..schedule import cron_job, scaler_role, scaler_role_binding, scaler_service_account
 from .meta import WAIT_ANNOTATION, Obj
 from .network import scaler_policy, server_policy, training_policy
-from .workload import config_map, deployment, service, service_account, training_job
+from .workload import config_map, deployment, disruption_budget, service, service_account, training_job
 
 K8S_DIR = "k8s"
 
@@ -47,6 +47,8 @@ def _objects(plan: ModelPlan, images: tuple[BuiltImage, ...], server_json: bytes
     objects.append(("deployment", deployment(plan, by_role["predict"], config_name)))
     if plan.cluster.serves_rest:
         objects.append(("service", service(plan)))
+    if plan.cluster.max_replicas > 1:
+        objects.append(("poddisruptionbudget", disruption_budget(plan)))
     if schedule is not None:
         for job in schedule.jobs:
             objects.append((f"cronjob-{job.name.removeprefix(plan.slug + '-')}", cron_job(plan, schedule, job)))
@@ -54,7 +56,7 @@ def _objects(plan: ModelPlan, images: tuple[BuiltImage, ...], server_json: bytes
     if plan.trains_from_storage:
         objects.append(("networkpolicy-training", training_policy(plan)))
     if schedule is not None:
-        objects.append(("networkpolicy-scaler", scaler_policy(plan)))
+        objects.append(("networkpolicy-scaler", scaler_policy(plan, schedule)))
     return objects
 
 

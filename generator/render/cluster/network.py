@@ -9,6 +9,7 @@ from __future__ import annotations
 from ... import defaults
 from ...environment import PeerSelector
 from ...plan import ModelPlan
+from ...plan_cluster import Access, SchedulePlan
 from .meta import Component, Obj, instance, metadata, selector
 
 
@@ -49,9 +50,9 @@ def _policy(plan: ModelPlan, component: Component, ingress: list[Obj], egress: l
     }
 
 
-def _model_egress(plan: ModelPlan) -> list[Obj]:
+def _model_egress(access: Access) -> list[Obj]:
     # The bus and S3 endpoints are host names, which a NetworkPolicy cannot name: open their ports only.
-    egress = plan.cluster.egress
+    egress = access.egress
     rules = [_dns()]
     ports = [p for p in (egress.bus_port, egress.storage_port) if p is not None]
     ports += list(egress.wazuh_ports)
@@ -63,13 +64,18 @@ def _model_egress(plan: ModelPlan) -> list[Obj]:
 def server_policy(plan: ModelPlan) -> Obj:
     peers = [p for p in (plan.cluster.ingress_from, plan.cluster.metrics_scrapers) if p is not None]
     ingress = [{"from": [_peer(p) for p in peers], "ports": _tcp(defaults.HTTP_PORT)}] if peers else []
-    return _policy(plan, "server", ingress, _model_egress(plan))
+    return _policy(plan, "server", ingress, _model_egress(plan.cluster.server))
 
 
 def training_policy(plan: ModelPlan) -> Obj:
-    return _policy(plan, "training", [], _model_egress(plan))
+    assert plan.cluster.training is not None  # rendered only for a model that trains from storage
+    return _policy(plan, "training", [], _model_egress(plan.cluster.training))
 
 
-def scaler_policy(plan: ModelPlan) -> Obj:
-    # the API server is not a pod: its address is cluster-specific, so only its ports are pinned
-    return _policy(plan, "scaler", [], [_dns(), {"ports": _tcp(*defaults.API_SERVER_PORTS)}])
+def scaler_policy(plan: ModelPlan, schedule: SchedulePlan) -> Obj:
+    # The API server is no pod: it is reached by address, those the environment names (api_server).
+    api_server = {
+        "to": [{"ipBlock": {"cidr": cidr}} for cidr in schedule.api_server_cidrs],
+        "ports": _tcp(*schedule.api_server_ports),
+    }
+    return _policy(plan, "scaler", [], [_dns(), api_server])

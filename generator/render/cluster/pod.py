@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ... import defaults
 from ...plan import ModelPlan
+from ...plan_cluster import Access
 from .meta import Obj
 
 SCRATCH_VOLUME = "scratch"
@@ -46,11 +47,11 @@ def _secret_env(name: str, secret: str, key: str) -> Obj:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
-def credential_env(plan: ModelPlan) -> list[Obj]:
-    """The runtime reads credentials from these variables (names fixed in runtime/config.py)."""
+def credential_env(plan: ModelPlan, access: Access) -> list[Obj]:
+    """The credentials one workload uses, in the variables the runtime reads (names fixed in runtime/config.py)."""
     env: list[Obj] = []
     bus, storage = plan.server.message_bus, plan.server.storage
-    secrets = plan.cluster.secrets
+    secrets = access.secrets
     if bus is not None and secrets.bus is not None:
         env += [
             _secret_env(bus.username_env, secrets.bus, "username"),

@@ -1,4 +1,4 @@
-"""The model's own objects: ServiceAccount, config, training Job, Deployment and Service."""
+"""The model's own objects: ServiceAccount, config, training Job, Deployment, Service and PodDisruptionBudget."""
 
 from __future__ import annotations
 
@@ -63,11 +63,14 @@ def _tcp_probe(**timing: int) -> Obj:
 
 def _probes(plan: ModelPlan) -> Obj:
     if plan.layers is not None:
-        # The bundle's own server has no OIP health routes: it is up when it accepts connections.
+        # The bundle's own server has no OIP health routes: it is alive when it accepts connections, and
+        # ready when the health route its OpenAPI document declares answers (else, when it accepts them).
+        # Liveness stays TCP: a health route that reports a dependency down must not restart the server.
+        path = plan.cluster.readiness_path
         return {
             "startupProbe": _tcp_probe(periodSeconds=5, failureThreshold=defaults.STARTUP_FAILURES),
             "livenessProbe": _tcp_probe(failureThreshold=3),
-            "readinessProbe": _tcp_probe(failureThreshold=3),
+            "readinessProbe": _tcp_probe(failureThreshold=3) if path is None else _http_probe(path, failureThreshold=3),
         }
     return {
         # OIP health routes: live once the process serves, ready only once the model is loaded
@@ -89,7 +92,7 @@ def _server_container(plan: ModelPlan, image: BuiltImage) -> Obj:
         "securityContext": container_security_context(),
         "volumeMounts": model_mounts(),
     }
-    env = credential_env(plan)
+    env = credential_env(plan, plan.cluster.server)
     if plan.layers is not None:
         # the manifest's envVars (also ENV in the image, so that it runs the same outside the cluster)
         env = [{"name": name, "value": value} for name, value in plan.layers.env_vars] + env
@@ -98,18 +101,36 @@ def _server_container(plan: ModelPlan, image: BuiltImage) -> Obj:
     return container
 
 
+def _spread(plan: ModelPlan) -> list[Obj]:
+    """Replicas on different nodes, then zones, where the cluster has them; never a reason not to schedule."""
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": selector(plan, "server")},
+            # a rollout's new pods are counted apart from the old ones they replace
+            "matchLabelKeys": ["pod-template-hash"],
+        }
+        for key in defaults.SPREAD_TOPOLOGY_KEYS
+    ]
+
+
 def deployment(plan: ModelPlan, image: BuiltImage, config_name: str) -> Obj:
+    pod = pod_spec(
+        plan,
+        [_server_container(plan, image), *wazuh_sidecar(plan)],
+        [config_volume(config_name), scratch_volume()],
+        service_account=plan.cluster.service_account,
+    )
+    if plan.cluster.max_replicas > 1:
+        pod["topologySpreadConstraints"] = _spread(plan)
     spec: Obj = {
         "revisionHistoryLimit": defaults.REVISION_HISTORY,
         "selector": {"matchLabels": selector(plan, "server")},
         "template": {
             "metadata": {"labels": labels(plan, "server", member=False), "annotations": _pod_annotations(plan)},
-            "spec": pod_spec(
-                plan,
-                [_server_container(plan, image), *wazuh_sidecar(plan)],
-                [config_volume(config_name), scratch_volume()],
-                service_account=plan.cluster.service_account,
-            ),
+            "spec": pod,
         },
     }
     # With a schedule the scale CronJobs own the replica count; a replicas field here would make every
@@ -139,6 +160,21 @@ def service(plan: ModelPlan) -> Obj:
     }
 
 
+def disruption_budget(plan: ModelPlan) -> Obj:
+    """For a model with more than one replica: a node drain evicts its pods one at a time."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(plan, plan.slug, "server"),
+        "spec": {
+            "maxUnavailable": defaults.PDB_MAX_UNAVAILABLE,
+            "selector": {"matchLabels": selector(plan, "server")},
+            # a pod that is not ready (a model that fails to load) protects nothing: let drains evict it
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+        },
+    }
+
+
 def training_job(plan: ModelPlan, image: BuiltImage, config_name: str) -> Obj:
     """Training from storage, once per (image, config): Job specs are immutable, so the name is their hash."""
     container: Obj = {
@@ -149,7 +185,8 @@ def training_job(plan: ModelPlan, image: BuiltImage, config_name: str) -> Obj:
         "securityContext": container_security_context(),
         "volumeMounts": model_mounts(),
     }
-    env = credential_env(plan)
+    assert plan.cluster.training is not None  # rendered only for a model that trains from storage
+    env = credential_env(plan, plan.cluster.training)
     if env:
         container["env"] = env
     spec: Obj = {
