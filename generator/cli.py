@@ -461,7 +461,7 @@ def status(
     output: str,
 ) -> None:
     """Each model: state, version, replicas, start time, memory and CPU, URLs, queues, training, schedule."""
-    from .apply.model_status import amqp_queues, model_statuses, to_json
+    from .apply.model_status import amqp_queues, model_statuses, s3_records, to_json
     from .apply.run import status as run_status
 
     session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED, models)
@@ -473,7 +473,7 @@ def status(
             for state in states:
                 _say(f"{state.state:40} {state.subject}")
         return
-    statuses = _run(output, lambda: model_statuses(session, amqp_queues(session)), NOTHING_CHANGED)
+    statuses = _run(output, lambda: model_statuses(session, amqp_queues(session), s3_records(session)), NOTHING_CHANGED)
     if output == "json":
         click.echo(to_json(statuses))
     else:

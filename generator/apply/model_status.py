@@ -12,14 +12,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from ..runtime.config import ServerConfig
+from ..runtime.config import TRAINING_STATS_FILE, ServerConfig
 from .kube import Kube, KubeError
 from .lifecycle import stopped_by
 from .outdir import KubeObject, Model, OutDir
@@ -42,10 +42,16 @@ class Queue:
 
 @dataclass(frozen=True)
 class Training:
-    job: str
+    job: str | None
+    """The training Job (None for a model trained only from the bus)."""
     state: str
-    """``complete``, ``failed``, ``running`` or ``missing``."""
+    """``complete``, ``failed``, ``running``, ``missing`` or ``stored`` (only the stored record is known)."""
     completed_at: str | None = None
+    model_file: str | None = None
+    """Where the trained model file is (``s3://bucket/models/<slug>/<version>/<file>``)."""
+    trained_at: str | None = None
+    stats: Any = None
+    """What train() returned, from the record training stored beside the model file."""
 
 
 @dataclass(frozen=True)
@@ -256,9 +262,54 @@ def _training(kube: Kube, model: Model) -> Training | None:
 
 
 QueueReader = Callable[[ServerConfig, Sequence[tuple[str, str]]], list[Queue]]
+RecordReader = Callable[[str], dict[str, Any] | None]
+"""The training record stored at a key (None when there is none)."""
 
 
-def one_model(session: Session, model: Model, queues: QueueReader | None = None) -> ModelStatus:
+def with_record(
+    training: Training | None, config: ServerConfig | None, bucket: str, read: RecordReader | None
+) -> Training | None:
+    """The Job's state plus what training stored beside the model file: when, its stats, the file."""
+    if config is None or not config.model_key or read is None:
+        return training
+    key = config.model_key.rpartition("/")[0] + "/" + TRAINING_STATS_FILE
+    record = read(key)
+    if record is None:
+        return training
+    base = training or Training(None, "stored")
+    return replace(
+        base,
+        model_file=f"s3://{bucket}/{config.model_key}",
+        trained_at=str(record.get("trained_at") or "") or None,
+        stats=record.get("stats"),
+    )
+
+
+def s3_records(session: Session) -> RecordReader | None:
+    """Reads training records from the environment's storage; None without storage."""
+    if session.env.storage is None:
+        return None
+    from .datasets import s3_client
+
+    client = s3_client(session)
+    bucket = session.env.storage.bucket
+
+    def read(key: str) -> dict[str, Any] | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            data = client.get_object(Bucket=bucket, Key=key, Range="bytes=0-65536")["Body"].read(65537)
+            record = json.loads(data)
+        except (BotoCoreError, ClientError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    return read
+
+
+def one_model(
+    session: Session, model: Model, queues: QueueReader | None = None, records: RecordReader | None = None
+) -> ModelStatus:
     kube = session.kube
     config = server_config(model)
     deployments = _objects(model, "Deployment")
@@ -276,7 +327,8 @@ def one_model(session: Session, model: Model, queues: QueueReader | None = None)
         public_urls=public_urls(session.out, model),
         cluster_url=cluster_url(model),
     )
-    status.training = _training(kube, model)
+    bucket = session.env.storage.bucket if session.env.storage else ""
+    status.training = with_record(_training(kube, model), config, bucket, records)
     live = kube.get(deployments[0].api_version, deployments[0].key) if deployments else None
     suspended = set()
     for cronjob in _objects(model, "CronJob"):
@@ -307,6 +359,8 @@ def one_model(session: Session, model: Model, queues: QueueReader | None = None)
     status.started_at = starts[0] if starts else None
     if status.replicas_desired == 0:
         status.state = "stopped"
+        if status.stopped_by is None and _objects(model, "CronJob"):
+            status.stopped_by = "schedule"
     else:
         try:
             done, _ = deployment_state(live)
@@ -319,8 +373,10 @@ def one_model(session: Session, model: Model, queues: QueueReader | None = None)
     return status
 
 
-def model_statuses(session: Session, queues: QueueReader | None = None) -> list[ModelStatus]:
-    return [one_model(session, model, queues) for model in session.out.models]
+def model_statuses(
+    session: Session, queues: QueueReader | None = None, records: RecordReader | None = None
+) -> list[ModelStatus]:
+    return [one_model(session, model, queues, records) for model in session.out.models]
 
 
 def amqp_queues(session: Session) -> QueueReader:

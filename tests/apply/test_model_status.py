@@ -123,3 +123,41 @@ def test_status_figures_match_their_sources(stage: Stage, tmp_path: Path, docker
 
     text = stage.aiar("status", "--out", out, "--env", stage.env_file)
     assert text.exit_code == 0 and "watched" in text.stdout and "MEMORY" in text.stdout
+
+
+def test_status_shows_the_last_training_and_the_schedule(stage: Stage, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import yaml
+
+    from tests.apply.test_schedule_apply import scheduled
+
+    now = datetime.now(UTC)
+    learner = small_bundle(tmp_path, "Learner", training=True)
+    sleeper = scheduled(tmp_path, "Sleeper", now + timedelta(hours=1), now - timedelta(hours=1))  # stopped now
+    out = stage.generate([learner, sleeper], tmp_path / "out")
+    stage.apply(out)
+    # What the training Job's runtime stores beside the model file (tests/runtime/test_training.py
+    # shows it does); kwok's pods run nothing, so it is put here.
+    config = json.loads((out / "learner" / "server" / "model-server.json").read_text())
+    bucket = yaml.safe_load(stage.env_file.read_text())["storage"]["bucket"]
+    record = {"model": "learner", "version": 1, "mode": "historic", "trained_at": "2026-12-01T10:00:00+00:00",
+              "model_file": config["model_key"], "stats": {"rows": 1}}  # fmt: skip
+    prefix = config["model_key"].rpartition("/")[0]
+    stage.platform.s3_client(bucket).put_object(
+        Bucket=bucket, Key=f"{prefix}/training-stats.json", Body=json.dumps(record).encode()
+    )
+
+    result = stage.aiar("status", "--out", out, "--env", stage.env_file, "-o", "json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    statuses = {s["model"]: s for s in json.loads(result.stdout)["models"]}
+    training = statuses["learner"]["training"]
+    live_job = next(v for k, v in stage.objects().items() if k.startswith("Job/learner-train"))
+    assert training["job"] == live_job["metadata"]["name"] and training["state"] == "complete"
+    assert training["completed_at"] == live_job["status"]["completionTime"]
+    assert training["stats"] == {"rows": 1} and training["trained_at"] == record["trained_at"]
+    assert training["model_file"] == f"s3://{bucket}/{config['model_key']}"
+
+    sleeping = statuses["sleeper"]
+    assert sleeping["state"] == "stopped" and sleeping["stopped_by"] == "schedule"
+    assert sleeping["next_start"] is not None and sleeping["next_start"] < sleeping["next_stop"]
