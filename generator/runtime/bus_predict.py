@@ -16,7 +16,7 @@ from pika.spec import BasicProperties
 
 from . import codec
 from .bus import Delivery, declare_queue, json_properties, publish_json
-from .codec import RequestError
+from .codec import RequestError, ResultError
 from .config import BusConnection, PredictionBus
 from .metrics import Metrics
 from .predictor import NotReadyError, PredictError, Predictor
@@ -50,13 +50,16 @@ class PredictionHandler:
         headers: dict[str, Any] = dict(properties.headers or {})
         try:
             values = codec.loads(body)
-            result = codec.dumps(
+            result = codec.dumps_result(
                 {
                     "model": self.predictor.slug,
                     "version": self.predictor.version,
                     "result": self.predictor(values),
                 }
             )
+        except ResultError as exc:  # NaN or Infinity in the result: retrying gives the same
+            self._dead_letter(channel, delivery, "predict", str(exc))
+            return
         except (ValueError, RequestError) as exc:  # orjson's decode error is a ValueError
             reason = str(exc) if isinstance(exc, RequestError) else "the body is not valid JSON"
             self._dead_letter(channel, delivery, "request", reason)

@@ -47,6 +47,23 @@ class RequestError(ValueError):
     """A client mistake: becomes HTTP 400 or a dead-lettered message, with this text as the reason."""
 
 
+class ResultError(ValueError):
+    """predict() returned what JSON cannot carry (NaN, Infinity): a 500 that says so, never a silent null."""
+
+
+MAX_RANK = 32
+"""Deepest tensor accepted; OIP models rarely pass 8. Bounds recursion and nesting before any work."""
+MAX_DIMENSION = 2**31 - 1
+
+# The integer datatypes' ranges, and the largest finite value of the float ones.
+_INT_RANGES = {
+    "INT8": (-(2**7), 2**7 - 1), "INT16": (-(2**15), 2**15 - 1), "INT32": (-(2**31), 2**31 - 1),
+    "INT64": (-(2**63), 2**63 - 1), "UINT8": (0, 2**8 - 1), "UINT16": (0, 2**16 - 1),
+    "UINT32": (0, 2**32 - 1), "UINT64": (0, 2**64 - 1),
+}  # fmt: skip
+_FLOAT_MAX = {"FP16": 65504.0, "FP32": 3.4028234663852886e38, "FP64": math.inf}
+
+
 def _default(value: Any) -> Any:
     for method in ("tolist", "item"):  # numpy scalars, pandas objects, array-likes
         convert = getattr(value, method, None)
@@ -59,6 +76,28 @@ def _default(value: Any) -> Any:
 
 def dumps(value: Any) -> bytes:
     return orjson.dumps(value, default=_default, option=_DUMP_OPTIONS)
+
+
+def _non_finite(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if depth > 256:
+        return False
+    if isinstance(value, dict):
+        return any(_non_finite(v, depth + 1) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_non_finite(v, depth + 1) for v in value)
+    tolist = getattr(value, "tolist", None)  # numpy arrays and scalars
+    return callable(tolist) and _non_finite(tolist(), depth + 1)
+
+
+def dumps_result(value: Any) -> bytes:
+    """predict()'s result as JSON; NaN and Infinity (which JSON cannot carry, and orjson writes as
+    ``null``) raise :class:`ResultError`. Only a result whose JSON holds a ``null`` is walked."""
+    data = dumps(value)
+    if b"null" in data and _non_finite(value):
+        raise ResultError("predict() returned NaN or Infinity, which JSON cannot carry")
+    return data
 
 
 def loads(data: bytes | str) -> Any:
@@ -77,27 +116,59 @@ class RequestInput(_Strict):
     data: Any
 
 
+class RequestOutput(_Strict):
+    name: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
 class InferenceRequest(_Strict):
     id: str | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
     inputs: list[RequestInput]
+    outputs: list[RequestOutput] = Field(default_factory=list)
+
+
+OUTPUT_NAME = "result"
 
 
 def parse_infer_request(body: bytes) -> InferenceRequest:
     try:
-        return InferenceRequest.model_validate_json(body)
+        # orjson first: strict JSON (no NaN or Infinity tokens, which pydantic's parser would take)
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise RequestError(
+            "the body is not JSON (NaN and Infinity are not JSON; the binary tensor data extension is not supported)"
+        ) from None
+    try:
+        request = InferenceRequest.model_validate(document)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = "/".join(str(part) for part in first["loc"]) or "body"
         raise RequestError(f"invalid inference request at {where}: {first['msg']}") from None
+    for output in request.outputs:
+        if output.name != OUTPUT_NAME:
+            raise RequestError(f"unknown output {output.name!r}; this model has one output, {OUTPUT_NAME!r}")
+    return request
 
 
-def _flatten(data: Any) -> list[Any]:
+def _flatten(data: Any, max_depth: int = MAX_RANK) -> list[Any]:
+    """The leaves of nested lists, in order; iterative, and refusing nesting deeper than ``max_depth``."""
     if not isinstance(data, list):
         return [data]
     flat: list[Any] = []
-    for item in data:
-        flat.extend(_flatten(item))
+    stack: list[tuple[list[Any], int]] = [(data, 0)]
+    while stack:
+        items, index = stack.pop()
+        while index < len(items):
+            item = items[index]
+            index += 1
+            if isinstance(item, list):
+                if len(stack) + 1 >= max_depth:
+                    raise RequestError(f"data nested deeper than {max_depth} levels")
+                stack.append((items, index))
+                items, index = item, 0
+            else:
+                flat.append(item)
     return flat
 
 
@@ -119,26 +190,65 @@ def _decode_element(item: Any, raw: bool, name: str) -> Any:
         raise RequestError(f"parameter {name!r}: BYTES element is not JSON text") from None
 
 
+def _check_shape(name: str, shape: Sequence[int]) -> None:
+    """Bound the work a shape asks for before any of it is done: rank, dimensions, and the nested lists
+    a reshape would build (``[10000000, 0]`` holds no element yet asks for ten million lists)."""
+    if len(shape) > MAX_RANK:
+        raise RequestError(f"parameter {name!r}: shape of rank {len(shape)}; at most {MAX_RANK}")
+    if any(dim < 0 for dim in shape):
+        raise RequestError(f"parameter {name!r}: negative dimension in shape {list(shape)}")
+    if any(dim > MAX_DIMENSION for dim in shape):
+        raise RequestError(f"parameter {name!r}: dimension over {MAX_DIMENSION} in shape")
+    lists, outer = 0, 1
+    for dim in shape[:-1]:
+        outer *= dim
+        lists += outer
+        if lists > MAX_DIMENSION:
+            break
+    if lists > max(math.prod(shape), 1024):
+        raise RequestError(f"parameter {name!r}: shape {list(shape)} asks for {lists} nested lists around its elements")
+
+
+def _check_numbers(name: str, datatype: str, flat: list[Any]) -> None:
+    """Each element is what its datatype says: ``true``/``false`` for BOOL, an integer in range for the
+    integer types, a finite number in range for the float types."""
+    if datatype == "BOOL":
+        if not all(isinstance(item, bool) for item in flat):
+            raise RequestError(f"parameter {name!r}: BOOL data must be true or false")
+        return
+    if datatype in _INT_RANGES:
+        low, high = _INT_RANGES[datatype]
+        for item in flat:
+            if not isinstance(item, int) or isinstance(item, bool):
+                raise RequestError(f"parameter {name!r}: {datatype} data must be integers, got {item!r:.40}")
+            if not low <= item <= high:
+                raise RequestError(f"parameter {name!r}: {item} is out of {datatype}'s range [{low}, {high}]")
+        return
+    limit = _FLOAT_MAX[datatype]
+    for item in flat:
+        if not isinstance(item, (int, float)) or isinstance(item, bool):
+            raise RequestError(f"parameter {name!r}: {datatype} data must be numbers, got {item!r:.40}")
+        if not -limit <= item <= limit or (isinstance(item, float) and not math.isfinite(item)):
+            raise RequestError(f"parameter {name!r}: {item} is out of {datatype}'s range")
+
+
 def tensor_value(tensor: RequestInput) -> Any:
     """The parameter value an OIP input tensor carries (see the module docstring)."""
     name = tensor.name
-    if any(dim < 0 for dim in tensor.shape):
-        raise RequestError(f"parameter {name!r}: negative dimension in shape {tensor.shape}")
-    flat = _flatten(tensor.data)
+    _check_shape(name, tensor.shape)
+    flat = _flatten(tensor.data, max(len(tensor.shape), 1))
     expected = math.prod(tensor.shape)  # prod([]) == 1: a scalar
     if len(flat) != expected:
         raise RequestError(f"parameter {name!r}: shape {tensor.shape} needs {expected} elements, got {len(flat)}")
     if tensor.datatype == "BYTES":
         raw = tensor.parameters.get("content_type") == "str"
         flat = [_decode_element(item, raw, name) for item in flat]
-        if tensor.shape in ([], [1]):
-            return flat[0]
     else:
-        for item in flat:
-            if isinstance(item, (dict, list, str)) or item is None:
-                raise RequestError(f"parameter {name!r}: {tensor.datatype} data must be numbers")
-        if not tensor.shape:
-            return flat[0]
+        _check_numbers(name, tensor.datatype, flat)
+    if tensor.shape in ([], [1]):
+        # One value: clients send a scalar as shape [1] (numpy's np.array([x])); it reaches predict()
+        # as the value, as it would through the simple route.
+        return flat[0]
     return _reshape(flat, tensor.shape)
 
 

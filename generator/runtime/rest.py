@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from . import codec
-from .codec import RequestError
+from .codec import RequestError, ResultError
 from .config import ServerConfig
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
@@ -40,6 +40,9 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 # blocked for a few milliseconds delays nobody. Slower models, and any data-processor call (network
 # I/O), run in the pool so that probes and /metrics stay responsive.
 INLINE_BUDGET_S = 0.005
+INLINE_DECODE_BYTES = 64 * 1024
+"""Larger request bodies are parsed and decoded in the worker pool: the event loop (health probes,
+other requests) never waits on a big or hostile body."""
 _JSON = b"application/json"
 
 
@@ -188,10 +191,17 @@ class RestApp:
     async def prometheus(self, _: bytes) -> Response:
         return Response(200, self.metrics.exposition(), METRICS_CONTENT_TYPE.encode())
 
+    def _decode_infer(self, body: bytes) -> tuple[codec.InferenceRequest, dict[str, Any]]:
+        request = codec.parse_infer_request(body)
+        return request, codec.oip_arguments(request, self.predictor.parameters)
+
     async def infer(self, body: bytes) -> Response:
         try:
-            request = codec.parse_infer_request(body)
-            values = codec.oip_arguments(request, self.predictor.parameters)
+            if len(body) > INLINE_DECODE_BYTES and self.executor is not None:
+                loop = asyncio.get_running_loop()
+                request, values = await loop.run_in_executor(self.executor, self._decode_infer, body)
+            else:
+                request, values = self._decode_infer(body)
         except RequestError as exc:
             self.metrics.errors.labels("rest", "request").inc()
             return error(400, str(exc))
@@ -229,7 +239,7 @@ class RestApp:
             kind, response = "not_ready", error(503, str(exc))
         except ProcessorError as exc:
             kind, response = "processor", error(502, str(exc))
-        except PredictError as exc:
+        except (PredictError, ResultError) as exc:
             kind, response = "predict", error(500, str(exc))
         else:
             self._predictions.inc()
@@ -268,7 +278,7 @@ class RestApp:
         finally:
             timer.cancel()
         try:
-            return codec.dumps(result)
+            return codec.dumps_result(result)
         except TypeError:
             raise PredictError("the model returned a value that is not JSON serialisable") from None
 
@@ -281,7 +291,7 @@ class RestApp:
             spent = time.perf_counter() - started
             self._predict_seconds = 0.9 * self._predict_seconds + 0.1 * spent
         try:
-            return codec.dumps(result)  # encoded in the worker thread, off the event loop
+            return codec.dumps_result(result)  # encoded in the worker thread, off the event loop
         except TypeError as exc:
             log.error("predict() returned a value that is not JSON serialisable: %s", exc)
             raise PredictError("predict() returned a value that is not JSON serialisable") from None

@@ -34,7 +34,7 @@ def infer(*inputs: dict[str, Any]) -> codec.InferenceRequest:
         ({"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [1, 2, 3, 4]}, [[1, 2], [3, 4]]),
         ({"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [[1, 2], [3, 4]]}, [[1, 2], [3, 4]]),
         ({"name": "x", "shape": [3], "datatype": "INT64", "data": [1, 2, 3]}, [1, 2, 3]),
-        ({"name": "x", "shape": [1], "datatype": "INT64", "data": [7]}, [7]),
+        ({"name": "x", "shape": [1], "datatype": "INT64", "data": [7]}, 7),  # one value, as clients send it
         ({"name": "x", "shape": [], "datatype": "FP64", "data": [0.5]}, 0.5),
         ({"name": "x", "shape": [1], "datatype": "BYTES", "data": ['{"a": [1, 2]}']}, {"a": [1, 2]}),
         ({"name": "x", "shape": [2], "datatype": "BYTES", "data": ["1", '"s"']}, [1, "s"]),
@@ -55,7 +55,7 @@ def test_tensor_values(tensor: dict[str, Any], value: Any) -> None:
         ({"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [1]}, "needs 4 elements, got 1"),
         ({"name": "x", "shape": [1], "datatype": "BYTES", "data": ["{nope"]}, "not JSON text"),
         ({"name": "x", "shape": [1], "datatype": "BYTES", "data": [3]}, "must be strings"),
-        ({"name": "x", "shape": [1], "datatype": "INT32", "data": ["1"]}, "must be numbers"),
+        ({"name": "x", "shape": [1], "datatype": "INT32", "data": ["1"]}, "must be integers"),
         ({"name": "x", "shape": [-1], "datatype": "INT32", "data": [1]}, "negative dimension"),
     ],
 )
