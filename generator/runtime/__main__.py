@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # While the broker is away each retry logs one line of ours; pika's own would add a traceback each.
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
     from . import server  # after argument parsing: --help stays fast
 
     config = server.load_config(args.config)

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .bus import Consumer, Publisher
@@ -196,6 +197,11 @@ def serve(config: ServerConfig, host: str, port: int | None = None, workers: int
         threads.append(
             threading.Thread(target=_after_ready, args=(state, stop, consumer), name="bus-prediction", daemon=True)
         )
+        if config.rest is None:
+            # The bus is this model's only input: it is ready only while that input is connected.
+            state.health = _also(
+                state.health, lambda: None if consumer.connected.is_set() else "the bus is not connected"
+            )
     buffered = config.training.bus if config.training else None
     if config.message_bus and buffered is not None and not buffered.online:
         # Buffered bus training runs beside serving: each new model is swapped in as soon as it exists.
@@ -234,6 +240,13 @@ def serve(config: ServerConfig, host: str, port: int | None = None, workers: int
         if app.executor is not None:
             app.executor.shutdown(wait=False, cancel_futures=True)
     return 0
+
+
+def _also(first: Callable[[], str | None] | None, second: Callable[[], str | None]) -> Callable[[], str | None]:
+    """Both health checks: the first reason either gives (None when both can answer)."""
+    if first is None:
+        return second
+    return lambda: first() or second()
 
 
 def _update_function(config: ServerConfig, code: PredictCode) -> object:
