@@ -7,6 +7,7 @@ Secrets never appear here: only the names of the environment variables that hold
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -99,6 +100,49 @@ class StorageConfig(_Frozen):
 class DataProcessor(_Frozen):
     url: str
     timeout_s: float = 10.0
+
+
+PredictStyle = Literal["model-first", "parameters-only"]
+
+
+def predict_style(positional: Sequence[str], required: int, varargs: bool, parameters: int) -> PredictStyle | None:
+    """Which of the two contracts a ``predict`` signature follows, given the manifest's parameters.
+
+    ``model-first``: ``predict(model, *params)``, aiar's (load() gives the model). ``parameters-only``:
+    ``predict(*params)``, the seed's ("must accept the parameters specified in the manifest"): such
+    code loads its own model file (``AIAR_MODEL_FILE``, or by name from the working directory, which
+    is the model file's directory). None: it fits neither. The compiler reads the signature from the
+    source, the server from the function: both decide here.
+    """
+
+    def fits(count: int) -> bool:
+        return varargs or required <= count <= len(positional)
+
+    if positional and positional[0] == "model" and fits(parameters + 1):
+        return "model-first"
+    if fits(parameters) and not (positional and positional[0] == "model"):
+        return "parameters-only"
+    if fits(parameters + 1):
+        return "model-first"
+    return None
+
+
+def source_predict_style(source: str, parameters: int) -> PredictStyle | None:
+    """:func:`predict_style` of the ``def predict`` in ``source`` (read, never run); None when there is
+    no such function or it fits neither style."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "predict":
+            args = node.args
+            positional = [a.arg for a in (*args.posonlyargs, *args.args)]
+            required = len(positional) - len(args.defaults)
+            return predict_style(positional, required, args.vararg is not None, parameters)
+    return None
 
 
 class CodeLayout(_Frozen):

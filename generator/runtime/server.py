@@ -174,7 +174,7 @@ def serve(config: ServerConfig, host: str, port: int | None = None, workers: int
         code, health = jvm.predict_code(config)
         state.health = lambda: health(state.model)
     else:
-        code = PredictCode.from_layout(config.code)
+        code = PredictCode.from_layout(config.code, len(config.rest.parameters) if config.rest else 1)
     storage = open_storage(config.storage) if config.storage else None
     # read at each scrape: an H2O model whose JVM is restarting is loaded but cannot answer
     metrics.model_ready.set_function(lambda: 1.0 if state.ready else 0.0)

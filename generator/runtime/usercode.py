@@ -6,7 +6,9 @@ The contract these functions must follow is written down in CONTRACT.md.
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -16,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from .config import CodeLayout
+from .config import CodeLayout, PredictStyle, predict_style, source_predict_style
 
 log = logging.getLogger("aiar.usercode")
 
@@ -56,12 +58,73 @@ class PredictCode:
     close: Callable[[Any], None] | None = None
     """Releases a model replaced by a newer one (the H2O bridge: its JVM); PYTHON models are left to GC."""
 
+    parameters_only: bool = False
+    """The seed's style, ``predict(*params)``: no model argument; the code loads its own model file."""
+
     @classmethod
-    def from_layout(cls, code: CodeLayout) -> PredictCode:
+    def from_layout(cls, code: CodeLayout, parameters: int = 1) -> PredictCode:
+        """``parameters``: how many values each prediction passes (the manifest's REST parameters).
+
+        The seed's style (``predict(*params)``, no model argument) is told from the source, not by
+        importing it: such code often loads its model file when imported, so it is imported only
+        once that file is in place (see :func:`_parameters_only`).
+        """
+        path = Path(code.src_dir) / f"{code.predict_module}.py"
+        source = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if source and source_predict_style(source, parameters) == "parameters-only":
+            return _parameters_only(code)
         module = import_module(code, code.predict_module)
         predict = _function(module, "predict", required=True)
         assert predict is not None
+        if signature_style(predict, parameters) is None:
+            raise UserCodeError(
+                f"{code.predict_module}.py: predict{inspect.signature(predict)} takes neither (model, "
+                f"{parameters} parameter(s)) nor the {parameters} parameter(s) alone"
+            )
         return cls(predict, _function(module, "load", False), _function(module, "update", False))
+
+
+MODEL_FILE_ENV = "AIAR_MODEL_FILE"
+"""Set for the seed's style of predict.py: the absolute path of the model file (when there is one)."""
+
+
+def _parameters_only(code: CodeLayout) -> PredictCode:
+    """The seed's style: the "model" aiar holds is the bundle's own predict function, imported by the
+    loader once the model file is fetched, with ``AIAR_MODEL_FILE`` set and the working directory
+    being the model file's directory (where code that opens it by name finds it)."""
+
+    def load(model_path: Path | None) -> Callable[..., Any]:
+        if model_path is not None:
+            os.environ[MODEL_FILE_ENV] = str(model_path.resolve())
+            os.chdir(model_path.resolve().parent)
+        module = import_module(code, code.predict_module)
+        if getattr(load, "imported", False):
+            # A new model file (bus training): the module's own import-time load runs again on it.
+            module = importlib.reload(module)
+        load.imported = True  # type: ignore[attr-defined]
+        fn = _function(module, "predict", required=True)
+        assert fn is not None
+        return fn
+
+    return PredictCode(
+        predict=lambda own_predict, *args: own_predict(*args),
+        load=load,
+        update=None,
+        load_without_file=True,
+        parameters_only=True,
+    )
+
+
+def signature_style(fn: Callable[..., Any], parameters: int) -> PredictStyle | None:
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin or C function: take it as aiar's own style
+        return "model-first"
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    positional = [p for p in signature.parameters.values() if p.kind in kinds]
+    required = sum(1 for p in positional if p.default is inspect.Parameter.empty)
+    varargs = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in signature.parameters.values())
+    return predict_style([p.name for p in positional], required, varargs, parameters)
 
 
 @dataclass(frozen=True)
