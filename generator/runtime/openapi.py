@@ -38,6 +38,19 @@ def _get(summary: str, schema: dict[str, Any], *codes: int) -> dict[str, Any]:
     return {"get": {"summary": summary, "responses": {"200": _json(schema, "OK"), **_errors(*codes)}}}
 
 
+def _ready(summary: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A readiness route: the same ``{"ready": ...}`` body with 200 (ready) and 503 (not yet)."""
+    return {
+        "get": {
+            "summary": summary,
+            "responses": {
+                "200": _json(schema, "Ready."),
+                "503": _json(schema, "Not ready: the model is not loaded yet."),
+            },
+        }
+    }
+
+
 def _tensor_schema(names: list[str] | None) -> dict[str, Any]:
     name: dict[str, Any] = {"type": "string"}
     if names:
@@ -72,9 +85,9 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/v2": _get("Server metadata (OIP v2).", {"type": "object"}),
         "/v2/health/live": _get("Liveness (OIP v2).", {"type": "object"}),
-        "/v2/health/ready": _get("Readiness: true once the model is loaded.", ready, 503),
+        "/v2/health/ready": _ready("Readiness: true once the model is loaded.", ready),
         base: _get("Model metadata (OIP v2).", {"$ref": "#/components/schemas/ModelMetadata"}),
-        f"{base}/ready": _get("Model readiness (OIP v2).", ready, 503),
+        f"{base}/ready": _ready("Model readiness (OIP v2).", ready),
         f"{base}/infer": {
             "post": {
                 "summary": "Inference with the Open Inference Protocol v2.",
@@ -108,6 +121,10 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             }
         },
     }
+    # The same model routes under its version (OIP's /versions/{v}), as the server answers them.
+    versioned = f"{base}/versions/{model.version}"
+    for path in [p for p in paths if p == base or p.startswith(base + "/")]:
+        paths[versioned + path[len(base) :]] = paths[path]
     tensor_meta = {
         "type": "object",
         "properties": {
@@ -130,6 +147,17 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                     "items": _tensor_schema(names),
                     "minItems": len(names),
                     "maxItems": len(names),
+                },
+                "outputs": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {
+                            "name": {"type": "string", "enum": ["result"]},
+                            "parameters": {"type": "object"},
+                        },
+                    },
                 },
             },
         },
