@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +19,10 @@ from .manifest import (
     HistoricDataTraining,
     Manifest,
     PythonModel,
+    RestPrediction,
     slugify,
 )
+from .runtime.config import source_predict_style
 from .validate import parse_and_validate
 
 MAX_MANIFEST_BYTES = 1024 * 1024
@@ -78,6 +81,7 @@ def _file_rules(source: BundleSource, origin: str) -> Callable[[Manifest, Positi
         trains = bool(manifest.input.training)
         if isinstance(data, PythonModel):
             need("src/predict.py", "/modelData/type", "a PYTHON model needs its predict function")
+            problems.extend(_predict_signature(source, manifest, origin, positions))
             if trains:
                 need("src/train.py", "/input/training", "a model with training input needs its train function")
         elif isinstance(data, H2OModel):
@@ -121,6 +125,28 @@ def _file_rules(source: BundleSource, origin: str) -> Callable[[Manifest, Positi
         return problems
 
     return check
+
+
+def _predict_signature(source: BundleSource, manifest: Manifest, origin: str, positions: Positions) -> list[Problem]:
+    """predict.py's ``predict`` takes the manifest's parameters in one of the two styles (read from the
+    source, never run): ``predict(model, *params)`` or the seed's ``predict(*params)``."""
+    raw = source.get("src/predict.py")
+    if raw is None:
+        return []  # reported as missing
+    rest = next((p for p in manifest.input.prediction if isinstance(p, RestPrediction)), None)
+    count = len(rest.payload.parameters) if rest is not None else 1  # bus-only: the whole message
+    text = raw.decode("utf-8", "replace")
+    if source_predict_style(text, count) is not None:
+        return []
+    where = "/input/prediction" if rest is not None else "/modelData/type"
+    if not re.search(r"^(async\s+)?def\s+predict\s*\(", text, re.M):
+        why = "src/predict.py defines no top-level predict() function"
+    else:
+        why = (
+            f"predict() in src/predict.py takes neither (model, then the {count} parameter(s)) nor the "
+            f"{count} parameter(s) alone"
+        )
+    return [_at(origin, positions, where, why)]
 
 
 def _raw_file_rules(source: BundleSource, origin: str) -> Callable[[Any, Positions], list[Problem]]:

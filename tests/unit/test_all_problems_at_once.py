@@ -62,3 +62,25 @@ def test_every_environment_need_in_one_run(make_bundle: MakeBundle, tmp_path: Pa
     bundle = make_bundle(manifest, files={"src/model.zip": b"PK\x05\x06" + b"\0" * 18})
     found = problems(bundle, "--env", env, "--lock", tmp_path / "aiar.lock")
     assert sorted(str(p["pointer"]) for p in found) == ["/input", "/modelData/type", "/monitoring/wazuh", "/schedule"]
+
+
+def test_a_predict_fitting_neither_style_is_refused_at_validate(
+    make_bundle: MakeBundle, tmp_path: Path, env_file: Path
+) -> None:
+    manifest = minimal_manifest()  # one REST parameter, x
+    bad = make_bundle(manifest, files={"src/predict.py": "def predict(a, b, c):\n    return a\n"})
+    found = problems(bad, "--env", env_file, "--lock", tmp_path / "aiar.lock")
+    assert [p["pointer"] for p in found] == ["/input/prediction"]
+    assert "takes neither" in str(found[0]["message"]) and found[0]["line"]
+    none = make_bundle(manifest, files={"src/predict.py": "predict = None\n"})
+    found = problems(none, "--env", env_file, "--lock", tmp_path / "aiar2.lock")
+    assert "defines no top-level predict()" in str(found[0]["message"])
+
+
+def test_both_predict_styles_validate(make_bundle: MakeBundle, tmp_path: Path, env_file: Path) -> None:
+    for code in ("def predict(model, x):\n    return x\n", "def predict(x):\n    return x\n"):
+        bundle = make_bundle(minimal_manifest(), files={"src/predict.py": code})
+        result = CliRunner().invoke(
+            main, ["validate", str(bundle), "--env", str(env_file), "--lock", str(tmp_path / "l")]
+        )
+        assert result.exit_code == 0, result.output
