@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import defaults
 from .bundle import BundleSource, read_bundle
+from .contract import APPLYSET_FILE, GATEWAY_FILE, INDEX_FILE
 from .environment import BaseImages, Environment, LoadedEnvironment, Registry, load_environment
 from .errors import AiarError, Problem
 from .load import load_bundle
@@ -20,11 +21,11 @@ from .manifest import HistoricDataTraining
 from .plan import LocalPlan, ModelPlan, plan_local, plan_model
 from .render import Files
 from .render.cluster import render_cluster
-from .render.cluster.applyset import APPLYSET_FILE, render_applyset
+from .render.cluster.applyset import render_applyset
 from .render.cluster.meta import Obj, parent_applyset_id
 from .render.gateway import render_merged_gateway, render_model_gateway
 from .render.image import render_images
-from .render.index import INDEX_FILE, ClusterEntry, ModelEntry, render_index
+from .render.index import ClusterEntry, ModelEntry, render_index
 from .render.layers import render_openapi
 from .render.server_config import render_server_config
 from .runtime.config import ServerConfig
@@ -140,7 +141,7 @@ def assemble(models: Sequence[CompiledModel], env: LoadedEnvironment, lock: Lock
     namespace = env.env.namespace
     files |= render_applyset(namespace, [obj for m in models for obj in m.objects])
     files |= render_merged_gateway([m.kong_service for m in models if m.kong_service is not None])
-    cluster = ClusterEntry(namespace, parent_applyset_id(namespace), APPLYSET_FILE, "gateway/kong.yaml")
+    cluster = ClusterEntry(namespace, parent_applyset_id(namespace), APPLYSET_FILE, GATEWAY_FILE)
     files[INDEX_FILE] = render_index(files, [m.entry for m in models], env.digest, cluster)
     new_lock = Lock(models={**lock.models, **{m.plan.slug: m.lock_entry for m in models}})
     return Compiled(files, new_lock, tuple(models))

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, Literal
 
+from .assets import layer_catalog
 from .dockerfile import security_problems
 from .environment import LoadedEnvironment
 from .errors import ManifestError, Problem
 from .load import LoadedBundle
 from .manifest import DockerLayersModel
-from .textrender import templates_dir
 
-LAYER_SUFFIX = ".Dockerfile.j2"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
 
 
@@ -49,14 +47,6 @@ class LayersPlan:
     env_vars: tuple[tuple[str, str], ...]
     openapi: dict[str, Any] | None
     routes: tuple[ApiRoute, ...]
-
-
-@cache
-def catalog() -> tuple[str, ...]:
-    """Names of the layers shipped with aiar."""
-    return tuple(
-        sorted(p.name.removesuffix(LAYER_SUFFIX) for p in (templates_dir() / "layers").glob("*" + LAYER_SUFFIX))
-    )
 
 
 def _openapi(loaded: LoadedBundle, data: DockerLayersModel, problems: list[Problem]) -> dict[str, Any] | None:
@@ -106,14 +96,14 @@ def plan_layers(loaded: LoadedBundle, environment: LoadedEnvironment) -> LayersP
             problems.append(loaded.problem(pointer, f"layer {layer.name!r} is named twice"))
         elif layer.name in environment.layers:
             layers.append(LayerPlan(layer.name, "environment", environment.layers[layer.name]))
-        elif layer.name in catalog():
+        elif layer.name in layer_catalog():
             if layer.name == "java-runtime" and environment.env.base_images.java is None:
                 problems.append(
                     loaded.problem(pointer, "layer 'java-runtime' needs 'base_images.java' in the environment")
                 )
             layers.append(LayerPlan(layer.name, "aiar", None))
         else:
-            known = sorted(set(catalog()) | set(environment.layers))
+            known = sorted(set(layer_catalog()) | set(environment.layers))
             problems.append(loaded.problem(pointer, f"unknown layer {layer.name!r}; known layers: {', '.join(known)}"))
         seen.add(layer.name)
     origin = loaded.manifest_path.removesuffix("manifest.json") + "Dockerfile"

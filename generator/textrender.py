@@ -8,16 +8,11 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jinja2
 
-
-def templates_dir() -> Path:
-    """``templates/`` ships inside the wheel as ``generator/templates``; in a checkout it is beside it."""
-    packaged = Path(__file__).parent / "templates"
-    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "templates"
+from .assets import templates_dir
 
 
 def docker_string(value: object) -> str:

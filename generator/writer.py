@@ -11,10 +11,10 @@ import sys
 import tempfile
 from pathlib import Path, PurePosixPath
 
+from .contract import INDEX_FILE as _MARKER
 from .errors import OutputError, Problem
 from .render import Files
 
-_MARKER = "index.json"
 _FILE_MODE = 0o644
 _DIR_MODE = 0o755
 

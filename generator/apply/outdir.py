@@ -15,13 +15,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from ..contract import (
+    APPLYSET_ID_LABEL,
+    APPLYSET_PART_OF_LABEL,
+    INDEX_FILE,
+    INDEX_VERSION,
+    K8S_DIR,
+    Index,
+    IndexModel,
+    UnknownKindError,
+    apply_phase,
+)
 from ..errors import OutputError, Problem
-
-INDEX_FILE = "index.json"
-SUPPORTED_INDEX_VERSIONS = (1,)
-
-APPLYSET_ID_LABEL = "applyset.kubernetes.io/id"
-APPLYSET_PART_OF_LABEL = "applyset.kubernetes.io/part-of"
 
 
 @dataclass(frozen=True)
@@ -200,58 +205,44 @@ def _load_yaml(root: Path, name: str) -> dict[str, Any]:
     return data
 
 
-# Apply order by kind (issue 5): config, RBAC, the training Job, then serving, schedules, policy.
-# Kinds not listed go with serving objects.
-KIND_PHASE: dict[str, int] = {
-    "ConfigMap": 1,
-    "Secret": 1,
-    "ServiceAccount": 2,
-    "Role": 2,
-    "RoleBinding": 2,
-    "Job": 3,
-    "Deployment": 4,
-    "Service": 4,
-    "PodDisruptionBudget": 4,
-    "CronJob": 5,
-    "NetworkPolicy": 6,
-}
-SERVING_PHASE = 4
-
-
-def phase_of(kind: str) -> int:
-    return KIND_PHASE.get(kind, SERVING_PHASE)
-
-
-def object_files(root: Path, slug: str, entry: Mapping[str, Any], files: Iterable[str]) -> list[str]:
+def object_files(root: Path, slug: str, entry: IndexModel, files: Iterable[str]) -> list[str]:
     """The model's Kubernetes object files, in apply order.
 
     The index lists them (``kubernetes``); an index without the list (older generators) falls back to
-    every YAML file under ``<slug>/k8s/``, ordered by kind. This is the only place that decides.
+    every YAML file under ``<slug>/k8s/``, ordered by the contract's apply phase of their kinds.
     """
     listed = entry.get("kubernetes")
     if isinstance(listed, list):
         return [str(x) for x in listed]
-    found = sorted(f for f in files if f.startswith(f"{slug}/k8s/") and f.endswith(".yaml"))
-    bodies = {f: _load_yaml(root, f) for f in found}
-    return sorted(found, key=lambda f: phase_of(str(bodies[f]["kind"])))
+    found = sorted(f for f in files if f.startswith(f"{slug}/{K8S_DIR}/") and f.endswith(".yaml"))
+    phases = {f: _phase(root, f, _load_yaml(root, f)) for f in found}
+    return sorted(found, key=phases.__getitem__)
 
 
-def _parent_file(index: Mapping[str, Any]) -> str | None:
-    cluster = index.get("cluster") or {}
-    parent = (cluster.get("applyset") or {}).get("parent")
-    return str(parent) if parent else None
+def _phase(root: Path, name: str, body: Mapping[str, Any]) -> int:
+    """The apply phase of the object in ``name``; a kind the contract has no phase for is refused."""
+    try:
+        return apply_phase(str(body["kind"]))
+    except UnknownKindError as exc:
+        raise OutputError([_problem(root, name, f"{exc}; this aiar does not apply it")]) from None
+
+
+def _parent_file(index: Index) -> str | None:
+    cluster = index.get("cluster")
+    parent = cluster["applyset"].get("parent") if cluster else None
+    return parent or None
 
 
 def read_out(root: Path) -> OutDir:
     """Check ``out/`` against its index and read what apply needs; refuse anything inconsistent."""
     root = root.absolute()
     try:
-        index = json.loads((root / INDEX_FILE).read_bytes())
+        index: Index = json.loads((root / INDEX_FILE).read_bytes())
     except FileNotFoundError:
         raise OutputError([_problem(root, INDEX_FILE, "missing: not an aiar output directory")]) from None
     except (OSError, ValueError) as exc:
         raise OutputError([_problem(root, INDEX_FILE, f"unreadable: {exc}")]) from None
-    if not isinstance(index, dict) or index.get("index_version") not in SUPPORTED_INDEX_VERSIONS:
+    if not isinstance(index, dict) or index.get("index_version") != INDEX_VERSION:
         raise OutputError([_problem(root, INDEX_FILE, "unsupported index version: regenerate with this aiar")])
     expected: dict[str, str] = index["files"]
     problems = check_files(root, expected)
@@ -271,9 +262,12 @@ def read_out(root: Path) -> OutDir:
             KubeObject(name, slug, _load_yaml(root, name), waits.get(name))
             for name in object_files(root, slug, entry, expected)
         )
+        for obj in objects:
+            _phase(root, obj.path, obj.body)
         datasets = tuple((str(d["key"]), str(d["pointer"])) for d in entry.get("datasets") or [])
         models.append(Model(slug, images, objects, datasets))
-    gateway_file = (index.get("cluster") or {}).get("gateway")
+    cluster = index.get("cluster")
+    gateway_file = cluster.get("gateway") if cluster else None
     out = OutDir(
         root=root,
         environment_digest=str(index["inputs"]["environment"]),
@@ -281,7 +275,7 @@ def read_out(root: Path) -> OutDir:
         parent=parent,
         gateway=(root / gateway_file).read_bytes() if gateway_file else None,
     )
-    _check_membership(out, ((index.get("cluster") or {}).get("applyset") or {}).get("id"))
+    _check_membership(out, cluster["applyset"].get("id") if cluster else None)
     return out
 
 

@@ -11,12 +11,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .. import __version__
+from ..contract import APPLYSET_GROUP_KINDS_ANNOTATION as GROUP_KINDS
+from ..contract import APPLYSET_PART_OF_LABEL
+from ..contract import APPLYSET_TOOLING_ANNOTATION as TOOLING
 from . import fail
 from .kube import Kube, KubeError, describe
-from .outdir import APPLYSET_PART_OF_LABEL, KubeObject, ObjectKey, OutDir, key_of
+from .outdir import KubeObject, ObjectKey, OutDir, key_of
 
-GROUP_KINDS = "applyset.kubernetes.io/contains-group-kinds"
-TOOLING = "applyset.kubernetes.io/tooling"
 TOOL = "aiar"
 NEVER_PRUNED = {("", "Namespace")}
 

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
+from ..contract import apply_phase
 from . import ApplyError, fail, gateway
 from .datasets import missing_datasets
 from .drift import additions, removal_patch
 from .images import ImageResult
 from .kube import Kube, KubeError, describe
-from .outdir import KubeObject, ObjectKey, key_of, phase_of
+from .outdir import KubeObject, ObjectKey, key_of
 from .plan import WORKERS, recorded
 from .preflight import pin_problems
 from .prune import (
@@ -75,8 +76,8 @@ class ApplyReport:
 
 def phases(objects: Iterable[KubeObject]) -> list[list[KubeObject]]:
     """Objects grouped by apply phase; the order within a phase (by model, then file) is kept."""
-    ordered = sorted(objects, key=lambda o: phase_of(o.kind))
-    return [list(group) for _, group in groupby(ordered, key=lambda o: phase_of(o.kind))]
+    ordered = sorted(objects, key=lambda o: apply_phase(o.kind))
+    return [list(group) for _, group in groupby(ordered, key=lambda o: apply_phase(o.kind))]
 
 
 NAMESPACE_HELP = (

@@ -14,14 +14,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import defaults
+from ..contract import GATEWAY_DIR, GATEWAY_FILE, KONG_FILE
 from ..plan import ModelPlan
 from ..plan_cluster import GatewayPlan
 from ..plan_layers import ApiRoute
 from ..yamlout import dump_bytes
 from . import Files
 
-GATEWAY_DIR = "gateway"
-KONG_FILE = "kong.yaml"
 AUTH_PLUGINS = frozenset({"key-auth", "jwt"})
 
 Obj = dict[str, Any]
@@ -132,7 +131,7 @@ def render_model_gateway(plan: ModelPlan) -> tuple[Files, Obj | None]:
 
 
 def render_merged_gateway(services: Sequence[Obj]) -> Files:
-    return {f"{GATEWAY_DIR}/{KONG_FILE}": dump_bytes(kong_document(services))}
+    return {GATEWAY_FILE: dump_bytes(kong_document(services))}
 
 
 def unprotected_routes(document: Obj, roles_by_service: dict[str, Sequence[str]]) -> list[str]:

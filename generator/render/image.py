@@ -11,29 +11,21 @@ means nothing to build.
 from __future__ import annotations
 
 import hashlib
-import io
-import posixpath
-import unicodedata
-import zipfile
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 
 from .. import __version__, defaults
+from ..assets import h2o_jar, runtime_archive, runtime_requirements
 from ..contract import RUNTIME_REQUIREMENTS_MARKER
-from ..errors import BundleError, Problem
 from ..plan import ImagePlan, ModelPlan
-from ..runtime import config as rc
 from ..textrender import render
-from . import Files
+from . import Files, file_digest
+from .context import add_bundle_files, ignore_file
+from .layers import render_layers_context
 
-_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 BUILD_DIR = "build"
 CA_PATH = "aiar-build/ca.pem"
 JRE_COPY = "/tmp/aiar-jre"
 """Where an H2O image's ``jre`` stage puts the JRE with its symbolic links resolved, to copy from."""
-IGNORE_FILE = ".dockerignore"
 
 
 @dataclass(frozen=True)
@@ -48,40 +40,6 @@ class BuiltImage:
     @property
     def ref(self) -> str:
         return f"{self.repository}:{self.tag}"
-
-
-@cache
-def runtime_archive() -> bytes:
-    """The model-server package as one importable ZIP (part of aiar itself, not of the bundle).
-
-    One file instead of a copy of every module keeps ``out/`` small and its diffs about the bundle;
-    Python imports straight from it (``PYTHONPATH``). Entries are stored uncompressed with fixed
-    dates and modes, so the bytes are the same on every machine whatever its zlib.
-    """
-    root = Path(rc.__file__).parent
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for path in sorted(root.rglob("*.py")):
-            if "__pycache__" in path.parts:
-                continue
-            info = zipfile.ZipInfo(f"{defaults.RUNTIME_PACKAGE}/{path.relative_to(root).as_posix()}", _ZIP_EPOCH)
-            info.external_attr = 0o100644 << 16
-            info.create_system = 3  # Unix, whatever the host
-            archive.writestr(info, path.read_bytes())
-    return buffer.getvalue()
-
-
-@cache
-def h2o_jar() -> bytes:
-    """aiar's H2O bridge jar (built by ``java/build.sh`` from ``java/h2o-predict``)."""
-    return (Path(__file__).resolve().parents[1] / "jars" / defaults.H2O_JAR).read_bytes()
-
-
-@cache
-def runtime_requirements() -> tuple[str, ...]:
-    path = Path(rc.__file__).parent / "requirements.txt"
-    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
 
 
 def requirements_txt(plan: ModelPlan) -> str:
@@ -128,94 +86,11 @@ def _dockerfile(plan: ModelPlan, image: ImagePlan) -> str:
     )
 
 
-def _fold(name: str) -> str:
-    """One spelling for the names a case-insensitive, normalising file system (macOS, Windows) takes as one."""
-    return unicodedata.normalize("NFC", name).casefold()
-
-
-def _parents(path: str) -> Iterator[str]:
-    directory = posixpath.dirname(path)
-    while directory:
-        yield directory
-        directory = posixpath.dirname(directory)
-
-
-@dataclass(frozen=True)
-class _Taken:
-    """The paths of a build context a bundle file may not have, folded (see :func:`_fold`).
-
-    Names that differ only in case are one file where names ignore case (macOS, Windows), and a
-    path cannot be a file on one side and a directory on the other.
-    """
-
-    files: dict[str, str]
-    """Generated file -> its name as written."""
-    directories: dict[str, str]
-    """Directory of generated files -> one of them."""
-    ignore_files: frozenset[str]
-    """What engines read in place of aiar's ``.dockerignore`` when it exists: Podman's
-    ``.containerignore``, BuildKit's ``<Dockerfile>.dockerignore`` beside the Dockerfile."""
-
-    @classmethod
-    def of(cls, context: Files, dockerfiles: Iterable[str]) -> _Taken:
-        ignore_files = [
-            ".containerignore",
-            *(f"{d}{end}" for d in dockerfiles for end in (IGNORE_FILE, ".containerignore")),
-        ]
-        return cls(
-            files={_fold(name): name for name in context},
-            directories={_fold(parent): name for name in sorted(context) for parent in _parents(name)},
-            ignore_files=frozenset(_fold(name) for name in ignore_files),
-        )
-
-    def clash(self, name: str) -> str | None:
-        """Why the bundle file ``name`` cannot go into the context, or None."""
-        folded = _fold(name)
-        if folded in self.files:
-            generated = self.files[folded]
-            case = "" if generated == name else " (the same file where names ignore case, as on macOS and Windows)"
-            return f"aiar writes {generated!r} into the image's build context itself{case}"
-        if folded in self.directories:
-            return f"aiar writes {self.directories[folded]!r}, so this must stay a directory"
-        if folded in self.ignore_files:
-            return f"the image builder would read it instead of aiar's {IGNORE_FILE!r}"
-        parent = next((p for p in _parents(folded) if p in self.files), None)
-        if parent is not None:
-            return f"aiar writes the file {self.files[parent]!r}, which cannot hold other files"
-        return None
-
-
-def add_bundle_files(
-    context: Files, files: Iterable[tuple[str, bytes]], origin: str, dockerfiles: Iterable[str]
-) -> None:
-    """Put the bundle's ``files`` into ``context``, which already holds everything aiar generates.
-
-    A bundle file at a generated path would silently replace aiar's: its Dockerfile (layers, labels
-    and the non-root check gone), its .dockerignore, the runtime archive. Such files are refused,
-    all at once, whatever the model type.
-    """
-    taken = _Taken.of(context, dockerfiles)
-    problems: list[Problem] = []
-    for name, data in files:
-        reason = taken.clash(name)
-        if reason is None:
-            context[name] = data
-        else:
-            problems.append(Problem(origin, "", f"entry {name!r}: {reason}; rename or remove the bundle's file"))
-    if problems:
-        raise BundleError(problems)
-
-
 def render_build_context(plan: ModelPlan) -> Files:
     """Every file of the model's build context, by path relative to the context directory."""
     if plan.layers is not None:
-        from .layers import render_layers_context
-
         return render_layers_context(plan, plan.layers)
-    files: Files = {
-        IGNORE_FILE: render("dockerignore.j2").encode(),
-        "requirements.txt": requirements_txt(plan).encode(),
-    }
+    files: Files = {**ignore_file(), "requirements.txt": requirements_txt(plan).encode()}
     for image in plan.images:
         files[image.dockerfile] = _dockerfile(plan, image).encode()
     if plan.ca_bundle is not None:
@@ -226,23 +101,6 @@ def render_build_context(plan: ModelPlan) -> Files:
     bundle = [(name, data) for name, data in plan.source.files if name.startswith("src/")]
     add_bundle_files(files, bundle, plan.source.origin, (image.dockerfile for image in plan.images))
     return files
-
-
-# sha256 by content: a file is hashed for each image of its context and again for the index, and the
-# runtime archive is the same object in every context. Bounded, since keys keep their bytes alive.
-_DIGESTS: dict[bytes, bytes] = {}
-_DIGESTS_LIMIT = 8192
-
-
-def file_digest(data: bytes) -> bytes:
-    """The sha256 digest of ``data``, computed once for the same bytes."""
-    digest = _DIGESTS.get(data)
-    if digest is None:
-        digest = hashlib.sha256(data).digest()
-        if len(_DIGESTS) >= _DIGESTS_LIMIT:
-            _DIGESTS.clear()
-        _DIGESTS[data] = digest
-    return digest
 
 
 def context_tag(context: Files, dockerfile: str, other_dockerfiles: set[str]) -> str:

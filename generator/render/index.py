@@ -10,12 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .. import __version__
-from . import Files
-from .image import BuiltImage, file_digest
-from .server_config import canonical_json
-
-INDEX_FILE = "index.json"
-INDEX_VERSION = 1
+from ..contract import INDEX_VERSION, Index, IndexModel
+from . import Files, canonical_json, file_digest
+from .image import BuiltImage
 
 
 @dataclass(frozen=True)
@@ -50,36 +47,36 @@ def sha256(data: bytes) -> str:
     return "sha256:" + file_digest(data).hex()
 
 
+def _model(m: ModelEntry) -> IndexModel:
+    entry: IndexModel = {
+        "name": m.name,
+        "version": m.version,
+        "type": m.type,
+        "images": {
+            image.role: {"context": image.context, "dockerfile": image.dockerfile, "ref": image.ref}
+            for image in m.images
+        },
+        "kubernetes": list(m.kubernetes),
+        "wait_for": dict(m.waits),
+        "gateway": m.gateway,
+    }
+    if m.datasets:
+        entry["datasets"] = [{"key": k, "pointer": p} for k, p in m.datasets]
+    return entry
+
+
 def render_index(
     files: Files, models: Sequence[ModelEntry], environment_digest: str, cluster: ClusterEntry | None = None
 ) -> bytes:
-    index: dict[str, object] = {
+    """``index.json`` in the contract's schema (:class:`generator.contract.Index`)."""
+    index: Index = {
         "index_version": INDEX_VERSION,
         "generator": {"name": "aiar", "version": __version__},
         "inputs": {
             "environment": environment_digest,
             "bundles": {m.slug: m.bundle_digest for m in models},
         },
-        "models": {
-            m.slug: {
-                "name": m.name,
-                "version": m.version,
-                "type": m.type,
-                "images": {
-                    image.role: {
-                        "context": image.context,
-                        "dockerfile": image.dockerfile,
-                        "ref": image.ref,
-                    }
-                    for image in m.images
-                },
-                "kubernetes": list(m.kubernetes),
-                "wait_for": dict(m.waits),
-                "gateway": m.gateway,
-                **({"datasets": [{"key": k, "pointer": p} for k, p in m.datasets]} if m.datasets else {}),
-            }
-            for m in models
-        },
+        "models": {m.slug: _model(m) for m in models},
         "files": {name: sha256(files[name]) for name in sorted(files)},
     }
     if cluster is not None:

@@ -4,16 +4,18 @@ The generated ``Dockerfile.predict`` is the named layers' fragments in order, th
 Dockerfile verbatim, then the manifest's ``envVars`` as one ``ENV`` (see :mod:`generator.plan_layers`
 for why). The context holds the bundle's files at their own paths, so its Dockerfile's ``COPY``
 instructions work unchanged, plus what aiar's layers copy (under ``aiar-layers/``); a bundle file
-that would take the place of one aiar writes is refused (:func:`generator.render.image.add_bundle_files`).
+that would take the place of one aiar writes is refused (:func:`generator.render.context.add_bundle_files`).
 """
 
 from __future__ import annotations
 
 from .. import __version__, defaults
+from ..assets import LAYER_SUFFIX, runtime_archive, runtime_requirements
 from ..plan import ModelPlan
-from ..plan_layers import LAYER_SUFFIX, LayersPlan
+from ..plan_layers import LayersPlan
 from ..textrender import docker_string, render
-from . import Files
+from . import Files, canonical_json
+from .context import add_bundle_files, ignore_file
 
 LAYERS_DIR = "aiar-layers"
 OPENAPI_FILE = "openapi.json"
@@ -50,12 +52,7 @@ def layered_dockerfile(plan: ModelPlan, layers: LayersPlan) -> str:
 
 
 def render_layers_context(plan: ModelPlan, layers: LayersPlan) -> Files:
-    from .image import IGNORE_FILE, add_bundle_files, runtime_archive, runtime_requirements
-
-    files: Files = {
-        IGNORE_FILE: render("dockerignore.j2").encode(),
-        "Dockerfile.predict": layered_dockerfile(plan, layers).encode(),
-    }
+    files: Files = {**ignore_file(), "Dockerfile.predict": layered_dockerfile(plan, layers).encode()}
     if any(layer.name == "aiar-server" and layer.source == "aiar" for layer in layers.layers):
         files[defaults.RUNTIME_ARCHIVE] = runtime_archive()
         files[f"{LAYERS_DIR}/aiar-server-requirements.txt"] = ("\n".join(runtime_requirements()) + "\n").encode()
@@ -69,6 +66,4 @@ def render_openapi(plan: ModelPlan) -> Files:
     """The model's own OpenAPI document, published beside its artifacts for its API's users."""
     if plan.layers is None or plan.layers.openapi is None:
         return {}
-    from .server_config import canonical_json
-
     return {f"{plan.slug}/{OPENAPI_FILE}": canonical_json(plan.layers.openapi)}

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from .. import defaults
 from ..plan import ModelPlan
-from . import Files
+from . import Files, canonical_json
 
 SERVER_DIR = "server"
-
-
-def canonical_json(data: Any) -> bytes:
-    """Sorted keys, two-space indent, UTF-8, trailing newline: stable and readable in a diff."""
-    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
 def render_server_config(plan: ModelPlan) -> Files:

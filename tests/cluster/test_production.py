@@ -18,7 +18,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from generator import defaults
-from generator.apply.outdir import KIND_PHASE
+from generator.contract import KIND_PHASE
 from generator.errors import AiarError
 from generator.pipeline import compile_paths, discover_bundles, generate
 from generator.plan_cluster import health_route

@@ -12,7 +12,7 @@ from tests.conftest import REPO
 PACKAGE = REPO / "generator"
 
 COMPILER = {
-    "bundle", "jsonpos", "validate", "manifest", "load", "environment", "lock", "checks", "plan",
+    "assets", "bundle", "jsonpos", "validate", "manifest", "load", "environment", "lock", "checks", "plan",
     "plan_cluster", "plan_layers", "dockerfile", "textrender", "yamlout", "render", "writer", "pipeline",
     "schema",
 }  # fmt: skip

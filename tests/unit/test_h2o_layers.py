@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from generator.assets import h2o_jar
 from generator.dockerfile import instructions, security_problems
 from generator.errors import AiarError
 from generator.pipeline import compile_paths
-from generator.render.image import h2o_jar
 from tests.conftest import MakeBundle
 from tests.helpers import minimal_manifest
 

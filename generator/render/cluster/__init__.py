@@ -1,13 +1,15 @@
 """Kubernetes objects of one model, one object per file under ``<slug>/k8s/``, in apply order.
 
-Apply order: config, RBAC, the training Job (apply waits for it), the Deployment, its Service and
-PodDisruptionBudget, the schedule's CronJobs, then the NetworkPolicies.
+The order is the contract's (:data:`generator.contract.KIND_PHASE`): config, RBAC, the training Job
+(apply waits for it), the Deployment, its Service and PodDisruptionBudget, the schedule's CronJobs,
+then the NetworkPolicies; within a phase, the order they are built in here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...contract import K8S_DIR, apply_phase
 from ...plan import ModelPlan
 from ...yamlout import dump_bytes
 from .. import Files
@@ -16,8 +18,6 @@ from ..schedule import cron_job, scaler_role, scaler_role_binding, scaler_servic
 from .meta import WAIT_ANNOTATION, Obj
 from .network import scaler_policy, server_policy, training_policy
 from .workload import config_map, deployment, disruption_budget, service, service_account, training_job
-
-K8S_DIR = "k8s"
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,8 @@ def render_cluster(plan: ModelPlan, images: tuple[BuiltImage, ...], server_json:
     files: Files = {}
     order: list[str] = []
     waits: list[tuple[str, str]] = []
-    objects = _objects(plan, images, server_json)
+    # sorted is stable: within a phase, the order of _objects; a kind without a phase is an error here
+    objects = sorted(_objects(plan, images, server_json), key=lambda item: apply_phase(str(item[1]["kind"])))
     for stem, obj in objects:
         path = f"{plan.slug}/{K8S_DIR}/{stem}.yaml"
         files[path] = dump_bytes(obj)

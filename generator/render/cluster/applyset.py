@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ... import defaults
+from ...contract import APPLYSET_FILE, APPLYSET_GROUP_KINDS_ANNOTATION, APPLYSET_ID_LABEL, APPLYSET_TOOLING_ANNOTATION
 from ...yamlout import dump_bytes
 from .. import Files
-from .meta import APPLYSET_GROUP_KINDS, APPLYSET_ID, APPLYSET_TOOLING, Obj, parent_applyset_id, tooling
-
-APPLYSET_FILE = "k8s/applyset.yaml"
+from .meta import Obj, parent_applyset_id, tooling
 
 
 def group_kind(obj: Obj) -> str:
@@ -33,10 +32,10 @@ def applyset_parent(namespace: str, members: Iterable[Obj]) -> Obj:
             "name": defaults.APPLYSET_PARENT,
             "namespace": namespace,
             "labels": {
-                APPLYSET_ID: parent_applyset_id(namespace),
+                APPLYSET_ID_LABEL: parent_applyset_id(namespace),
                 "app.kubernetes.io/managed-by": defaults.PART_OF,
             },
-            "annotations": {APPLYSET_TOOLING: tooling(), APPLYSET_GROUP_KINDS: ",".join(kinds)},
+            "annotations": {APPLYSET_TOOLING_ANNOTATION: tooling(), APPLYSET_GROUP_KINDS_ANNOTATION: ",".join(kinds)},
         },
     }
 

@@ -15,15 +15,12 @@ import json
 from typing import Any, Literal
 
 from ... import __version__, defaults
+from ...contract import APPLYSET_PART_OF_LABEL
 from ...plan import ModelPlan
 
 Obj = dict[str, Any]
 Component = Literal["server", "training", "scaler"]
 
-APPLYSET_PART_OF = "applyset.kubernetes.io/part-of"
-APPLYSET_ID = "applyset.kubernetes.io/id"
-APPLYSET_TOOLING = "applyset.kubernetes.io/tooling"
-APPLYSET_GROUP_KINDS = "applyset.kubernetes.io/contains-group-kinds"
 WAIT_ANNOTATION = f"{defaults.ANNOTATION_PREFIX}/apply-wait-for"
 """On a training Job: the condition apply waits for before it rolls out serving (``Complete``)."""
 
@@ -65,7 +62,7 @@ def labels(plan: ModelPlan, component: Component, *, member: bool = True) -> dic
         "app.kubernetes.io/managed-by": defaults.PART_OF,
     }
     if member:
-        result[APPLYSET_PART_OF] = parent_applyset_id(plan.cluster.namespace)
+        result[APPLYSET_PART_OF_LABEL] = parent_applyset_id(plan.cluster.namespace)
     return result
 
 
