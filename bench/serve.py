@@ -38,7 +38,9 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.runtime.servers import RabbitNode, free_port, wait_for  # noqa: E402
+from tests.platform.proc import free_port, port_open  # noqa: E402
+from tests.platform.rabbitmq import RabbitNode  # noqa: E402
+from tests.waiting import poll  # noqa: E402
 
 PREDICT = textwrap.dedent("""
     import pickle
@@ -163,12 +165,9 @@ def _wait_http(url: str, process: subprocess.Popen[bytes]) -> None:
     def up() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            return httpx.get(url, timeout=1).status_code < 500
-        except httpx.HTTPError:
-            return False
+        return httpx.get(url, timeout=1).status_code < 500
 
-    wait_for(up, 60, url)
+    poll(url, up, timeout=60, retry_on=(httpx.HTTPError,))
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -217,9 +216,9 @@ def bench_rest(work: Path, src: Path, model: Path, seconds: int, rounds: int) ->
     server = _start_runtime(work, _config(src, model.name), port)
     runs: dict[str, list[dict[str, float]]] = {"bare": [], "aiar": []}
     try:
-        wait_for(lambda: _port_ready(bare_port), 30, "the bare app")
+        poll("the bare app", lambda: port_open(bare_port), timeout=30)
         _wait_http(f"http://127.0.0.1:{port}/v2/health/live", server)
-        wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200, 60, "ready")
+        poll("ready", lambda: httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200, timeout=60)
         urls = {
             "bare": f"http://127.0.0.1:{bare_port}/predict",
             "aiar": f"http://127.0.0.1:{port}/v2/models/iris/predict",
@@ -261,7 +260,11 @@ def bench_h2o(work: Path, src: Path, model: Path, seconds: int, rounds: int) -> 
     try:
         for process, port in ((python, python_port), (h2o, h2o_port)):
             _wait_http(f"http://127.0.0.1:{port}/v2/health/live", process)
-            wait_for(lambda p=port: httpx.get(f"http://127.0.0.1:{p}/v2/health/ready").status_code == 200, 120, "ready")
+            poll(
+                "ready",
+                lambda p=port: httpx.get(f"http://127.0.0.1:{p}/v2/health/ready").status_code == 200,
+                timeout=120,
+            )
         for _ in range(rounds):
             for name, url in urls.items():
                 runs[name].append(_wrk(url, bodies[name], seconds, 16, work))
@@ -274,13 +277,6 @@ def bench_h2o(work: Path, src: Path, model: Path, seconds: int, rounds: int) -> 
         print(f"h2o round {i + 1}: python {python_rps:.0f}/s, h2o {h2o_rps:.0f}/s, {ratio:.2f}x", file=sys.stderr)
     median = sorted(range(rounds), key=lambda i: ratios[i])[rounds // 2]
     return {"python": runs["python"][median], "h2o": runs["h2o"][median]}
-
-
-def _port_ready(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _fill(node: RabbitNode, queue: str, out_key: str, count: int) -> str:
@@ -304,16 +300,16 @@ def _fill(node: RabbitNode, queue: str, out_key: str, count: int) -> str:
 
 def _drain_rate(node: RabbitNode, collector: str, count: int) -> float:
     """Predictions/s from the first result to the last (startup and model load excluded)."""
-    wait_for(lambda: node.queue_depth(collector) > 0, 60, "the first result", interval=0.01)
+    poll("the first result", lambda: node.queue_depth(collector) > 0, timeout=60, interval=0.01)
     first = time.perf_counter()
     start_depth = node.queue_depth(collector)
-    wait_for(lambda: node.queue_depth(collector) >= count, 300, "all results", interval=0.02)
+    poll("all results", lambda: node.queue_depth(collector) >= count, timeout=300, interval=0.02)
     return (count - start_depth) / (time.perf_counter() - first)
 
 
 def bench_bus(work: Path, src: Path, model: Path, count: int, rounds: int) -> dict[str, float]:
     """Alternating rounds (raw pika loop, then the runtime) on one broker; the median ratio kept."""
-    node = RabbitNode(work / "rabbitmq")
+    node = RabbitNode.isolated(work / "rabbitmq")
     node.start()
     prefetch = 16
     (work / "raw_consumer.py").write_text(RAW_CONSUMER)
@@ -352,10 +348,7 @@ def bench_bus(work: Path, src: Path, model: Path, count: int, rounds: int) -> di
             finally:
                 _stop(server)
     finally:
-        node.stop()
-        if node.epmd is not None:
-            node.epmd.terminate()
-            node.epmd.wait()
+        node.stop(epmd=True)
     bare, aiar = sorted(runs, key=lambda run: run[1] / run[0])[rounds // 2]
     return {"bare": bare, "aiar": aiar}
 
@@ -374,7 +367,7 @@ def bench_idle_rss(work: Path) -> float:
     port = free_port()
     server = _start_runtime(work, _config(src, None), port)
     try:
-        wait_for(lambda: _port_ready(port), 30, "the idle server")
+        poll("the idle server", lambda: port_open(port), timeout=30)
         _wait_http(f"http://127.0.0.1:{port}/v2/health/ready", server)
         httpx.post(f"http://127.0.0.1:{port}/v2/models/iris/predict", json={"features": 1})
         httpx.get(f"http://127.0.0.1:{port}/metrics")

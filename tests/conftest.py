@@ -1,4 +1,5 @@
-"""Shared fixtures: the repository's paths, and small bundles written on the fly."""
+"""Shared fixtures: the repository's paths, small bundles written on the fly, and the local platform
+(one per session, for every test directory that needs it)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.platform.testenv import Platform
 
 REPO = Path(__file__).resolve().parent.parent
 # The seed's own manifest example, kept verbatim in the repository (its sha256 is pinned in test_seed).
@@ -47,6 +51,38 @@ def env_file(tmp_path: Path) -> Path:
     target = tmp_path / "environment.yaml"
     shutil.copy(EXAMPLE_ENV, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def platform() -> Platform:
+    """The local platform (started if it is not running: see ``make testenv``)."""
+    from tests.platform.testenv import ensure_up
+
+    return ensure_up()
+
+
+@pytest.fixture(scope="session")
+def platform_env(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The platform's own environment file, as a new user would use it (a copy: tests may not edit it)."""
+    target = tmp_path_factory.mktemp("platform-env") / "environment.yaml"
+    shutil.copy(platform.env_file, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def platform_bucket(platform_env: Path) -> str:
+    """The bucket the platform's environment file names for storage (where training reads datasets)."""
+    from generator.environment import load_environment
+
+    storage = load_environment(platform_env).env.storage
+    assert storage is not None, "the platform's environment file has no storage"
+    return storage.bucket
+
+
+@pytest.fixture(scope="session")
+def platform_s3(platform: Platform, platform_bucket: str) -> Any:
+    """A boto3 client of the tests' own on the platform's S3 (the bucket created if moto lost it)."""
+    return platform.s3_client(platform_bucket)
 
 
 # Fixtures that start or reach a real server: a test using one (directly or through another fixture)

@@ -22,6 +22,7 @@ from generator.cli import main
 from generator.pipeline import generate
 from tests.helpers import minimal_manifest
 from tests.platform.testenv import Platform
+from tests.waiting import poll
 
 KINDS = (
     ("v1", "ConfigMap"),
@@ -155,16 +156,18 @@ class Spawned:
 
     def kill_when(self, ready: Callable[[], bool], delay: float = 0.0, timeout: float = 300) -> None:
         """SIGKILL the process group as soon as ``ready()`` holds (plus ``delay``); fail if it ends first."""
-        deadline = time.monotonic() + timeout
-        while not ready():
+
+        def reached() -> bool:
+            if ready():
+                return True
             if self.process.poll() is not None:
                 self._reader.join(5)
                 raise AssertionError(
                     f"apply ended (exit {self.process.returncode}) before the kill point:\n" + "".join(self.lines)
                 )
-            if time.monotonic() > deadline:
-                raise AssertionError("kill point never reached:\n" + "".join(self.lines))
-            time.sleep(0.02)
+            return False
+
+        poll("the kill point", reached, timeout=timeout, interval=0.02, diagnostics=lambda: "".join(self.lines))
         time.sleep(delay)
         assert self.process.poll() is None, "apply ended before the kill:\n" + "".join(self.lines)
         os.killpg(self.process.pid, signal.SIGKILL)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 
 from generator.apply.model_status import prometheus_value
 from tests.apply.harness import Stage, small_bundle
+from tests.waiting import poll
 
 
 def bus_bundle(root: Path) -> Path:
@@ -31,14 +31,11 @@ def bus_bundle(root: Path) -> Path:
 
 
 def scrape(url: str, timeout: float = 120) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return str(response.read().decode())
-        except OSError:
-            assert time.monotonic() < deadline, f"{url} never answered"
-            time.sleep(0.5)
+    def read() -> str:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return str(response.read().decode())
+
+    return poll(f"{url} to answer", read, timeout=timeout, interval=0.5, retry_on=(OSError,))
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import socket
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import pytest
 
 from tests.apply.harness import Stage
 from tests.conftest import REPO
+from tests.waiting import poll, wait_http
 
 pytestmark = pytest.mark.platform
 
@@ -96,18 +96,12 @@ def test_example_applies_twice_and_its_image_serves(stage: Stage, tmp_path: Path
     server = _run(docker_client, index["predict"]["ref"], config_file, env, "--port", str(port))
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/v2/health/ready", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
+
+        def alive() -> None:
             server.reload()
             assert server.status == "running", server.logs().decode()
-            assert time.monotonic() < deadline, server.logs().decode()
-            time.sleep(0.5)
+
+        wait_http(f"{base}/v2/health/ready", timeout=120, alive=alive, diagnostics=lambda: server.logs().decode())
 
         request = urllib.request.Request(
             f"{base}/v2/models/quality-classifier/predict",
@@ -130,14 +124,16 @@ def test_example_applies_twice_and_its_image_serves(stage: Stage, tmp_path: Path
                 json.dumps({"temperature": 205, "pressure": 1120, "cycle_time": 30}).encode(),
                 pika.BasicProperties(reply_to=reply, correlation_id=correlation, content_type="application/json"),
             )
-            deadline = time.monotonic() + 60
-            answer = None
-            while answer is None and time.monotonic() < deadline:
+
+            def answered() -> Any:
                 method, properties, body = channel.basic_get(reply, auto_ack=True)
                 if method is not None and properties.correlation_id == correlation:
-                    answer = json.loads(body)
-                connection.sleep(0.2)
-            assert answer is not None, server.logs().decode()
+                    return json.loads(body)
+                return None
+
+            answer = poll(
+                "the bus reply", answered, timeout=60, interval=0.2, diagnostics=lambda: server.logs().decode()
+            )
             assert "OK" in json.dumps(answer), answer
         finally:
             connection.close()

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,8 +23,9 @@ import yaml
 from click.testing import CliRunner
 
 from generator.cli import main
+from tests import waiting
 from tests.conftest import REPO
-from tests.platform.testenv import Platform, ensure_java_base, ensure_up
+from tests.platform.testenv import Platform, ensure_java_base
 
 EXAMPLES = tuple(REPO / "bundles" / name for name in ("h2o-quality-gbm", "h2o-quality-trained", "greeting-service"))
 CONFIG_MOUNT = "/etc/aiar/model-server.json"
@@ -55,11 +54,6 @@ def platform_environment(platform: Platform, target: Path) -> Path:
     assert env["base_images"].get("java"), "the platform's environment file names the Java base image"
     shutil.copy(platform.env_file, target)
     return target
-
-
-@pytest.fixture(scope="session")
-def platform() -> Platform:
-    return ensure_up()
 
 
 @pytest.fixture(scope="session")
@@ -138,15 +132,9 @@ def logs(container: Any) -> str:
 
 def wait_http(url: str, container: Any, timeout: float = 180) -> None:
     """Until ``GET url`` answers 200; fails with the container's log if it exits or the time runs out."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
+
+    def alive() -> None:
         container.reload()
         assert container.status == "running", f"the container exited:\n{logs(container)}"
-        assert time.monotonic() < deadline, f"{url} not 200 within {timeout:.0f}s:\n{logs(container)}"
-        time.sleep(0.5)
+
+    waiting.wait_http(url, timeout=timeout, alive=alive, diagnostics=lambda: logs(container))

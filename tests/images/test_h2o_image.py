@@ -8,7 +8,6 @@ on the simple REST route, on OIP v2 and on the message bus (the platform's Rabbi
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,9 +17,10 @@ import httpx
 import pika
 import pytest
 
+from tests.platform.proc import free_port
 from tests.platform.testenv import Platform
-from tests.runtime.servers import free_port
 from tests.runtime.test_h2o import assert_same, h2o_own_scores, rows
+from tests.waiting import poll
 
 from .conftest import Compiled, build_image, logs, running, wait_http
 
@@ -109,13 +109,21 @@ def test_bus_equals_h2o(served: Served, compiled: Compiled, platform: Platform, 
                 pika.BasicProperties(correlation_id=f"{run}-{i}", content_type="application/json", delivery_mode=2),
             )
         results: dict[str, Any] = {}
-        deadline = time.monotonic() + 60
-        while len(results) < len(expected) and time.monotonic() < deadline:
-            method, properties, body = channel.basic_get(collector, auto_ack=True)
-            if method is None or properties is None or body is None:
-                connection.sleep(0.1)
-            elif str(properties.correlation_id).startswith(run):
-                results[str(properties.correlation_id)] = json.loads(body)
+
+        def collected() -> bool:
+            while True:  # everything that arrived, then a pause
+                method, properties, body = channel.basic_get(collector, auto_ack=True)
+                if method is None or properties is None or body is None:
+                    return len(results) >= len(expected)
+                if str(properties.correlation_id).startswith(run):
+                    results[str(properties.correlation_id)] = json.loads(body)
+
+        poll(
+            "every bus result",
+            collected,
+            timeout=60,
+            diagnostics=lambda: f"{len(results)} of {len(expected)} bus results:\n{logs(served.container)}",
+        )
     finally:
         connection.close()
     assert len(results) == len(expected), f"{len(results)} of {len(expected)} bus results:\n{logs(served.container)}"

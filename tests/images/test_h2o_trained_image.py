@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.platform.proc import free_port
 from tests.platform.testenv import Platform
-from tests.runtime.servers import free_port
 from tests.runtime.test_h2o import DATASET, assert_same, h2o_own_scores, rows
 
 from .conftest import Compiled, build_image, logs, running, wait_http

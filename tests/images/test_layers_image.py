@@ -16,7 +16,7 @@ import httpx
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
-from tests.runtime.servers import free_port
+from tests.platform.proc import free_port
 
 from .conftest import RUN_AS, Compiled, build_image, running, wait_http
 

@@ -7,36 +7,18 @@ import io
 import os
 import subprocess
 import tarfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import docker  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from tests.platform.testenv import Platform, ensure_up
+from tests.platform.testenv import Platform
+from tests.waiting import poll
 
 pytestmark = pytest.mark.platform
-
-T = TypeVar("T")
-
-
-def wait_for(what: str, check: Callable[[], T | None], timeout: float = 120, interval: float = 0.5) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-@pytest.fixture(scope="session")
-def platform() -> Platform:
-    return ensure_up()
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +42,7 @@ def namespace(k8s: Any) -> Iterator[str]:
         force_conflicts=True,
     )
     sa_api = k8s.resources.get(api_version="v1", kind="ServiceAccount")
-    wait_for("default ServiceAccount", lambda: _exists(sa_api, "default", name), timeout=30)
+    poll("default ServiceAccount", lambda: _exists(sa_api, "default", name), timeout=30, interval=0.5)
     yield name
     ns_api.delete(name=name)
 
@@ -125,7 +107,7 @@ def test_deployment_becomes_available(platform: Platform, k8s: Any, namespace: s
         dep = deployments.get(name="web", namespace=namespace)
         return dep if _condition(dep, "Available") == "True" and dep.status.availableReplicas == 2 else None
 
-    dep = wait_for("Deployment web Available with 2 replicas", available)
+    dep = poll("Deployment web Available with 2 replicas", available, timeout=120, interval=0.5)
     assert dep.status.readyReplicas == 2
 
 
@@ -148,9 +130,11 @@ def test_job_runs_to_completion(k8s: Any, namespace: str) -> None:
     jobs.server_side_apply(
         body=body, name="once", namespace=namespace, field_manager="aiar-tests", force_conflicts=True
     )
-    job = wait_for(
+    job = poll(
         "Job once Complete",
         lambda: (j := jobs.get(name="once", namespace=namespace)) and _condition(j, "Complete") == "True" and j,
+        timeout=120,
+        interval=0.5,
     )
     assert job.status.succeeded == 1
 

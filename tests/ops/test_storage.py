@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from generator import defaults
 from generator.ops import storage as ops
 from tests.conftest import REPO
 from tests.ops.conftest import Cli
+from tests.waiting import poll
 
 pytestmark = pytest.mark.platform
 
@@ -75,7 +75,9 @@ def _json(text: str) -> Any:
 # --- round trip ---------------------------------------------------------------------------------
 
 
-def test_put_ls_get_rm_round_trip(cli: Cli, s3: Any, bucket_name: str, unique: str, tmp_path: Path) -> None:
+def test_put_ls_get_rm_round_trip(
+    cli: Cli, platform_s3: Any, platform_bucket: str, unique: str, tmp_path: Path
+) -> None:
     source = tmp_path / "history.csv"
     digest = _write(source, 20 * MiB + 123)  # three parts: the composite checksum is over several
     name = f"{unique}/history.csv"
@@ -84,10 +86,10 @@ def test_put_ls_get_rm_round_trip(cli: Cli, s3: Any, bucket_name: str, unique: s
     assert put.exit_code == 0, put.stderr
     stored = _json(put.stdout)
     key = defaults.dataset_key(name)  # where training reads fileName from
-    assert stored["key"] == key and stored["uri"] == f"s3://{bucket_name}/{key}"
+    assert stored["key"] == key and stored["uri"] == f"s3://{platform_bucket}/{key}"
     assert (stored["size"], stored["sha256"], stored["verified"]) == (20 * MiB + 123, digest, "sha256")
     assert stored["parts"] == 3
-    head = s3.head_object(Bucket=bucket_name, Key=key)
+    head = platform_s3.head_object(Bucket=platform_bucket, Key=key)
     assert head["Metadata"] == {"sha256": digest} and head["ContentLength"] == 20 * MiB + 123
 
     listed = _json(cli("ls", "datasets", "-o", "json").stdout)
@@ -103,10 +105,10 @@ def test_put_ls_get_rm_round_trip(cli: Cli, s3: Any, bucket_name: str, unique: s
 
     removed = cli("rm", name, "--yes", "-o", "json")
     assert removed.exit_code == 0, removed.stderr
-    assert _json(removed.stdout) == {"ok": True, "deleted": [f"s3://{bucket_name}/{key}"]}
-    assert not _exists(s3, bucket_name, key)
+    assert _json(removed.stdout) == {"ok": True, "deleted": [f"s3://{platform_bucket}/{key}"]}
+    assert not _exists(platform_s3, platform_bucket, key)
     again = cli("rm", name, "--yes")
-    assert again.exit_code == 1 and f"s3://{bucket_name}/{key}: not found" in again.stderr
+    assert again.exit_code == 1 and f"s3://{platform_bucket}/{key}: not found" in again.stderr
 
 
 def test_text_output_names_the_manifest_file_name(cli: Cli, unique: str, tmp_path: Path) -> None:
@@ -119,7 +121,9 @@ def test_text_output_names_the_manifest_file_name(cli: Cli, unique: str, tmp_pat
     assert f"{unique}/data.csv" in listed.stdout and "models in s3://" in listed.stdout
 
 
-def test_overwrite_refused_without_force(cli: Cli, s3: Any, bucket_name: str, unique: str, tmp_path: Path) -> None:
+def test_overwrite_refused_without_force(
+    cli: Cli, platform_s3: Any, platform_bucket: str, unique: str, tmp_path: Path
+) -> None:
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
     first_digest = _write(first, 3 * MiB, b"first")
     second_digest = _write(second, 2 * MiB, b"second")
@@ -129,18 +133,18 @@ def test_overwrite_refused_without_force(cli: Cli, s3: Any, bucket_name: str, un
 
     refused = cli("put", str(second), "--as", name)
     assert refused.exit_code == 1
-    assert f"s3://{bucket_name}/{key}: already exists" in refused.stderr and "--force" in refused.stderr
-    assert s3.head_object(Bucket=bucket_name, Key=key)["Metadata"]["sha256"] == first_digest
-    assert _pending_uploads(s3, bucket_name, key) == []
+    assert f"s3://{platform_bucket}/{key}: already exists" in refused.stderr and "--force" in refused.stderr
+    assert platform_s3.head_object(Bucket=platform_bucket, Key=key)["Metadata"]["sha256"] == first_digest
+    assert _pending_uploads(platform_s3, platform_bucket, key) == []
 
     forced = cli("put", str(second), "--as", name, "--force", "-o", "json")
     assert forced.exit_code == 0, forced.stderr
     assert _json(forced.stdout)["replaced"] is True
-    assert s3.head_object(Bucket=bucket_name, Key=key)["Metadata"]["sha256"] == second_digest
+    assert platform_s3.head_object(Bucket=platform_bucket, Key=key)["Metadata"]["sha256"] == second_digest
 
 
 def test_a_writer_that_got_there_first_is_not_overwritten(
-    bucket: ops.Bucket, s3: Any, bucket_name: str, unique: str, tmp_path: Path
+    bucket: ops.Bucket, platform_s3: Any, platform_bucket: str, unique: str, tmp_path: Path
 ) -> None:
     """The existence check and the upload are not one step; the conditional completion closes the gap."""
     source = tmp_path / "mine.csv"
@@ -148,13 +152,13 @@ def test_a_writer_that_got_there_first_is_not_overwritten(
     key = defaults.dataset_key(f"{unique}/race.csv")
 
     def someone_else(**_: Any) -> None:
-        s3.put_object(Bucket=bucket_name, Key=key, Body=b"theirs")
+        platform_s3.put_object(Bucket=platform_bucket, Key=key, Body=b"theirs")
 
     bucket.client.meta.events.register("before-call.s3.CompleteMultipartUpload", someone_else)
     with pytest.raises(ops.StorageOpError, match="already exists"):
         ops.put_dataset(bucket, source, f"{unique}/race.csv")
-    assert s3.get_object(Bucket=bucket_name, Key=key)["Body"].read() == b"theirs"
-    assert _pending_uploads(s3, bucket_name, key) == []
+    assert platform_s3.get_object(Bucket=platform_bucket, Key=key)["Body"].read() == b"theirs"
+    assert _pending_uploads(platform_s3, platform_bucket, key) == []
 
 
 # --- checksums ----------------------------------------------------------------------------------
@@ -162,7 +166,7 @@ def test_a_writer_that_got_there_first_is_not_overwritten(
 
 @pytest.mark.parametrize("tamper", ["bytes", "metadata"])
 def test_get_detects_a_checksum_mismatch(
-    cli: Cli, s3: Any, bucket_name: str, unique: str, tmp_path: Path, tamper: str
+    cli: Cli, platform_s3: Any, platform_bucket: str, unique: str, tmp_path: Path, tamper: str
 ) -> None:
     source = tmp_path / "data.csv"
     digest = _write(source, 2 * MiB)
@@ -172,20 +176,20 @@ def test_get_detects_a_checksum_mismatch(
     if tamper == "bytes":  # same size and metadata, one byte different: what bit rot or a bad copy does
         body = bytearray(source.read_bytes())
         body[MiB] ^= 0x01
-        s3.put_object(Bucket=bucket_name, Key=key, Body=bytes(body), Metadata={"sha256": digest})
+        platform_s3.put_object(Bucket=platform_bucket, Key=key, Body=bytes(body), Metadata={"sha256": digest})
     else:  # the right bytes, a wrong digest beside them
-        s3.put_object(Bucket=bucket_name, Key=key, Body=source.read_bytes(), Metadata={"sha256": "0" * 64})
+        platform_s3.put_object(Bucket=platform_bucket, Key=key, Body=source.read_bytes(), Metadata={"sha256": "0" * 64})
     downloads = tmp_path / "downloads"
     downloads.mkdir()
 
     got = cli("get", name, "-o", str(downloads))
     assert got.exit_code == 1
-    assert f"s3://{bucket_name}/{key}: sha256 mismatch" in got.stderr
+    assert f"s3://{platform_bucket}/{key}: sha256 mismatch" in got.stderr
     assert list(downloads.iterdir()) == []  # neither the target nor the partial file
 
 
 def test_a_file_changing_during_upload_is_not_stored(
-    bucket: ops.Bucket, s3: Any, bucket_name: str, unique: str, tmp_path: Path
+    bucket: ops.Bucket, platform_s3: Any, platform_bucket: str, unique: str, tmp_path: Path
 ) -> None:
     source = tmp_path / "growing.csv"
     size = 9 * ops.PART_SIZE  # more parts than are read ahead: the last one is read after the first is sent
@@ -200,15 +204,15 @@ def test_a_file_changing_during_upload_is_not_stored(
     bucket.client.meta.events.register("before-call.s3.UploadPart", edit_the_end)
     with pytest.raises(ops.StorageOpError, match="changed while it was read"):
         ops.put_dataset(bucket, source, f"{unique}/growing.csv")
-    assert not _exists(s3, bucket_name, key)
-    assert _pending_uploads(s3, bucket_name, key) == []
+    assert not _exists(platform_s3, platform_bucket, key)
+    assert _pending_uploads(platform_s3, platform_bucket, key) == []
 
 
 # --- failures and interrupts --------------------------------------------------------------------
 
 
 def test_a_failure_after_some_parts_leaves_no_object(
-    bucket: ops.Bucket, s3: Any, bucket_name: str, unique: str, tmp_path: Path
+    bucket: ops.Bucket, platform_s3: Any, platform_bucket: str, unique: str, tmp_path: Path
 ) -> None:
     source = tmp_path / "data.csv"
     _write(source, 5 * ops.PART_SIZE)
@@ -223,8 +227,8 @@ def test_a_failure_after_some_parts_leaves_no_object(
     bucket.client.meta.events.register("before-call.s3.UploadPart", network_fails_on_the_third_part)
     with pytest.raises(ops.StorageOpError, match="cannot reach the S3 endpoint"):
         ops.put_dataset(bucket, source, f"{unique}/data.csv")
-    assert not _exists(s3, bucket_name, key)
-    assert _pending_uploads(s3, bucket_name, key) == []
+    assert not _exists(platform_s3, platform_bucket, key)
+    assert _pending_uploads(platform_s3, platform_bucket, key) == []
 
 
 # Runs the real command line in a subprocess, each part held for a second, so that a signal lands
@@ -254,13 +258,15 @@ def _child_env(credentials: dict[str, str]) -> dict[str, str]:
     return {**env, **credentials, "PYTHONPATH": str(REPO), "AWS_EC2_METADATA_DISABLED": "true"}
 
 
-def _start_throttled_put(tmp_path: Path, s3_env: Path, credentials: dict[str, str], name: str) -> tuple[Any, Path]:
+def _start_throttled_put(
+    tmp_path: Path, platform_env: Path, credentials: dict[str, str], name: str
+) -> tuple[Any, Path]:
     source = tmp_path / "data.csv"
     if not source.exists():
         _write(source, 5 * ops.PART_SIZE)  # 4 parts in flight, then a fifth: at least two seconds
     marker = tmp_path / "first-part-sent"
     marker.unlink(missing_ok=True)
-    args = ["put", str(source), "--as", name, "--env", str(s3_env)]
+    args = ["put", str(source), "--as", name, "--env", str(platform_env)]
     child = subprocess.Popen(
         [sys.executable, "-c", DRIVER, str(marker), *args],
         cwd=REPO,
@@ -269,46 +275,61 @@ def _start_throttled_put(tmp_path: Path, s3_env: Path, credentials: dict[str, st
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while not marker.exists():
+
+    def sent_a_part() -> bool:
+        if marker.exists():
+            return True
         assert child.poll() is None, child.communicate()
-        assert time.monotonic() < deadline, "the upload never sent a part"
-        time.sleep(0.01)
+        return False
+
+    poll("the upload to send a part", sent_a_part, timeout=60, interval=0.01)
     return child, source
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
 def test_an_interrupted_upload_leaves_no_object_and_no_pending_upload(
-    s3_env: Path, credentials: dict[str, str], s3: Any, bucket_name: str, unique: str, tmp_path: Path, signum: int
+    platform_env: Path,
+    credentials: dict[str, str],
+    platform_s3: Any,
+    platform_bucket: str,
+    unique: str,
+    tmp_path: Path,
+    signum: int,
 ) -> None:
     name = f"{unique}/data.csv"
     key = defaults.dataset_key(name)
-    child, _ = _start_throttled_put(tmp_path, s3_env, credentials, name)
-    assert _pending_uploads(s3, bucket_name, key), "the signal must land mid-upload"
+    child, _ = _start_throttled_put(tmp_path, platform_env, credentials, name)
+    assert _pending_uploads(platform_s3, platform_bucket, key), "the signal must land mid-upload"
     child.send_signal(signum)
     _, stderr = child.communicate(timeout=60)
     assert child.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
-    assert not _exists(s3, bucket_name, key)
-    assert _pending_uploads(s3, bucket_name, key) == []
+    assert not _exists(platform_s3, platform_bucket, key)
+    assert _pending_uploads(platform_s3, platform_bucket, key) == []
 
 
 def test_a_killed_upload_is_cleaned_up_by_the_next_put(
-    cli: Cli, s3_env: Path, credentials: dict[str, str], s3: Any, bucket_name: str, unique: str, tmp_path: Path
+    cli: Cli,
+    platform_env: Path,
+    credentials: dict[str, str],
+    platform_s3: Any,
+    platform_bucket: str,
+    unique: str,
+    tmp_path: Path,
 ) -> None:
     name = f"{unique}/data.csv"
     key = defaults.dataset_key(name)
-    child, source = _start_throttled_put(tmp_path, s3_env, credentials, name)
+    child, source = _start_throttled_put(tmp_path, platform_env, credentials, name)
     child.kill()  # SIGKILL: nothing runs, not even an abort
     child.communicate(timeout=60)
-    assert not _exists(s3, bucket_name, key)
-    assert _pending_uploads(s3, bucket_name, key), "SIGKILL leaves the multipart upload pending"
+    assert not _exists(platform_s3, platform_bucket, key)
+    assert _pending_uploads(platform_s3, platform_bucket, key), "SIGKILL leaves the multipart upload pending"
 
     again = cli("put", str(source), "--as", name, "-o", "json")
     assert again.exit_code == 0, again.stderr
     assert _json(again.stdout)["stale_uploads_aborted"] >= 1
-    assert _pending_uploads(s3, bucket_name, key) == []
-    assert s3.head_object(Bucket=bucket_name, Key=key)["Metadata"]["sha256"] == _sha256(source)
+    assert _pending_uploads(platform_s3, platform_bucket, key) == []
+    assert platform_s3.head_object(Bucket=platform_bucket, Key=key)["Metadata"]["sha256"] == _sha256(source)
 
 
 # --- memory ---------------------------------------------------------------------------------------
@@ -350,7 +371,7 @@ def _peak_rss_mib(args: list[str], credentials: dict[str, str], report: Path) ->
 
 @pytest.mark.slow
 def test_a_large_file_moves_in_bounded_memory(
-    s3_env: Path, credentials: dict[str, str], unique: str, tmp_path: Path
+    platform_env: Path, credentials: dict[str, str], unique: str, tmp_path: Path
 ) -> None:
     size = 120 * MiB
     source = tmp_path / "big.bin"
@@ -359,7 +380,7 @@ def test_a_large_file_moves_in_bounded_memory(
         for offset in range(0, size, 12 * MiB):
             out.seek(offset)
             out.write(os.urandom(MiB))
-    env = ["--env", str(s3_env)]
+    env = ["--env", str(platform_env)]
     name = f"{unique}/big.bin"
 
     report = tmp_path / "peak-rss"
@@ -381,11 +402,11 @@ def test_a_large_file_moves_in_bounded_memory(
 
 
 def test_model_files_listed_fetched_and_deleted_by_version(
-    cli: Cli, s3: Any, bucket_name: str, unique: str, tmp_path: Path
+    cli: Cli, platform_s3: Any, platform_bucket: str, unique: str, tmp_path: Path
 ) -> None:
     # What training writes (runtime/training.py): the model file only, with no sha256 metadata.
     for version, body in ((1, b"model one"), (2, b"model two, better")):
-        s3.put_object(Bucket=bucket_name, Key=defaults.model_key(unique, version, "model.pkl"), Body=body)
+        platform_s3.put_object(Bucket=platform_bucket, Key=defaults.model_key(unique, version, "model.pkl"), Body=body)
 
     listed = _json(cli("ls", "models", "-o", "json").stdout)
     assert "datasets" not in listed
@@ -408,7 +429,7 @@ def test_model_files_listed_fetched_and_deleted_by_version(
 
     assert cli("rm", f"{unique}:latest", "--yes").exit_code == 1  # deletion names its version
     removed = cli("rm", f"{unique}:1", "--yes", "-o", "json")
-    assert _json(removed.stdout)["deleted"] == [f"s3://{bucket_name}/{defaults.model_key(unique, 1, 'model.pkl')}"]
+    assert _json(removed.stdout)["deleted"] == [f"s3://{platform_bucket}/{defaults.model_key(unique, 1, 'model.pkl')}"]
     (mine,) = [m for m in _json(cli("ls", "models", "-o", "json").stdout)["models"] if m["model"] == unique]
     assert [v["version"] for v in mine["versions"]] == [2]
 
@@ -434,7 +455,7 @@ def test_get_refuses_to_replace_a_local_file(cli: Cli, unique: str, tmp_path: Pa
     ["../up.csv", "a/../b.csv", "/abs.csv", "a//b.csv", "dir/", "back\\slash.csv", "new\nline", "x" * 513, "m:3"],
 )
 def test_unsafe_names_are_refused_before_anything_is_stored(
-    cli: Cli, s3: Any, bucket_name: str, tmp_path: Path, name: str
+    cli: Cli, platform_s3: Any, platform_bucket: str, tmp_path: Path, name: str
 ) -> None:
     source = tmp_path / "data.csv"
     source.write_text("a,b\n")
@@ -442,10 +463,10 @@ def test_unsafe_names_are_refused_before_anything_is_stored(
     assert refused.exit_code == 1
     answer = _json(refused.stdout)
     assert answer["ok"] is False and answer["error"] == "problems" and len(answer["problems"]) == 1
-    assert not _exists(s3, bucket_name, defaults.dataset_key(name))  # S3 would have kept the key literally
+    assert not _exists(platform_s3, platform_bucket, defaults.dataset_key(name))  # S3 would have kept the key literally
 
 
-def test_failures_in_json(cli: Cli, bucket_name: str, unique: str) -> None:
+def test_failures_in_json(cli: Cli, platform_bucket: str, unique: str) -> None:
     missing = cli("get", f"{unique}/nothing.csv", "--output", "json")
     assert missing.exit_code == 1
     assert _json(missing.stdout) == {
@@ -453,7 +474,7 @@ def test_failures_in_json(cli: Cli, bucket_name: str, unique: str) -> None:
         "error": "problems",
         "problems": [
             {
-                "source": f"s3://{bucket_name}/datasets/{unique}/nothing.csv",
+                "source": f"s3://{platform_bucket}/datasets/{unique}/nothing.csv",
                 "pointer": "",
                 "line": None,
                 "col": None,
@@ -470,10 +491,10 @@ def test_a_source_that_is_not_a_regular_file(cli: Cli, unique: str, tmp_path: Pa
     assert missing.exit_code == 1 and "No such file" in missing.stderr
 
 
-def test_an_unreachable_endpoint_is_one_line(cli: Cli, s3_env: Path, tmp_path: Path) -> None:
+def test_an_unreachable_endpoint_is_one_line(cli: Cli, platform_env: Path, tmp_path: Path) -> None:
     closed = tmp_path / "environment.yaml"
-    text = s3_env.read_text()
-    endpoint = ops.bucket_for(s3_env).endpoint
+    text = platform_env.read_text()
+    endpoint = ops.bucket_for(platform_env).endpoint
     closed.write_text(text.replace(endpoint, "http://127.0.0.1:9"))  # discard port: nothing listens
     result = cli("ls", env_file=closed)
     assert result.exit_code == 1
@@ -507,10 +528,10 @@ def test_credentials_never_appear_in_output(cli: Cli, credentials: dict[str, str
         assert secret not in result.stdout and secret not in result.stderr
 
 
-def test_storage_must_be_configured(cli: Cli, s3_env: Path, tmp_path: Path) -> None:
+def test_storage_must_be_configured(cli: Cli, platform_env: Path, tmp_path: Path) -> None:
     import yaml
 
-    document = yaml.safe_load(s3_env.read_text())
+    document = yaml.safe_load(platform_env.read_text())
     del document["storage"]
     bare = tmp_path / "environment.yaml"
     bare.write_text(yaml.safe_dump(document))

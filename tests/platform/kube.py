@@ -9,8 +9,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from ..waiting import poll
 from .config import HOST, Layout
-from .proc import Daemon, StepError, poll, port_open
+from .proc import TRANSIENT, Daemon, StepError, port_open
 
 FIELD_MANAGER = "aiar-testenv"
 KWOK_NODES = ("kwok-node-0", "kwok-node-1")
@@ -101,7 +102,7 @@ def start_etcd(layout: Layout, etcd: Path) -> None:
         with urllib.request.urlopen(f"http://{HOST}:{p.etcd}/health", timeout=2) as resp:
             return bool(json.load(resp).get("health") == "true")
 
-    poll("etcd /health", healthy, timeout=60, diagnostics=d.log_tail)
+    poll("etcd /health", healthy, timeout=60, retry_on=TRANSIENT, diagnostics=d.log_tail)
 
 
 # --------------------------------------------------------------------------- control plane
@@ -149,7 +150,7 @@ def start_apiserver(layout: Layout, bindir: Path) -> None:
             raise StepError("kube-apiserver exited\n" + d.log_tail())
         return api.request("GET", "/readyz")[0] == 200
 
-    poll("kube-apiserver /readyz", ready, timeout=120, interval=0.5, diagnostics=d.log_tail)
+    poll("kube-apiserver /readyz", ready, timeout=120, retry_on=TRANSIENT, interval=0.5, diagnostics=d.log_tail)
 
 
 def start_controllers(layout: Layout, bindir: Path) -> None:
@@ -202,6 +203,7 @@ def start_controllers(layout: Layout, bindir: Path) -> None:
         "kube-controller-manager to create the default ServiceAccount",
         default_sa,
         timeout=90,
+        retry_on=TRANSIENT,
         interval=0.5,
         diagnostics=lambda: kcm.log_tail() + "\n" + sched.log_tail(),
     )
@@ -237,7 +239,7 @@ def start_kwok(layout: Layout, kwok: Path) -> None:
                 return False
         return True
 
-    poll("kwok nodes to be Ready", nodes_ready, timeout=60, interval=0.5, diagnostics=d.log_tail)
+    poll("kwok nodes to be Ready", nodes_ready, timeout=60, retry_on=TRANSIENT, interval=0.5, diagnostics=d.log_tail)
 
 
 PROBE_POD = "/api/v1/namespaces/default/pods/aiar-testenv-probe"
@@ -251,7 +253,7 @@ def check_scheduling(layout: Layout) -> None:
     """
     api = Api(layout)
     api.request("DELETE", PROBE_POD + "?gracePeriodSeconds=0")
-    poll("the previous probe pod to go", lambda: api.get(PROBE_POD) is None, timeout=30)
+    poll("the previous probe pod to go", lambda: api.get(PROBE_POD) is None, timeout=30, retry_on=TRANSIENT)
     api.apply(
         PROBE_POD,
         {
@@ -274,7 +276,14 @@ def check_scheduling(layout: Layout) -> None:
         taints = {n["metadata"]["name"]: n.get("spec", {}).get("taints", []) for n in nodes}
         return f"pod conditions: {reasons or conditions}\nnode taints: {taints}"
 
-    poll("a probe pod to be scheduled and running", running, timeout=60, interval=0.5, diagnostics=why)
+    poll(
+        "a probe pod to be scheduled and running",
+        running,
+        timeout=60,
+        retry_on=TRANSIENT,
+        interval=0.5,
+        diagnostics=why,
+    )
     api.request("DELETE", PROBE_POD + "?gracePeriodSeconds=0")
 
 
@@ -330,4 +339,5 @@ def ensure_namespace(layout: Layout, namespace: str, secrets: dict[str, dict[str
         f"ServiceAccount default in {namespace}",
         lambda: api.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/default") is not None,
         timeout=30,
+        retry_on=TRANSIENT,
     )

@@ -1,9 +1,10 @@
-"""Running commands, supervising daemons and bounded polling."""
+"""Running commands and supervising daemons (waiting: :func:`tests.waiting.poll`)."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import http.client
 import json
 import os
 import shlex
@@ -14,12 +15,15 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
-T = TypeVar("T")
+from ..waiting import poll
+
+# What a server that is still coming up throws at a readiness check: refused or reset connections
+# (OSError, URLError), half responses (HTTPException) and half-written JSON (ValueError).
+TRANSIENT: tuple[type[Exception], ...] = (OSError, ValueError, http.client.HTTPException)
 
 
 class StepError(RuntimeError):
@@ -138,32 +142,11 @@ def run_streamed(
         )
 
 
-def poll(
-    what: str,
-    check: Callable[[], T | None],
-    *,
-    timeout: float,
-    interval: float = 0.25,
-    diagnostics: Callable[[], str] | None = None,
-) -> T:
-    """Call ``check`` until it returns a non-None, non-False value or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    last_exc: Exception | None = None
-    while True:
-        try:
-            value = check()
-            if value is not None and value is not False:
-                return value
-        except StepError:
-            raise  # the check saw a fatal condition (e.g. the daemon exited)
-        except Exception as exc:
-            last_exc = exc
-        if time.monotonic() >= deadline:
-            detail = f"\nlast error: {last_exc!r}" if last_exc else ""
-            if diagnostics is not None:
-                detail += "\n" + diagnostics()
-            raise StepError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
-        time.sleep(interval)
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (at the time of asking)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -208,6 +191,14 @@ class Daemon:
 
     def running(self) -> bool:
         return self.pid() is not None
+
+    def claim(self, port: int) -> None:
+        """Fail unless ``port`` on 127.0.0.1 is free or this daemon holds it."""
+        if port_open(port) and not self.running():
+            raise StepError(
+                f"{self.name}: port 127.0.0.1:{port} is used by a process this platform did not start "
+                f"(set AIAR_TESTENV_*_PORT to move it; see tests/platform/config.py)"
+            )
 
     def start(self, cmd: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> int:
         self.piddir.mkdir(parents=True, exist_ok=True)

@@ -10,8 +10,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..waiting import poll
 from .config import DEBIAN_SUITE, HOST, K8S_VERSION, KUBECTL_IMAGE, PYTHON_BASE, BaseImage, Layout
-from .proc import Daemon, StepError, log, poll, port_open, run
+from .proc import TRANSIENT, Daemon, StepError, log, run
+from .rabbitmq import RabbitNode
 
 
 def daemon(layout: Layout, name: str) -> Daemon:
@@ -19,11 +21,7 @@ def daemon(layout: Layout, name: str) -> Daemon:
 
 
 def _free_or_ours(layout: Layout, name: str, port: int) -> None:
-    if port_open(port) and not daemon(layout, name).running():
-        raise StepError(
-            f"{name}: port 127.0.0.1:{port} is used by a process this platform did not start "
-            f"(set AIAR_TESTENV_*_PORT to move it; see tests/platform/config.py)"
-        )
+    daemon(layout, name).claim(port)
 
 
 def http_status(url: str, timeout: float = 2.0) -> int:
@@ -57,6 +55,7 @@ def start_registry(layout: Layout) -> None:
         "registry /v2/ to answer 200",
         lambda: d.running() and http_status(url) == 200,
         timeout=30,
+        retry_on=TRANSIENT,
         diagnostics=d.log_tail,
     )
 
@@ -143,6 +142,7 @@ def start_podman(layout: Layout) -> None:
         "podman Docker API /_ping",
         lambda: d.running() and docker_api_ping(layout.podman_socket),
         timeout=60,
+        retry_on=TRANSIENT,
         diagnostics=d.log_tail,
     )
 
@@ -195,80 +195,27 @@ def push_if_missing(layout: Layout, local: str, repository: str, tag: str) -> No
 
 # --------------------------------------------------------------------------- rabbitmq
 
-RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 
-
-def rabbitmq_env(layout: Layout) -> dict[str, str]:
-    base = layout.rundir / "rabbitmq"
-    return {
-        "HOME": str(base),  # .erlang.cookie lives here, not in /root
-        "RABBITMQ_NODENAME": "aiar-testenv@localhost",
-        "RABBITMQ_NODE_IP_ADDRESS": HOST,
-        "RABBITMQ_NODE_PORT": str(layout.ports.amqp),
-        "RABBITMQ_DIST_PORT": str(layout.ports.rabbit_dist),
-        "ERL_EPMD_ADDRESS": HOST,
-        "ERL_EPMD_PORT": str(layout.ports.epmd),
-        "RABBITMQ_CONF_ENV_FILE": str(base / "rabbitmq-env.conf"),
-        "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq.conf"),
-        "RABBITMQ_ADVANCED_CONFIG_FILE": str(base / "advanced.config"),
-        "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
-        "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
-        "RABBITMQ_LOG_BASE": str(base / "log"),
-        "RABBITMQ_PID_FILE": str(base / "rabbitmq.pid"),
-        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
-    }
-
-
-def rabbitmqctl(layout: Layout, *args: str, timeout: float = 60, check: bool = True) -> str:
-    proc = run([str(RABBIT_BIN / "rabbitmqctl"), *args], env=rabbitmq_env(layout), timeout=timeout, check=check)
-    return proc.stdout
-
-
-def start_epmd(layout: Layout) -> None:
-    d = daemon(layout, "epmd")
-    if d.running():
-        return
-    _free_or_ours(layout, "epmd", layout.ports.epmd)
-    d.start(["epmd", "-address", HOST, "-port", str(layout.ports.epmd)])
-    poll("epmd port", lambda: port_open(layout.ports.epmd), timeout=15, diagnostics=d.log_tail)
+def rabbit_node(layout: Layout) -> RabbitNode:
+    """The platform's broker: fixed ports, its pid files and log beside the other daemons'."""
+    return RabbitNode(
+        root=layout.rundir / "rabbitmq",
+        name="aiar-testenv@localhost",
+        port=layout.ports.amqp,
+        dist_port=layout.ports.rabbit_dist,
+        epmd_port=layout.ports.epmd,
+        piddir=layout.pids,
+        logdir=layout.logs,
+    )
 
 
 def start_rabbitmq(layout: Layout) -> None:
     """Start the broker (no-op if it runs) and wait for `rabbitmqctl await_startup`."""
-    start_epmd(layout)
-    d = daemon(layout, "rabbitmq")
-    if d.running() and port_open(layout.ports.amqp):
-        return  # the AMQP listener opens at the end of boot; await_startup costs a CLI VM start
-    if not d.running():
-        _free_or_ours(layout, "rabbitmq", layout.ports.amqp)
-        base = layout.rundir / "rabbitmq"
-        for sub in ("mnesia", "log"):
-            (base / sub).mkdir(parents=True, exist_ok=True)
-        (base / "rabbitmq-env.conf").write_text("")
-        (base / "advanced.config").write_text("[].\n")
-        (base / "enabled_plugins").write_text("[].\n")
-        (base / "rabbitmq.conf").write_text(
-            f"listeners.tcp.default = {HOST}:{layout.ports.amqp}\n"
-            "loopback_users = none\n"
-            "log.console = true\nlog.file = false\n"
-        )
-        d.start([str(RABBIT_BIN / "rabbitmq-server")], env=rabbitmq_env(layout))
-
-    def ready() -> bool:
-        if not d.running():
-            raise StepError("rabbitmq-server exited\n" + d.log_tail())
-        if not port_open(layout.ports.amqp):
-            return False  # cheap check first: each rabbitmqctl call boots an Erlang VM
-        cmd = [str(RABBIT_BIN / "rabbitmqctl"), "await_startup", "--timeout", "30"]
-        return run(cmd, env=rabbitmq_env(layout), timeout=60, check=False).returncode == 0
-
-    poll("rabbitmqctl await_startup", ready, timeout=120, interval=0.2, diagnostics=d.log_tail)
+    rabbit_node(layout).start()
 
 
 def stop_rabbitmq(layout: Layout) -> None:
-    """Graceful stop: SIGTERM makes the node shut down cleanly (durable queues and
-    persistent messages survive a later start)."""
-    daemon(layout, "rabbitmq").stop(timeout=60)
+    rabbit_node(layout).stop()
 
 
 # --------------------------------------------------------------------------- s3 (moto)
@@ -286,6 +233,7 @@ def start_moto(layout: Layout) -> None:
         "moto_server",
         lambda: d.running() and http_status(f"{layout.s3_endpoint}/moto-api/data.json") == 200,
         timeout=60,
+        retry_on=TRANSIENT,
         diagnostics=d.log_tail,
     )
     # The bucket named in environment.yaml (PUT is idempotent in us-east-1).

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..waiting import WaitTimeout
 from .build import ensure_base_tar, ensure_etcd, ensure_kube_binaries, ensure_kwok
 from .config import (
     ETCD_VERSION,
@@ -356,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(
                 "".join(f"export {k}={shlex.quote(v)}\n" for k, v in environment_variables(layout).items())
             )
-    except StepError as exc:
+    except (StepError, WaitTimeout) as exc:
         print(f"testenv {args.command}: FAILED\n{exc}", file=sys.stderr)
         return 1
     return 0

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from .servers import RabbitNode, free_port, port_open, wait_for
-
-__all__ = ["RabbitNode", "free_port", "wait_for"]
+from tests.platform.proc import free_port, port_open
+from tests.platform.rabbitmq import RabbitNode
+from tests.waiting import poll
 
 REPO = Path(__file__).resolve().parents[2]
 RUNTIME_SRC = REPO / "generator" / "runtime"
@@ -26,15 +26,12 @@ RUNTIME_SRC = REPO / "generator" / "runtime"
 
 @pytest.fixture(scope="session")
 def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
-    node = RabbitNode(tmp_path_factory.mktemp("rabbitmq"))
+    node = RabbitNode.isolated(tmp_path_factory.mktemp("rabbitmq"))
     node.start()
     try:
         yield node
     finally:
-        node.stop()
-        if node.epmd is not None:
-            node.epmd.terminate()
-            node.epmd.wait(10)
+        node.stop(epmd=True)
 
 
 # --- S3 -------------------------------------------------------------------------------------------
@@ -67,7 +64,7 @@ def s3() -> Iterator[S3Server]:
         [moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        wait_for(lambda: port_open(port), 30, "moto_server")
+        poll("moto_server", lambda: port_open(port), timeout=30)
         server = S3Server(f"http://127.0.0.1:{port}")
         server.client().create_bucket(Bucket=server.bucket)
         yield server
@@ -102,12 +99,9 @@ class RunningServer:
     def wait_ready(self, timeout: float = 60) -> None:
         def ready() -> bool:
             self.check_alive()
-            try:
-                return httpx.get(f"{self.url}/v2/health/ready", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
+            return httpx.get(f"{self.url}/v2/health/ready", timeout=2).status_code == 200
 
-        wait_for(ready, timeout, "the model server to be ready")
+        poll("the model server to be ready", ready, timeout=timeout, retry_on=(httpx.HTTPError,))
 
     def check_alive(self) -> None:
         if self.process.poll() is not None:
@@ -159,7 +153,7 @@ def start_server(runtime_path: Path, tmp_path: Path) -> Iterator[Callable[..., R
             server.check_alive()
             return port_open(port)
 
-        wait_for(live, 30, "the model server to listen")
+        poll("the model server to listen", live, timeout=30)
         return server
 
     yield start

@@ -13,6 +13,9 @@ from typing import Any
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
+from tests.platform.rabbitmq import RabbitNode
+from tests.waiting import poll
+
 from .bundles import (
     IRIS_PREDICT,
     base_config,
@@ -22,7 +25,7 @@ from .bundles import (
     prediction_bus,
     write_bundle,
 )
-from .conftest import RabbitNode, RunningServer, wait_for
+from .conftest import RunningServer
 
 EXCHANGE = "amq.topic"
 
@@ -97,11 +100,11 @@ def test_n_in_n_out_across_a_broker_restart(
     publish(
         rabbitmq, bus["input_keys"][0], [json.dumps({"features": [rows[i % len(rows)]]}).encode() for i in range(n)]
     )
-    wait_for(lambda: rabbitmq.queue_depth(collector) >= 30, 30, "the first results")
+    poll("the first results", lambda: rabbitmq.queue_depth(collector) >= 30, timeout=30)
     rabbitmq.restart()
     before = rabbitmq.queue_depth(collector)
     assert before < n, "the restart came too late to test anything"
-    wait_for(lambda: rabbitmq.queue_depth(collector) >= n, 120, f"{n} results", interval=0.5)
+    poll(f"{n} results", lambda: rabbitmq.queue_depth(collector) >= n, timeout=120, interval=0.5)
     time.sleep(1)  # anything redelivered after the restart lands too: count duplicates as well
     results = drain(rabbitmq, collector)
     ids = [props.correlation_id for props, _ in results]
@@ -129,8 +132,8 @@ def test_poison_is_dead_lettered_and_the_consumer_goes_on(
     publish(rabbitmq, key, [b'{"wrong": 1}'], cid="missing")
     publish(rabbitmq, key, [b'{"features": "boom"}'], cid="raises")
     publish(rabbitmq, key, [json.dumps({"features": [[5.1, 3.5, 1.4, 0.2]]}).encode()], cid="good")
-    wait_for(lambda: rabbitmq.queue_depth(collector) >= 1, 30, "the good result")
-    wait_for(lambda: rabbitmq.queue_depth(bus["dead_letter_queue"]) >= 3, 30, "dead letters")
+    poll("the good result", lambda: rabbitmq.queue_depth(collector) >= 1, timeout=30)
+    poll("dead letters", lambda: rabbitmq.queue_depth(bus["dead_letter_queue"]) >= 3, timeout=30)
     dead = {props.correlation_id: props.headers for props, _ in drain(rabbitmq, bus["dead_letter_queue"])}
     assert set(dead) == {"bad-json", "missing", "raises"}
     assert "not valid JSON" in dead["bad-json"]["x-aiar-error"]
@@ -160,7 +163,7 @@ def test_reply_to_and_correlation_id(
         cid="ask-1",
         reply_to=reply_queue,
     )
-    wait_for(lambda: rabbitmq.queue_depth(reply_queue) >= 1, 30, "the reply")
+    poll("the reply", lambda: rabbitmq.queue_depth(reply_queue) >= 1, timeout=30)
     [(props, body)] = drain(rabbitmq, reply_queue)
     assert props.correlation_id == "ask-1"
     assert json.loads(body) == {"model": "iris", "version": 1, "result": [2]}

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import httpx
 
+from tests.platform.proc import free_port
 from tests.platform.rabbitmq import RabbitNode
 
 from .bundles import ECHO_PREDICT, base_config, bus_connection, prediction_bus, write_bundle
-from .conftest import RunningServer, free_port
+from .conftest import RunningServer
 
 
 def bus_only(src: Path, port: int, name: str) -> dict[str, object]:

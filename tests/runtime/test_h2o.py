@@ -19,9 +19,12 @@ import httpx
 import pytest
 
 from generator.pipeline import server_config_for
+from tests.platform.proc import free_port
+from tests.platform.rabbitmq import RabbitNode
+from tests.waiting import poll
 
 from .bundles import bus_connection, prediction_bus
-from .conftest import RabbitNode, RunningServer, free_port, wait_for
+from .conftest import RunningServer
 from .test_bus import drain, prepare, publish
 
 REPO = Path(__file__).resolve().parents[2]
@@ -123,7 +126,7 @@ def test_bus_equals_h2o(
     server = start_server(h2o_config(message_bus=bus_connection(rabbitmq.port), prediction_bus=bus))
     server.wait_ready()
     publish(rabbitmq, "h2o.in", [json.dumps(r).encode() for r in rows()])
-    wait_for(lambda: rabbitmq.queue_depth("h2o.collector") >= len(rows()), 60, "every bus result")
+    poll("every bus result", lambda: rabbitmq.queue_depth("h2o.collector") >= len(rows()), timeout=60)
     results = {props.correlation_id: json.loads(body) for props, body in drain(rabbitmq, "h2o.collector")}
     for i, expected in enumerate(h2o_scores):
         message = results[str(i)]
@@ -209,7 +212,7 @@ def test_jar_that_never_starts_stays_not_ready(tmp_path: Path, start_server: Cal
         response = httpx.post(f"{server.url}/v2/models/h2o-quality-gbm/predict", json=rows()[0], timeout=5)
         return response.status_code == 503 and "did not start" in response.json()["error"]
 
-    wait_for(explained, 30, "a 503 that says the JVM did not start")
+    poll("a 503 that says the JVM did not start", explained, timeout=30)
     assert httpx.get(f"{server.url}/v2/health/ready").status_code == 503
     assert "aiar_model_ready 0.0" in httpx.get(f"{server.url}/metrics").text
     assert "cannot open the model" in server.logs()

@@ -22,9 +22,11 @@ import pytest
 from generator.pipeline import server_config_for
 from generator.runtime.jartrain import run_jar
 from generator.runtime.training import TrainingError
+from tests.platform.rabbitmq import RabbitNode
+from tests.waiting import poll
 
 from .bundles import bus_connection
-from .conftest import S3_ENV, RabbitNode, RunningServer, S3Server, wait_for
+from .conftest import S3_ENV, RunningServer, S3Server
 from .test_bus import channel, drain, publish
 from .test_h2o import DATASET, FEATURES, assert_same, build_jar, h2o_own_scores, rows
 from .test_training import finish, run_job, stats_collector
@@ -136,7 +138,7 @@ def test_bus_training_swaps_the_mojo_without_a_failed_request(
     constant = [r | {"label": "OK"} for r in first]
     publish(rabbitmq, f"{name}.train", [json.dumps(r).encode() for r in constant + first])
     server.wait_ready(timeout=180)
-    wait_for(lambda: rabbitmq.queue_depth(stats_queue) >= 2, 60, "the stats of both first buffers")
+    poll("the stats of both first buffers", lambda: rabbitmq.queue_depth(stats_queue) >= 2, timeout=60)
     [(_, refused), (_, trained)] = drain(rabbitmq, stats_queue)
     report = json.loads(refused)
     assert report["stats"] is None and report["records"] == buffer
@@ -166,7 +168,7 @@ def test_bus_training_swaps_the_mojo_without_a_failed_request(
         client.start()
     try:
         publish(rabbitmq, f"{name}.train", [json.dumps(r).encode() for r in flipped])
-        wait_for(lambda: rabbitmq.queue_depth(stats_queue) >= 1, 180, "the second training's stats")
+        poll("the second training's stats", lambda: rabbitmq.queue_depth(stats_queue) >= 1, timeout=180)
         second_expected = None
 
         def swapped() -> bool:
@@ -177,7 +179,7 @@ def test_bus_training_swaps_the_mojo_without_a_failed_request(
                 second_expected = h2o_own_scores(rows(), second_mojo)
             return served_scores(server)[0]["predict"] == second_expected[0]["predict"]
 
-        wait_for(swapped, 60, "the retrained MOJO served")
+        poll("the retrained MOJO served", swapped, timeout=60)
     finally:
         done.set()
         for client in clients:
@@ -189,7 +191,7 @@ def test_bus_training_swaps_the_mojo_without_a_failed_request(
     stats = [json.loads(body) for _, body in drain(rabbitmq, stats_queue)]
     assert [(s["mode"], s["records"], s["stats"]["rows"]) for s in stats] == [("buffer", buffer, buffer)]
     # the replaced JVM is closed after its grace period: one JVM serves
-    wait_for(lambda: len(java_children(server)) == 1, 30, "one JVM left after the swap")
+    poll("one JVM left after the swap", lambda: len(java_children(server)) == 1, timeout=30)
 
 
 def test_refused_hyperparameters_fail_the_job_and_upload_nothing(

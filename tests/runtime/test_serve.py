@@ -14,9 +14,11 @@ import httpx
 
 from generator.runtime.config import ServerConfig
 from generator.serve import ensure_venv, local_config, venv_key
+from tests.platform.proc import free_port
+from tests.waiting import poll
 
 from .bundles import IRIS_PREDICT, base_config, iris, iris_model, write_bundle
-from .conftest import REPO, free_port, wait_for
+from .conftest import REPO
 
 MANIFEST = {
     "name": "Iris",
@@ -62,13 +64,10 @@ def test_serve_bundle_from_a_directory(tmp_path: Path) -> None:
 
     def ready() -> bool:
         assert process.poll() is None, (tmp_path / "serve.log").read_text()
-        try:
-            return httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200
 
     try:
-        wait_for(ready, 60, "aiar serve")
+        poll("aiar serve", ready, timeout=60, retry_on=(httpx.HTTPError,))
         rows = iris()[0][:3].tolist()
         answer = httpx.post(f"{url}/v2/models/iris/predict", json={"features": rows})
         assert answer.json() == model.predict(rows).tolist()

@@ -11,6 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.platform.rabbitmq import RabbitNode
+from tests.waiting import poll
+
 from .bundles import (
     IRIS_PREDICT,
     IRIS_TRAIN,
@@ -22,7 +25,7 @@ from .bundles import (
     iris_csv,
     write_bundle,
 )
-from .conftest import S3_ENV, RabbitNode, RunningServer, S3Server, run_runtime, wait_for
+from .conftest import S3_ENV, RunningServer, S3Server, run_runtime
 from .test_bus import channel, drain, publish
 
 HYPERPARAMETERS = {"max_iter": "300", "scale": "True"}
@@ -172,7 +175,7 @@ def test_online_model_changes_per_record(
         assert state() == {"n": 0, "mean": None}
         for n, value in enumerate([1.0, 2.0, 6.0], start=1):
             publish(rabbitmq, f"{name}.train", [json.dumps({"x": value}).encode()])
-            wait_for(lambda n=n: state()["n"] == n, 30, f"update {n}")  # type: ignore[misc]
+            poll(f"update {n}", lambda n=n: state()["n"] == n, timeout=30)  # type: ignore[misc]
             seen.append(state()["mean"])
     assert seen == [1.0, 1.5, 3.0]
     stats = [json.loads(body) for _, body in drain(rabbitmq, stats_queue)]
