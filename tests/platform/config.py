@@ -96,6 +96,7 @@ APT_PACKAGES: tuple[str, ...] = (
     "rabbitmq-server",
     "debootstrap",
     "openssl",
+    "chromium",  # the ui's end-to-end tests (playwright drives it; no browser download)
 )
 """Debian packages the platform runs (installed with --no-install-recommends)."""
 

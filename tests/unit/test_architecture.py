@@ -28,15 +28,18 @@ ALLOWED: dict[str, set[str]] = {
     # The compiler never reaches the cluster, the CLI or the local server.
     **{room: COMPILER | {"runtime.config"} | LEAVES for room in COMPILER},
     "serve": COMPILER | {"runtime", "runtime.config"} | LEAVES,
+    # The web app: every action is a compiler, apply or storage function the CLI calls too.
+    "ui": COMPILER | {"ui", "apply", "ops", "runtime.config"} | LEAVES,
     "cli": {"*"},
     "cli_storage": {"*"},
+    "cli_ui": {"*"},
     "errors": set(),
     "contract": set(),
     "defaults": {"defaults"},
     "": {""},
     "jars": set(),  # the example's training script: moves out of the package (issue: structure)
 }
-CLICK_ROOMS = {"cli", "cli_storage"}
+CLICK_ROOMS = {"cli", "cli_storage", "cli_ui"}
 """Only the command line speaks click: exit codes and output formats are decided there."""
 
 
