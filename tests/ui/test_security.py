@@ -1,0 +1,160 @@
+"""Who may use ``aiar ui`` and which requests may change anything: the access token, the trusted
+identity header, the Host check, CSRF on every POST, size caps and the hostile-ZIP checks."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from starlette.testclient import TestClient
+
+from generator.cli_ui import ui
+from generator.ui.app import Limits, create_app
+from generator.ui.security import CSRF_COOKIE, Access
+from generator.ui.workspace import Workspace
+from tests.conftest import REPO
+from tests.helpers import minimal_manifest
+
+TOKEN = "t0ken-for-the-tests-0123456789"  # noqa: S105 (a test token)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    bundle = tmp_path / "bundles" / "tiny"
+    (bundle / "src").mkdir(parents=True)
+    (bundle / "manifest.json").write_text(json.dumps(minimal_manifest(), indent=2))
+    (bundle / "src" / "predict.py").write_text("def predict(model, x):\n    return x\n")
+    return Workspace(
+        tmp_path / "bundles", REPO / "bundles" / "environment.yaml", tmp_path / "aiar.lock", tmp_path / "out"
+    )
+
+
+def client(workspace: Workspace, access: Access, limits: Limits | None = None) -> TestClient:
+    return TestClient(create_app(workspace, access, limits), base_url=f"http://{access.host}:{access.port}")
+
+
+def test_binding_off_loopback_needs_a_token_or_a_trusted_header(workspace: Workspace) -> None:
+    assert Access("127.0.0.1", 8000).problem() is None
+    assert Access("::1", 8000).problem() is None
+    assert "access token" in (Access("0.0.0.0", 8000).problem() or "")  # noqa: S104
+    assert Access("0.0.0.0", 8000, token=TOKEN).problem() is None  # noqa: S104
+    assert Access("10.1.2.3", 8000, trust_header="X-Forwarded-User").problem() is None
+    result = CliRunner().invoke(
+        ui,
+        ["--host", "0.0.0.0", "--bundles", str(workspace.bundles)],  # noqa: S104
+        env={"AIAR_UI_TOKEN": ""},
+    )
+    assert result.exit_code == 1
+    assert "needs an access token" in result.output
+
+
+def test_a_request_without_the_token_is_refused(workspace: Workspace) -> None:
+    app = client(workspace, Access("0.0.0.0", 8000, token=TOKEN))  # noqa: S104
+    assert app.get("/").status_code == 401
+    assert app.get("/static/style.css").status_code == 401
+    assert app.get("/", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert app.get("/", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    # once in a link: kept in an HttpOnly SameSite=Strict cookie and taken out of the address
+    first = app.get(f"/deploy?token={TOKEN}", follow_redirects=False)
+    assert first.status_code == 303
+    assert first.headers["location"] == "/deploy"
+    assert "httponly" in first.headers["set-cookie"].lower()
+    assert "samesite=strict" in first.headers["set-cookie"].lower()
+    assert app.get("/deploy").status_code == 200
+
+
+def test_a_trusted_identity_header_is_required_and_shown(workspace: Workspace) -> None:
+    app = client(workspace, Access("0.0.0.0", 8000, trust_header="X-Forwarded-User"))  # noqa: S104
+    assert app.get("/").status_code == 401
+    page = app.get("/", headers={"X-Forwarded-User": "ana@example.org"})
+    assert page.status_code == 200
+    assert "ana@example.org" in page.text
+
+
+def test_on_loopback_another_host_name_is_refused(workspace: Workspace) -> None:
+    """DNS rebinding: a page of evil.example resolving to 127.0.0.1 cannot reach the app."""
+    app = client(workspace, Access("127.0.0.1", 8000))
+    assert app.get("/", headers={"Host": "evil.example:8000"}).status_code == 421
+    assert app.get("/", headers={"Host": "localhost:8000"}).status_code == 200
+
+
+def test_a_post_without_or_with_a_wrong_csrf_token_is_refused(workspace: Workspace) -> None:
+    app = client(workspace, Access("127.0.0.1", 8000))
+    before = (workspace.bundles / "tiny" / "manifest.json").read_bytes()
+    fresh = TestClient(app.app, base_url="http://127.0.0.1:8000")
+    assert fresh.post("/deploy/tiny/manifest", data={"manifest": "{}"}).status_code == 403  # no session at all
+    app.get("/deploy")  # the session cookie
+    token = app.cookies[CSRF_COOKIE]
+    assert app.post("/deploy/tiny/manifest", data={"manifest": "{}"}).status_code == 403
+    assert app.post("/deploy/tiny/manifest", data={"manifest": "{}", "csrf": "x" * 43}).status_code == 403
+    assert (
+        app.post("/deploy/tiny/validate", data={"manifest": "{}"}, headers={"X-CSRF-Token": "bad"}).status_code == 403
+    )
+    assert app.post("/models/tiny/stop", data={"csrf": "nope"}).status_code == 403
+    assert (workspace.bundles / "tiny" / "manifest.json").read_bytes() == before
+    cookie = app.get("/").headers.get("set-cookie")
+    assert cookie is None  # the session keeps its token
+    saved = app.post("/deploy/tiny/manifest", data={"manifest": "{}", "csrf": token}, follow_redirects=False)
+    assert saved.status_code == 422
+    assert "required field is missing" in saved.text
+    assert app.put("/deploy/tiny/manifest").status_code == 405
+
+
+def test_the_csrf_cookie_is_samesite_strict(workspace: Workspace) -> None:
+    response = client(workspace, Access("127.0.0.1", 8000)).get("/")
+    cookie = response.headers["set-cookie"].lower()
+    assert CSRF_COOKIE in cookie
+    assert "samesite=strict" in cookie
+    assert "httponly" in cookie
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_uploads_are_capped_and_go_through_the_hostile_zip_checks(workspace: Workspace) -> None:
+    app = client(workspace, Access("127.0.0.1", 8000), Limits(bundle_bytes=4096))
+    app.get("/")
+    token = app.cookies[CSRF_COOKIE]
+    big = app.post(
+        "/deploy/upload", data={"csrf": token}, files={"bundle": ("b.zip", b"x" * 10_000, "application/zip")}
+    )
+    assert big.status_code == 413
+    evil = _zip({"manifest.json": json.dumps(minimal_manifest()).encode(), "../escape.py": b"x"})
+    refused = app.post("/deploy/upload", data={"csrf": token}, files={"bundle": ("evil.zip", evil, "application/zip")})
+    assert refused.status_code == 422
+    assert "escape.py" in refused.text
+    assert not (workspace.bundles / "evil").exists()
+    assert not (workspace.bundles / "escape.py").exists()
+    good = _zip(
+        {
+            "manifest.json": json.dumps(minimal_manifest()).encode(),
+            "src/predict.py": b"def predict(m, x):\n  return x\n",
+        }
+    )
+    ok = app.post(
+        "/deploy/upload",
+        data={"csrf": token},
+        files={"bundle": ("good.zip", good, "application/zip")},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303
+    assert ok.headers["location"] == "/deploy/good"
+    assert (workspace.bundles / "good" / "src" / "predict.py").is_file()
+    again = app.post("/deploy/upload", data={"csrf": token}, files={"bundle": ("good.zip", good, "application/zip")})
+    assert again.status_code == 422
+    assert "exists" in again.text
+
+
+def test_bundle_names_in_urls_cannot_leave_the_bundles_directory(workspace: Workspace) -> None:
+    app = client(workspace, Access("127.0.0.1", 8000))
+    assert app.get("/deploy/..%2F..%2Fetc").status_code == 404
+    assert app.get("/deploy/.hidden").status_code == 404
