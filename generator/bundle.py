@@ -64,6 +64,10 @@ class BundleSource:
     def names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.files)
 
+    def entry_origin(self, name: str) -> str:
+        """How one of its files is named in problems: ``dir/name`` or ``bundle.zip!name``."""
+        return f"{self.origin}!{name}" if self.origin.endswith(".zip") else f"{self.origin}/{name}"
+
     def digest(self) -> str:
         """sha256 over every path and its content: the bundle's identity."""
         h = hashlib.sha256()

@@ -8,12 +8,14 @@ Heavy modules are imported inside commands so that ``aiar --help`` stays fast.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -278,26 +280,61 @@ context_option = click.option("--context", default=None, help="Kubeconfig contex
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def cluster_options(command: F) -> F:
+@dataclass(frozen=True)
+class Target:
     """What every command acting on a cluster takes: the artifact set, the environment, the cluster."""
+
+    out: Path
+    env_file: Path
+    kubeconfig: Path | None
+    context: str | None
+
+    def session(self, output: str, models: Sequence[str] = ()) -> Any:
+        """The apply session; failing to open one changes nothing."""
+        from .apply.progress import Progress
+        from .apply.session import open_session
+
+        return _run(
+            output,
+            lambda: open_session(self.out, self.env_file, Progress(), self.kubeconfig, self.context, models),
+            NOTHING_CHANGED,
+        )
+
+
+def cluster_options(command: F) -> F:
+    """The options of :class:`Target`, given to the command as one ``target`` argument."""
+
+    @functools.wraps(command)
+    def with_target(
+        *args: Any, out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, **kw: Any
+    ) -> Any:
+        return command(*args, target=Target(out, env_file, kubeconfig, context), **kw)
+
     for option in (context_option, kubeconfig_option, env_option, out_option):
-        command = option(command)
-    return command
+        with_target = option(with_target)
+    return cast(F, with_target)
 
 
-def _session(
-    out: Path,
-    env_file: Path,
-    kubeconfig: Path | None,
-    context: str | None,
+def _operate(
+    target: Target,
     output: str,
-    after_failure: str,
+    action: Callable[[Any], T],
+    say: Callable[[T], None] | None = None,
     models: Sequence[str] = (),
-) -> Any:
-    from .apply.progress import Progress
-    from .apply.session import open_session
+) -> None:
+    """What every command that changes the cluster does: open the session, run ``action`` on it (a
+    failure keeps the completed steps), then print the result as JSON or, with ``say``, as text."""
+    session = target.session(output, models)
+    result: Any = _run(output, lambda: action(session), STEPS_KEPT)
+    if output == "json":
+        click.echo(json.dumps({"ok": True, **result.as_dict()}, indent=2))
+    elif say is not None:
+        say(result)
 
-    return _run(output, lambda: open_session(out, env_file, Progress(), kubeconfig, context, models), after_failure)
+
+def _asks(yes: bool) -> bool:
+    """Whether to confirm a deletion: only on a terminal, and not with ``--yes``."""
+    return not yes and sys.stdin.isatty() and sys.stderr.isatty()
 
 
 models_argument = click.argument("models", nargs=-1, metavar="[MODEL]...")
@@ -310,10 +347,7 @@ models_argument = click.argument("models", nargs=-1, metavar="[MODEL]...")
 @output_option
 def plan(
     models: tuple[str, ...],
-    out: Path,
-    env_file: Path,
-    kubeconfig: Path | None,
-    context: str | None,
+    target: Target,
     show_all: bool,
     output: str,
 ) -> None:
@@ -323,7 +357,7 @@ def plan(
     """
     from .apply.plan import make_plan
 
-    session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED, models)
+    session = target.session(output, models)
     result = _run(output, lambda: make_plan(session), NOTHING_CHANGED)
     if output == "json":
         click.echo(json.dumps({"ok": True, **result.as_dict()}, indent=2))
@@ -362,10 +396,7 @@ def plan(
 @output_option
 def apply(
     models: tuple[str, ...],
-    out: Path,
-    env_file: Path,
-    kubeconfig: Path | None,
-    context: str | None,
+    target: Target,
     force_conflicts: bool,
     timeout: float,
     create_namespace: bool,
@@ -378,10 +409,12 @@ def apply(
     """
     from .apply.run import apply as run_apply
 
-    session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED, models)
-    report = _run(output, lambda: run_apply(session, force_conflicts, timeout, create_namespace), STEPS_KEPT)
-    if output == "json":
-        click.echo(json.dumps({"ok": True, **report.as_dict()}, indent=2))
+    _operate(
+        target,
+        output,
+        lambda session: run_apply(session, force_conflicts, timeout, create_namespace),
+        models=models,
+    )
 
 
 def _confirm_deletion(subjects: list[str]) -> bool:
@@ -395,17 +428,17 @@ def _confirm_deletion(subjects: list[str]) -> bool:
 @cluster_options
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (it is asked only on a terminal).")
 @output_option
-def destroy(out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, yes: bool, output: str) -> None:
+def destroy(target: Target, yes: bool, output: str) -> None:
     """Delete every object of aiar's ApplySet (never the namespace, never anything else)."""
     from .apply.run import destroy as run_destroy
 
-    session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED)
-    ask = not yes and sys.stdin.isatty() and sys.stderr.isatty()
-    report = _run(output, lambda: run_destroy(session, _confirm_deletion if ask else None), STEPS_KEPT)
-    if output == "json":
-        click.echo(json.dumps({"ok": True, **report.as_dict()}, indent=2))
-    else:
-        click.echo(f"deleted {len(report.deleted)} object(s)")
+    confirm = _confirm_deletion if _asks(yes) else None
+    _operate(
+        target,
+        output,
+        lambda session: run_destroy(session, confirm),
+        lambda report: click.echo(f"deleted {len(report.deleted)} object(s)"),
+    )
 
 
 def _status_table(statuses: Sequence[Any]) -> None:
@@ -453,10 +486,7 @@ def _status_table(statuses: Sequence[Any]) -> None:
 @output_option
 def status(
     models: tuple[str, ...],
-    out: Path,
-    env_file: Path,
-    kubeconfig: Path | None,
-    context: str | None,
+    target: Target,
     objects: bool,
     output: str,
 ) -> None:
@@ -464,7 +494,7 @@ def status(
     from .apply.model_status import amqp_queues, model_statuses, s3_records, to_json
     from .apply.run import status as run_status
 
-    session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED, models)
+    session = target.session(output, models)
     if objects:
         states = _run(output, lambda: run_status(session), NOTHING_CHANGED)
         if output == "json":
@@ -489,32 +519,34 @@ model_argument = click.argument("model")
 @model_argument
 @cluster_options
 @output_option
-def stop(model: str, out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, output: str) -> None:
+def stop(model: str, target: Target, output: str) -> None:
     """Stop MODEL: scale it to 0 and hold it there (its schedule suspended) until `aiar start`."""
     from .apply.lifecycle import stop as run_stop
 
-    session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED)
-    result = _run(output, lambda: run_stop(session, model), STEPS_KEPT)
-    if output == "json":
-        click.echo(json.dumps({"ok": True, **result.as_dict()}, indent=2))
-    else:
-        _say(f"stopped {model} (by {result.stopped_by}); schedule suspended: {len(result.suspended)} CronJob(s)")
+    _operate(
+        target,
+        output,
+        lambda session: run_stop(session, model),
+        lambda result: _say(
+            f"stopped {model} (by {result.stopped_by}); schedule suspended: {len(result.suspended)} CronJob(s)"
+        ),
+    )
 
 
 @main.command()
 @model_argument
 @cluster_options
 @output_option
-def start(model: str, out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, output: str) -> None:
+def start(model: str, target: Target, output: str) -> None:
     """Start MODEL: clear a stop, resume its schedule, and scale it up now."""
     from .apply.lifecycle import start as run_start
 
-    session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED)
-    result = _run(output, lambda: run_start(session, model), STEPS_KEPT)
-    if output == "json":
-        click.echo(json.dumps({"ok": True, **result.as_dict()}, indent=2))
-    else:
-        _say(f"started {model} with {result.replicas} replica(s)")
+    _operate(
+        target,
+        output,
+        lambda session: run_start(session, model),
+        lambda result: _say(f"started {model} with {result.replicas} replica(s)"),
+    )
 
 
 @main.command()
@@ -522,22 +554,19 @@ def start(model: str, out: Path, env_file: Path, kubeconfig: Path | None, contex
 @cluster_options
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (it is asked only on a terminal).")
 @output_option
-def delete(
-    model: str, out: Path, env_file: Path, kubeconfig: Path | None, context: str | None, yes: bool, output: str
-) -> None:
+def delete(model: str, target: Target, yes: bool, output: str) -> None:
     """Delete MODEL's objects from the cluster (only its own). Its bundle stays: remove it too, or the
     next full apply creates the model again."""
     from .apply.lifecycle import delete as run_delete
 
-    session = _session(out, env_file, kubeconfig, context, output, NOTHING_CHANGED)
-    ask = not yes and sys.stdin.isatty() and sys.stderr.isatty()
-    report = _run(output, lambda: run_delete(session, model, _confirm_deletion if ask else None), STEPS_KEPT)
-    if output == "json":
-        click.echo(json.dumps({"ok": True, **report.as_dict()}, indent=2))
-    else:
+    confirm = _confirm_deletion if _asks(yes) else None
+
+    def say(report: Any) -> None:
         for name in report.deleted:
             _say(f"deleted {name}")
         _say(f"deleted {len(report.deleted)} object(s) of {model}")
+
+    _operate(target, output, lambda session: run_delete(session, model, confirm), say)
 
 
 def _register_subgroups() -> None:

@@ -76,7 +76,7 @@ NAME_HASH_LENGTH = 10
 
 REPLICAS = 1
 """Replicas of an unscheduled model, and what a ``start`` CronJob scales to. Above one, the model gets
-a PodDisruptionBudget and topology spread constraints (see ``plan_cluster.ClusterPlan.max_replicas``)."""
+a PodDisruptionBudget and topology spread constraints (see ``plan.cluster.ClusterPlan.max_replicas``)."""
 PDB_MAX_UNAVAILABLE = 1
 """Voluntary disruptions (node drains) take at most one of a model's pods at a time."""
 SPREAD_TOPOLOGY_KEYS = ("kubernetes.io/hostname", "topology.kubernetes.io/zone")

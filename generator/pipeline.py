@@ -26,7 +26,7 @@ from .render.cluster.meta import Obj, parent_applyset_id
 from .render.gateway import render_merged_gateway, render_model_gateway
 from .render.image import render_images
 from .render.index import ClusterEntry, ModelEntry, render_index
-from .render.layers import render_openapi
+from .render.openapi import render_openapi
 from .render.server_config import render_server_config
 from .runtime.config import ServerConfig
 from .writer import read_tree, write_file_atomic, write_tree

@@ -18,10 +18,13 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import defaults
+from .assets import h2o_jar_path, runtime_archive, runtime_requirements
+from .bundle import read_bundle
+from .pipeline import local_plan_for
 from .runtime.config import CodeLayout, ServerConfig, StorageConfig
 
-RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
-PACKAGE = "aiar_runtime"
+PACKAGE = defaults.RUNTIME_PACKAGE
 
 
 class ServeError(RuntimeError):
@@ -31,11 +34,6 @@ class ServeError(RuntimeError):
 def cache_root() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "aiar"
-
-
-def runtime_requirements() -> list[str]:
-    lines = (RUNTIME_DIR / "requirements.txt").read_text(encoding="utf-8").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
 def venv_key(requirements: Sequence[str]) -> str:
@@ -70,21 +68,15 @@ def ensure_venv(requirements: Sequence[str], cache: Path) -> Path:
 
 
 def install_runtime(cache: Path) -> Path:
-    """A directory holding ``aiar_runtime/`` (as in images), keyed by the runtime's content."""
-    files = sorted(p for p in RUNTIME_DIR.glob("*.py"))
-    digest = hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in files))
-    root = cache / "runtime" / digest.hexdigest()[:16]
-    if not (root / PACKAGE / "__main__.py").is_file():
-        staging = Path(tempfile.mkdtemp(dir=cache))
-        (staging / PACKAGE).mkdir()
-        for path in files:
-            shutil.copyfile(path, staging / PACKAGE / path.name)
-        root.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            staging.rename(root)
-        except OSError:  # another `aiar serve` installed it first
-            shutil.rmtree(staging, ignore_errors=True)
-    return root
+    """The runtime archive the images import ``aiar_runtime`` from, keyed by its content: a ``PYTHONPATH`` entry."""
+    archive = runtime_archive()
+    path = cache / "runtime" / f"{hashlib.sha256(archive).hexdigest()[:16]}.zip"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as staging:
+            staging.write(archive)
+        os.replace(staging.name, path)  # whole or absent, even with another `aiar serve` beside
+    return path
 
 
 def local_config(config: ServerConfig, bundle_dir: Path, storage_dir: Path) -> ServerConfig:
@@ -98,13 +90,11 @@ def local_config(config: ServerConfig, bundle_dir: Path, storage_dir: Path) -> S
     }
     if config.jvm is not None and not (bundle_dir / "src" / config.jvm.jar).is_file():
         # a MOJO without a jar: aiar's own bridge jar scores it, as in the image
-        jar = Path(__file__).resolve().parent / "jars" / "h2o-predict.jar"
-        update["jvm"] = config.jvm.model_copy(update={"jar": str(jar)})
+        update["jvm"] = config.jvm.model_copy(update={"jar": str(h2o_jar_path())})
     if config.storage is None:
         update["storage"] = StorageConfig(endpoint_url="", bucket="", local_dir=str(storage_dir))
         if config.model_file and config.model_key is None:
-            m = config.model
-            update["model_key"] = f"models/{m.slug}/{m.version}/{config.model_file}"
+            update["model_key"] = defaults.model_key(config.model.slug, config.model.version, config.model_file)
     return config.model_copy(update=update)
 
 
@@ -112,8 +102,6 @@ def _bundle_dir(bundle: Path, scratch: Path) -> Path:
     """A directory with the bundle's files: the bundle itself, or a ZIP's (already vetted) content."""
     if bundle.is_dir():
         return bundle.resolve()
-    from .bundle import read_bundle
-
     target = scratch / "bundle"
     for name, data in read_bundle(bundle).files:
         path = target / name
@@ -178,8 +166,6 @@ def serve_bundle(
     manifest's HISTORIC_DATA input names: it is put in storage and the model trained from it first,
     as the training Job would in a cluster.
     """
-    from .pipeline import local_plan_for
-
     cache = cache or cache_root()
     cache.mkdir(parents=True, exist_ok=True)
     plan = local_plan_for(bundle, env_file)  # validates the bundle (and a ZIP) first

@@ -233,11 +233,10 @@ class Images:
         return True
 
     def build(self, image: Image, log: Callable[[str], None]) -> None:
-        import docker.errors
-        import requests
-
-        try:
-            stream = self.docker.api.build(
+        _follow(
+            image.ref,
+            "build",
+            lambda: self.docker.api.build(
                 path=str(image.context),
                 dockerfile=image.dockerfile,
                 tag=image.ref,
@@ -246,37 +245,38 @@ class Images:
                 forcerm=True,
                 pull=False,
                 decode=True,
-            )
-            for line in _stream_errors(stream, image.ref, "build"):
-                log(line)
-        except docker.errors.APIError as exc:
-            raise fail(image.ref, f"build failed: {exc.explanation or exc}") from None
-        except requests.exceptions.RequestException as exc:
-            raise fail(image.ref, f"build failed: container engine unreachable: {exc}") from None
+            ),
+            log,
+        )
         # Some engines end a failed build without an error item; the tag is the proof.
         if not self._local(image.ref):
             raise fail(image.ref, "build ended without producing the image")
 
     def push(self, image: Image, log: Callable[[str], None]) -> None:
-        import docker.errors
-        import requests
-
-        try:
-            stream = self.docker.api.push(
-                image.repository,
-                tag=image.tag,
-                stream=True,
-                decode=True,
-                auth_config=self.credentials.auth_config(),
-            )
-            for line in _stream_errors(stream, image.ref, "push"):
-                log(line)
-        except docker.errors.APIError as exc:
-            raise fail(image.ref, f"push failed: {exc.explanation or exc}") from None
-        except requests.exceptions.RequestException as exc:
-            raise fail(image.ref, f"push failed: container engine unreachable: {exc}") from None
+        _follow(
+            image.ref,
+            "push",
+            lambda: self.docker.api.push(
+                image.repository, tag=image.tag, stream=True, decode=True, auth_config=self.credentials.auth_config()
+            ),
+            log,
+        )
         if not self.registry.has(image.ref):
             raise fail(image.ref, "push reported success but the registry does not have the manifest")
+
+
+def _follow(ref: str, action: str, start: Callable[[], Iterable[Any]], log: Callable[[str], None]) -> None:
+    """Start a build or push and log its stream; the engine's failures become one problem for ``ref``."""
+    import docker.errors
+    import requests
+
+    try:
+        for line in _stream_errors(start(), ref, action):
+            log(line)
+    except docker.errors.APIError as exc:
+        raise fail(ref, f"{action} failed: {exc.explanation or exc}") from None
+    except requests.exceptions.RequestException as exc:
+        raise fail(ref, f"{action} failed: container engine unreachable: {exc}") from None
 
 
 def docker_client() -> Any:

@@ -15,9 +15,9 @@ from typing import Any
 
 from .. import defaults
 from ..contract import GATEWAY_DIR, GATEWAY_FILE, KONG_FILE
+from ..kinds.docker_layers import ApiRoute
 from ..plan import ModelPlan
-from ..plan_cluster import GatewayPlan
-from ..plan_layers import ApiRoute
+from ..plan.cluster import GatewayPlan
 from ..yamlout import dump_bytes
 from . import Files
 
@@ -70,22 +70,28 @@ def _api_route(gw: GatewayPlan, api: ApiRoute, index: int, tags: list[str]) -> O
     only what follows the whole match.
     """
     server_path = re.sub(r"\\\{[^/]*?\\\}", "[^/]+", _regex_escape(api.path))
+    rewrite = {"name": "request-transformer", "config": {"replace": {"uri": "$(uri_captures.path)"}}, "tags": tags}
+    path = f"~{_regex_escape(gw.path)}(?<path>{server_path})$"
+    return _route(gw, f"{gw.service}-api-{index}", path, list(api.methods), False, tags, [rewrite, *_plugins(gw, tags)])
+
+
+def _route(
+    gw: GatewayPlan, name: str, path: str, methods: list[str], strip: bool, tags: list[str], plugins: list[Obj]
+) -> Obj:
+    """One Kong route to the model's service, HTTPS only; ``strip``: forward only what follows ``path``."""
     route: Obj = {
-        "name": f"{gw.service}-api-{index}",
-        "paths": [f"~{_regex_escape(gw.path)}(?<path>{server_path})$"],
-        "methods": list(api.methods),
+        "name": name,
+        "paths": [path],
+        "methods": methods,
         "protocols": ["https"],
-        "strip_path": False,
+        "strip_path": strip,
         "preserve_host": False,
         "tags": tags,
     }
     if gw.host is not None:
         route["hosts"] = [gw.host]
-    plugins = [
-        {"name": "request-transformer", "config": {"replace": {"uri": "$(uri_captures.path)"}}, "tags": tags},
-        *_plugins(gw, tags),
-    ]
-    route["plugins"] = plugins
+    if plugins:
+        route["plugins"] = plugins
     return route
 
 
@@ -97,20 +103,7 @@ def kong_service(plan: ModelPlan) -> Obj | None:
     if gw.api_routes:
         routes = [_api_route(gw, api, i, tags) for i, api in enumerate(gw.api_routes, start=1)]
         return {"name": gw.service, "url": gw.upstream_url, "tags": tags, "routes": routes}
-    route: Obj = {
-        "name": gw.route,
-        "paths": [gw.path],
-        "methods": ["GET", "POST"],
-        "protocols": ["https"],
-        "strip_path": True,
-        "preserve_host": False,
-        "tags": tags,
-    }
-    if gw.host is not None:
-        route["hosts"] = [gw.host]
-    plugins = _plugins(gw, tags)
-    if plugins:
-        route["plugins"] = plugins
+    route = _route(gw, gw.route, gw.path, ["GET", "POST"], True, tags, _plugins(gw, tags))
     return {"name": gw.service, "url": gw.upstream_url, "tags": tags, "routes": [route]}
 
 

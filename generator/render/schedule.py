@@ -9,7 +9,7 @@ from __future__ import annotations
 from .. import defaults
 from ..contract import REPLICAS_ANNOTATION, SCALES_ANNOTATION
 from ..plan import ModelPlan
-from ..plan_cluster import ScaleJob, SchedulePlan
+from ..plan.cluster import ScaleJob, SchedulePlan
 from .cluster.meta import Obj, labels, metadata
 from .cluster.pod import (
     SCRATCH_VOLUME,

@@ -20,9 +20,9 @@ from ruamel.yaml import YAML
 from generator import defaults
 from generator.contract import KIND_PHASE
 from generator.errors import AiarError
+from generator.kinds.docker_layers import ApiRoute
 from generator.pipeline import compile_paths, discover_bundles, generate
-from generator.plan_cluster import health_route
-from generator.plan_layers import ApiRoute
+from generator.plan.cluster import health_route
 from tests.cluster.conftest import k8s_files
 from tests.cluster.kube_score import findings, kubernetes_files, load_skips, score
 from tests.cluster.test_checkov import checkov, failed

@@ -12,12 +12,13 @@ from tests.conftest import REPO
 PACKAGE = REPO / "generator"
 
 COMPILER = {
-    "assets", "bundle", "jsonpos", "validate", "manifest", "load", "environment", "lock", "checks", "plan",
-    "plan_cluster", "plan_layers", "dockerfile", "textrender", "yamlout", "render", "writer", "pipeline",
-    "schema",
+    "bundle", "jsonpos", "validate", "manifest", "load", "environment", "lock", "kinds", "plan", "dockerfile",
+    "textrender", "yamlout", "render", "writer", "pipeline", "schema",
 }  # fmt: skip
 LEAVES = {"errors", "contract", "defaults", ""}
 """Imported by every room; they import nothing of aiar's (``""`` is the package itself: ``__version__``)."""
+ASSETS = {"assets"}
+"""What aiar ships besides code (runtime archive, jar, templates): read by the compiler and ``serve``."""
 
 ALLOWED: dict[str, set[str]] = {
     # The model server ships alone inside images: nothing of the compiler or apply comes along.
@@ -26,8 +27,9 @@ ALLOWED: dict[str, set[str]] = {
     "apply": {"apply", "environment", "runtime.config"} | LEAVES,
     "ops": {"ops", "apply", "environment", "runtime.config"} | LEAVES,
     # The compiler never reaches the cluster, the CLI or the local server.
-    **{room: COMPILER | {"runtime.config"} | LEAVES for room in COMPILER},
-    "serve": COMPILER | {"runtime", "runtime.config"} | LEAVES,
+    **{room: COMPILER | ASSETS | {"runtime.config"} | LEAVES for room in COMPILER},
+    "assets": {"defaults"},
+    "serve": COMPILER | ASSETS | {"runtime", "runtime.config"} | LEAVES,
     # The web app: every action is a compiler, apply or storage function the CLI calls too.
     "ui": COMPILER | {"ui", "apply", "ops", "runtime.config"} | LEAVES,
     "cli": {"*"},
@@ -127,3 +129,25 @@ def test_the_rule_catches_a_wrong_import(tmp_path: Path) -> None:
     assert allowed("apply", "runtime.config") and not allowed("apply", "runtime.server")
     assert not allowed("runtime", "errors")
     assert not allowed("render", "apply.kube")
+    assert not allowed("kinds", "apply.outdir")
+    assert allowed("kinds", "assets")
+    assert not allowed("assets", "plan")
+    assert not allowed("apply", "assets")
+
+
+def test_kinds_import_load_and_plan_for_types_only() -> None:
+    """``load`` and ``plan`` call the model types, so a type module may know them only by their types:
+    a runtime import of either would be a cycle (``kinds`` -> ``plan`` -> ``load`` -> ``kinds``)."""
+    wrong = []
+    for path in sorted((PACKAGE / "kinds").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        guarded = {
+            id(node)
+            for block in ast.walk(tree)
+            if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
+            for node in ast.walk(block)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and id(node) not in guarded and node.module in ("load", "plan"):
+                wrong.append(f"{path.name}:{node.lineno} imports {node.module}")
+    assert wrong == []

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ... import defaults
 from ...environment import PeerSelector
 from ...plan import ModelPlan
-from ...plan_cluster import Access, SchedulePlan
+from ...plan.cluster import Access, SchedulePlan
 from .meta import Component, Obj, instance, metadata, selector
 
 

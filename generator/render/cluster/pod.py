@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ... import defaults
 from ...plan import ModelPlan
-from ...plan_cluster import Access
+from ...plan.cluster import Access
 from .meta import Obj
 
 SCRATCH_VOLUME = "scratch"

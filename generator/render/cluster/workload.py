@@ -137,42 +137,30 @@ def deployment(plan: ModelPlan, image: BuiltImage, config_name: str) -> Obj:
     # apply undo the last start or stop.
     if plan.cluster.replicas is not None:
         spec["replicas"] = plan.cluster.replicas
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": metadata(plan, plan.slug, "server"),
-        "spec": spec,
-    }
+    return _serving_object(plan, "apps/v1", "Deployment", spec)
+
+
+def _serving_object(plan: ModelPlan, api_version: str, kind: str, spec: Obj) -> Obj:
+    """An object of the model's server, named after the model: its Deployment, Service and budget."""
+    return {"apiVersion": api_version, "kind": kind, "metadata": metadata(plan, plan.slug, "server"), "spec": spec}
 
 
 def service(plan: ModelPlan) -> Obj:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": metadata(plan, plan.slug, "server"),
-        "spec": {
-            "type": "ClusterIP",
-            "selector": selector(plan, "server"),
-            "ports": [
-                {"name": HTTP_PORT_NAME, "port": defaults.SERVICE_PORT, "targetPort": HTTP_PORT_NAME, "protocol": "TCP"}
-            ],
-        },
-    }
+    port = {"name": HTTP_PORT_NAME, "port": defaults.SERVICE_PORT, "targetPort": HTTP_PORT_NAME, "protocol": "TCP"}
+    return _serving_object(
+        plan, "v1", "Service", {"type": "ClusterIP", "selector": selector(plan, "server"), "ports": [port]}
+    )
 
 
 def disruption_budget(plan: ModelPlan) -> Obj:
     """For a model with more than one replica: a node drain evicts its pods one at a time."""
-    return {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
-        "metadata": metadata(plan, plan.slug, "server"),
-        "spec": {
-            "maxUnavailable": defaults.PDB_MAX_UNAVAILABLE,
-            "selector": {"matchLabels": selector(plan, "server")},
-            # a pod that is not ready (a model that fails to load) protects nothing: let drains evict it
-            "unhealthyPodEvictionPolicy": "AlwaysAllow",
-        },
+    spec = {
+        "maxUnavailable": defaults.PDB_MAX_UNAVAILABLE,
+        "selector": {"matchLabels": selector(plan, "server")},
+        # a pod that is not ready (a model that fails to load) protects nothing: let drains evict it
+        "unhealthyPodEvictionPolicy": "AlwaysAllow",
     }
+    return _serving_object(plan, "policy/v1", "PodDisruptionBudget", spec)
 
 
 def training_job(plan: ModelPlan, image: BuiltImage, config_name: str) -> Obj:

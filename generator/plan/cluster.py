@@ -1,7 +1,7 @@
-"""Stage 3, cluster side: every decision the Kubernetes, schedule and gateway renderers need.
+"""The cluster part of the plan: every decision the Kubernetes, schedule and gateway renderers need.
 
-Separate from :mod:`generator.plan` only to keep modules small; :func:`generator.plan.plan_model`
-calls :func:`plan_cluster` and the result is part of the frozen :class:`~generator.plan.ModelPlan`.
+:func:`generator.plan.plan_model` calls :func:`plan_cluster` once the checks step passed, and the
+result is part of the frozen :class:`~generator.plan.ModelPlan`.
 """
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-from . import defaults
-from .environment import Environment, PeerSelector, Wazuh
-from .errors import ManifestError, Problem
-from .load import LoadedBundle
-from .manifest import DockerLayersModel, Manifest, ScheduleEntry
-from .plan_layers import ApiRoute
-from .runtime import config as rc
+from .. import defaults
+from ..environment import Environment, PeerSelector, Wazuh
+from ..kinds.docker_layers import ApiRoute
+from ..load import LoadedBundle
+from ..manifest import Manifest, ScheduleEntry
+from ..runtime import config as rc
 
 ScaleAction = Literal["start", "stop"]
 
@@ -125,17 +124,10 @@ def _url_port(url: str) -> int:
     return parts.port or (443 if parts.scheme in ("https", "amqps") else 80)
 
 
-def _schedule(slug: str, m: Manifest, env: Environment, loaded: LoadedBundle) -> SchedulePlan | None:
+def _schedule(slug: str, m: Manifest, env: Environment) -> SchedulePlan | None:
     if m.schedule is None:
         return None
-    if env.base_images.kubectl is None:
-        raise ManifestError(
-            [
-                loaded.problem(
-                    "/schedule", "a schedule needs 'base_images.kubectl' in the environment (the scaler image)"
-                )
-            ]
-        )
+    assert env.base_images.kubectl is not None, "required by the checks step"
     jobs: list[ScaleJob] = []
     for action, entries, replicas in (
         ("start", m.schedule.start, defaults.REPLICAS),
@@ -216,29 +208,20 @@ def health_route(api_routes: tuple[ApiRoute, ...]) -> str | None:
 
 
 def plan_cluster(
-    slug: str, loaded: LoadedBundle, env: Environment, server: rc.ServerConfig, api_routes: tuple[ApiRoute, ...] = ()
+    slug: str,
+    loaded: LoadedBundle,
+    env: Environment,
+    server: rc.ServerConfig,
+    *,
+    own_server: bool,
+    api_routes: tuple[ApiRoute, ...] = (),
 ) -> ClusterPlan:
+    """``own_server``: the image runs the bundle's server (DOCKER_LAYERS), not aiar's."""
     m = loaded.manifest
-    problems: list[Problem] = []
-    wants_wazuh = m.monitoring is not None and m.monitoring.wazuh
-    if wants_wazuh and env.wazuh is None:
-        problems.append(
-            loaded.problem(
-                "/monitoring/wazuh", "Wazuh monitoring is enabled but the environment has no 'wazuh' section"
-            )
-        )
-    try:
-        schedule = _schedule(slug, m, env, loaded)
-    except ManifestError as exc:
-        problems.extend(exc.problems)
-        schedule = None
-    if problems:
-        raise ManifestError(problems)
-
+    schedule = _schedule(slug, m, env)
     # The model server's config already decided what the model talks to; each workload's credentials and
     # egress follow the part of it that its own code path uses.
-    own_server = isinstance(m.modelData, DockerLayersModel)
-    wazuh = env.wazuh if wants_wazuh else None
+    wazuh = env.wazuh if m.monitoring is not None and m.monitoring.wazuh else None
     historic = server.training is not None and server.training.historic is not None
     requests, limits = _resources(m)
     rest = m.has_rest() or bool(api_routes)

@@ -1,0 +1,96 @@
+"""PYTHON models: the bundle's ``predict.py`` (and ``train.py``) run by aiar's model server."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..bundle import BundleSource
+from ..environment import LoadedEnvironment
+from ..errors import Problem
+from ..manifest import Manifest, PythonModel, RestPrediction
+from ..render import Files
+from ..runtime.config import source_predict_style
+from .base import KindPlan, Locate, missing, model_file_problems
+from .server_image import server_context
+
+if TYPE_CHECKING:
+    from ..load import LoadedBundle
+    from ..plan import ModelPlan
+
+
+def _requirement(name: str, version: str) -> str:
+    version = version.strip()
+    return f"{name}{version}" if version[:1] in "=<>!~" else f"{name}=={version}"
+
+
+def requirements(manifest: Manifest) -> tuple[str, ...]:
+    """The manifest's pins as pip requirements (``name==version``, or its own specifier), in its order."""
+    data = manifest.modelData
+    dependencies = data.payload.dependencies if isinstance(data, PythonModel) else []
+    return tuple(_requirement(d.name, d.version) for d in dependencies)
+
+
+def _predict_signature(source: BundleSource, manifest: Manifest, locate: Locate) -> list[Problem]:
+    """predict.py's ``predict`` takes the manifest's parameters in one of the two styles (read from the
+    source, never run): ``predict(model, *params)`` or the seed's ``predict(*params)``."""
+    raw = source.get("src/predict.py")
+    if raw is None:
+        return []  # reported as missing
+    rest = next((p for p in manifest.input.prediction if isinstance(p, RestPrediction)), None)
+    count = len(rest.payload.parameters) if rest is not None else 1  # bus-only: the whole message
+    text = raw.decode("utf-8", "replace")
+    if source_predict_style(text, count) is not None:
+        return []
+    where = "/input/prediction" if rest is not None else "/modelData/type"
+    if not re.search(r"^(async\s+)?def\s+predict\s*\(", text, re.M):
+        why = "src/predict.py defines no top-level predict() function"
+    else:
+        why = (
+            f"predict() in src/predict.py takes neither (model, then the {count} parameter(s)) nor the "
+            f"{count} parameter(s) alone"
+        )
+    return [locate(where, why)]
+
+
+def _code_problems(
+    trains: bool, names: set[str], locate: Locate, signature: Callable[[], list[Problem]] = list
+) -> list[Problem]:
+    """predict.py (and, with ``signature``, whether its predict() fits), then train.py for a model that trains."""
+    problems = missing(names, "src/predict.py", "/modelData/type", "a PYTHON model needs its predict function", locate)
+    problems += signature()
+    if trains:
+        why = "a model with training input needs its train function"
+        problems += missing(names, "src/train.py", "/input/training", why, locate)
+    return problems
+
+
+class PythonKind:
+    type = "PYTHON"
+    own_server = False
+    online_training = True
+
+    def bundle_problems(self, manifest: Manifest, source: BundleSource, locate: Locate) -> list[Problem]:
+        assert isinstance(manifest.modelData, PythonModel)
+        problems = _code_problems(
+            bool(manifest.input.training),
+            set(source.names()),
+            locate,
+            lambda: _predict_signature(source, manifest, locate),
+        )
+        return problems + model_file_problems(manifest, manifest.modelData.payload.modelFile, locate)
+
+    def raw_bundle_problems(
+        self, payload: Mapping[str, Any], trains: bool, names: set[str], locate: Locate
+    ) -> list[Problem]:
+        return _code_problems(trains, names, locate)
+
+    def environment_problems(self, loaded: LoadedBundle, environment: LoadedEnvironment) -> list[Problem]:
+        return []
+
+    def plan(self, loaded: LoadedBundle, environment: LoadedEnvironment) -> KindPlan:
+        return KindPlan(requirements=requirements(loaded.manifest))
+
+    def build_context(self, plan: ModelPlan) -> Files:
+        return server_context(plan)

@@ -1,0 +1,49 @@
+"""The one checks step before planning: every problem of the bundle against the environment, all at once.
+
+A bundle that uses the bus, a schedule and Wazuh against an environment with none of them gets three
+problems from one run, not one per run; its type's own needs (a JRE image, known layers, a safe
+Dockerfile) come in the same run. Planning then assumes these hold.
+"""
+
+from __future__ import annotations
+
+from ..environment import LoadedEnvironment
+from ..errors import Problem
+from ..kinds import kind_of
+from ..load import LoadedBundle
+from ..manifest import BusPrediction, BusTraining, HistoricDataTraining
+
+
+def uses_bus(loaded: LoadedBundle) -> bool:
+    m = loaded.manifest
+    bus_in = any(isinstance(p, BusPrediction) for p in m.input.prediction)
+    bus_train = any(isinstance(t, BusTraining) for t in m.input.training)
+    return bus_in or bus_train or bool(m.output.prediction or m.output.training)
+
+
+def _common_problems(loaded: LoadedBundle, environment: LoadedEnvironment) -> list[Problem]:
+    """What any model's inputs, schedule and monitoring need from the environment."""
+    m, env = loaded.manifest, environment.env
+    problems: list[Problem] = []
+    if uses_bus(loaded) and env.message_bus is None:
+        problems.append(
+            loaded.problem("/input", "the manifest uses MESSAGE_BUS but the environment has no 'message_bus'")
+        )
+    if any(isinstance(t, HistoricDataTraining) for t in m.input.training) and env.storage is None:
+        problems.append(loaded.problem("/input/training", "HISTORIC_DATA needs 'storage' in the environment"))
+    if m.schedule is not None and env.base_images.kubectl is None:
+        problems.append(
+            loaded.problem("/schedule", "a schedule needs 'base_images.kubectl' in the environment (the scaler image)")
+        )
+    if m.monitoring is not None and m.monitoring.wazuh and env.wazuh is None:
+        problems.append(
+            loaded.problem(
+                "/monitoring/wazuh", "Wazuh monitoring is enabled but the environment has no 'wazuh' section"
+            )
+        )
+    return problems
+
+
+def check_bundle(loaded: LoadedBundle, environment: LoadedEnvironment) -> list[Problem]:
+    """Every problem planning would meet: the common needs, then those of the model's type."""
+    return _common_problems(loaded, environment) + kind_of(loaded.manifest).environment_problems(loaded, environment)
