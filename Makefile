@@ -42,6 +42,10 @@ lint: install ## ruff and mypy --strict
 	$(VENV)/bin/ruff format --check generator tests bench
 	$(VENV)/bin/mypy generator
 
+java: ## Maven and a JDK (apt-get, when missing): the test that rebuilds the H2O bridge jar and compares its sha256
+	@command -v mvn >/dev/null && command -v javac >/dev/null || { \
+	  sudo=$$(command -v sudo || true); $$sudo apt-get update -qq && $$sudo apt-get install -y -qq maven default-jdk-headless; }
+
 validators: ## kubeconform, checkov, deck and their offline schemas, pinned, into ~/.cache/aiar-tools
 	bash tests/tools/install_validators.sh
 
@@ -51,10 +55,10 @@ testenv: install ## start the local platform (etcd, kube-apiserver, kwok, regist
 testenv-down: ## stop the local platform
 	$(PY) -m tests.platform.testenv down
 
-test: install lint validators testenv ## every test: unit, golden, property, cluster validators, runtime, platform
+test: install lint validators java testenv ## every test: unit, golden, property, cluster validators, runtime, platform
 	$(PY) -m pytest -q
 
-test-fast: install lint validators ## every test that needs no server (no platform, RabbitMQ or S3): compiler, goldens, linters, properties
+test-fast: install lint validators java ## every test that needs no server (no platform, RabbitMQ or S3): compiler, goldens, linters, properties
 	$(PY) -m pytest -q -m "not platform"
 
 goldens: install ## refresh out/, tests/goldens/ and the manifest JSON Schema on purpose; review the diff
@@ -69,10 +73,10 @@ bench: install testenv ## benchmarks, results in BENCHMARKS.md
 	$(PY) bench/apply.py
 
 h2o-jar: install ## rebuild the H2O jars from source (Maven Central): aiar's bridge and the examples'; reproducible bytes
-	bash generator/jars/build.sh --jar-only
+	bash java/h2o-bridge/build.sh --jar-only
 	bash bundles/sources/h2o-train/build.sh
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install demo lint validators testenv testenv-down test test-fast goldens bench h2o-jar clean
+.PHONY: help install demo lint java validators testenv testenv-down test test-fast goldens bench h2o-jar clean

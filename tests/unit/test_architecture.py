@@ -39,7 +39,6 @@ ALLOWED: dict[str, set[str]] = {
     "contract": set(),
     "defaults": {"defaults"},
     "": {""},
-    "jars": set(),  # the example's training script: moves out of the package (issue: structure)
 }
 CLICK_ROOMS = {"cli", "cli_storage", "cli_ui"}
 """Only the command line speaks click: exit codes and output formats are decided there."""

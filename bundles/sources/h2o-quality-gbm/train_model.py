@@ -2,8 +2,8 @@
 
 A GBM on ``bundles/datasets/quality_history.csv`` (the same process data as the PYTHON example),
 trained by a local H2O started by the PyPI ``h2o`` package (it carries the H2O jar; needs Java).
-Run from the repository root: ``.venv/bin/python generator/jars/train_example.py``
-(``generator/jars/build.sh`` runs it).
+Run from the repository root: ``.venv/bin/python bundles/sources/h2o-quality-gbm/train_model.py``
+(``java/h2o-bridge/build.sh`` runs it).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import h2o
 from h2o.estimators import H2OGradientBoostingEstimator
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DATASET = REPO / "bundles" / "datasets" / "quality_history.csv"
 TARGET = REPO / "bundles" / "h2o-quality-gbm" / "src" / "model.zip"
 FEATURES = ["temperature", "pressure", "cycle_time"]
