@@ -18,7 +18,10 @@ import pytest
 from generator.ui.app import create_app
 from generator.ui.security import Access
 from generator.ui.workspace import Workspace
+from tests.apply.conftest import datasets, stage  # the apply tests' fixtures: one cleaned ApplySet per test
 from tests.waiting import poll
+
+__all__ = ["datasets", "stage"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 DOCS = Path(__file__).resolve().parents[2] / "docs"
