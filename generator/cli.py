@@ -570,10 +570,12 @@ def delete(model: str, target: Target, yes: bool, output: str) -> None:
 
 
 def _register_subgroups() -> None:
-    # at the end: cli_storage uses this module's helpers
+    # at the end: cli_storage and cli_ui use this module's helpers
     from .cli_storage import storage
+    from .cli_ui import ui
 
     main.add_command(storage)
+    main.add_command(ui)
 
 
 _register_subgroups()
