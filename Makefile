@@ -40,7 +40,7 @@ demo: install ## compile the examples into out/, then serve one locally and ask 
 lint: install ## ruff and mypy --strict
 	$(VENV)/bin/ruff check generator tests bench
 	$(VENV)/bin/ruff format --check generator tests bench
-	$(VENV)/bin/mypy generator
+	$(VENV)/bin/mypy  # generator, tests and bench: [tool.mypy] files in pyproject.toml
 
 java: ## Maven and a JDK (apt-get, when missing): the test that rebuilds the H2O bridge jar and compares its sha256
 	@command -v mvn >/dev/null && command -v javac >/dev/null || { \

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from generator.apply.images import docker_client  # noqa: E402
 from generator.pipeline import generate  # noqa: E402
-from tests.apply.harness import PREDICT, platform_environment, small_bundle  # noqa: E402
+from tests.apply.harness import PREDICT, small_bundle  # noqa: E402
 from tests.platform.testenv import ensure_up  # noqa: E402
 
 
@@ -103,7 +103,7 @@ def main() -> int:
     env = {**os.environ, **platform.env()}
     os.environ.update(platform.env())
     work = Path(tempfile.mkdtemp(prefix="aiar-bench-apply-"))
-    env_file = platform_environment(platform, work / "environment.yaml")
+    env_file = Path(shutil.copy(platform.env_file, work / "environment.yaml"))  # the platform's, as is
     bundles = [small_bundle(work / "bundles", f"Bench {i:02d}", training=i % 4 == 0) for i in range(args.models)]
     out = work / "out"
     generate(bundles, env_file, work / "aiar.lock", out)

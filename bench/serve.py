@@ -30,6 +30,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -260,11 +261,11 @@ def bench_h2o(work: Path, src: Path, model: Path, seconds: int, rounds: int) -> 
     try:
         for process, port in ((python, python_port), (h2o, h2o_port)):
             _wait_http(f"http://127.0.0.1:{port}/v2/health/live", process)
-            poll(
-                "ready",
-                lambda p=port: httpx.get(f"http://127.0.0.1:{p}/v2/health/ready").status_code == 200,
-                timeout=120,
-            )
+
+            def ready(url: str = f"http://127.0.0.1:{port}/v2/health/ready") -> bool:
+                return httpx.get(url).status_code == 200
+
+            poll("ready", ready, timeout=120)
         for _ in range(rounds):
             for name, url in urls.items():
                 runs[name].append(_wrk(url, bodies[name], seconds, 16, work))
@@ -442,7 +443,7 @@ def main() -> int:
     return 0
 
 
-def _print_table(rows: list[tuple[str, ...]]) -> None:
+def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
     print("| measure | baseline | aiar | ratio | goal |")
     print("|---|---|---|---|---|")
     for row in rows:

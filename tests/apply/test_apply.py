@@ -28,9 +28,11 @@ def test_apply_twice_changes_nothing_and_plan_is_empty(stage: Stage, tmp_path: P
     before = stage.versions()
 
     second = stage.apply(out)
-    assert second["built"] == 0 and second["pushed"] == 0
+    assert second["built"] == 0
+    assert second["pushed"] == 0
     assert {i["action"] for i in second["images"]} == {"present"}
-    assert second["changed"] == [] and second["pruned"] == []
+    assert second["changed"] == []
+    assert second["pruned"] == []
     assert stage.versions() == before, "a second apply moved a resourceVersion"
 
     code, plan = stage.plan(out)
@@ -53,7 +55,8 @@ def test_code_change_touches_exactly_one_model(stage: Stage, tmp_path: Path) -> 
     assert any(c["subject"] == "Deployment.apps aiar-test/beta" and c["action"] == "update" for c in plan["changes"])
 
     report = stage.apply(out)
-    assert report["built"] == 1 and report["pushed"] == 1
+    assert report["built"] == 1
+    assert report["pushed"] == 1
     after = stage.objects()
     rolled = [
         k
@@ -95,7 +98,8 @@ def test_failed_build_changes_nothing_in_the_cluster(stage: Stage, tmp_path: Pat
     out = other.generate([small_bundle(tmp_path / "v3", "Alpha")], tmp_path / "out3", tmp_path / "v3.lock")
     result = other.aiar("apply", "--out", out, "--env", env_file)
     assert result.exit_code == 1
-    assert "build failed" in result.stderr and "aiar-no-such-base" in result.stderr
+    assert "build failed" in result.stderr
+    assert "aiar-no-such-base" in result.stderr
     assert stage.versions() == before
 
 
@@ -132,7 +136,8 @@ def test_out_of_band_edits_show_in_plan_and_apply_restores_them(stage: Stage, tm
     assert "kubectl-edit" in change["conflict"]
     assert "spec.revisionHistoryLimit" in change["fields"]
     result = stage.aiar("apply", "--out", out, "--env", stage.env_file, "--no-force-conflicts")
-    assert result.exit_code == 1 and "kubectl-edit" in result.stderr
+    assert result.exit_code == 1
+    assert "kubectl-edit" in result.stderr
     report = stage.apply(out)  # aiar owns its objects: by default it takes its fields back, and says whose
     assert any("kubectl-edit" in line for line in report["overridden"]), report
     live = stage.objects()["Deployment/beta"]
@@ -156,11 +161,13 @@ def test_removed_bundle_is_pruned_and_destroy_spares_foreign_objects(stage: Stag
 
     out = stage.generate([alpha], tmp_path / "out")
     code, plan = stage.plan(out)
-    assert code == 2 and {c["action"] for c in plan["changes"]} == {"delete"}
+    assert code == 2
+    assert {c["action"] for c in plan["changes"]} == {"delete"}
     report = stage.apply(out)
     after = stage.objects()
     gone = sorted(set(before) - set(after))
-    assert gone and all("beta" in name for name in gone), gone
+    assert gone, gone
+    assert all("beta" in name for name in gone), gone
     assert len(report["pruned"]) == len(gone)
     assert "ConfigMap/not-aiars" in after
     assert all(

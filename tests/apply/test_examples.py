@@ -32,5 +32,6 @@ def test_every_buildable_example_applies_and_converges(stage: Stage, tmp_path: P
     result = stage.aiar("plan", *slugs, "--out", out, "--env", stage.env_file, "-o", "json")
     assert result.exit_code == 0, result.stdout
     again = json.loads(stage.aiar("apply", *slugs, "--out", out, "--env", stage.env_file, "-o", "json").stdout)
-    assert again["changed"] == [] and again["built"] == 0, again
+    assert again["changed"] == [], again
+    assert again["built"] == 0, again
     assert report["images"], report

@@ -44,11 +44,13 @@ def test_killed_applies_converge(stage: Stage, tmp_path: Path) -> None:
     for slug in ("alpha", "gamma"):
         mine = {k: v for k, v in objects.items() if v["metadata"]["name"].startswith(slug)}
         kinds = sorted(k.split("/")[0] for k in mine)
-        assert kinds.count("Deployment") == 1 and kinds.count("ConfigMap") == 1, kinds
+        assert kinds.count("Deployment") == 1, kinds
+        assert kinds.count("ConfigMap") == 1, kinds
         image = mine[f"Deployment/{slug}"]["spec"]["template"]["spec"]["containers"][0]["image"]
         assert image == index["models"][slug]["images"]["predict"]["ref"]
     job = yaml.safe_load((out / "alpha/k8s/job-train.yaml").read_text())["metadata"]["name"]
     assert [k for k in objects if k.startswith("Job/")] == [f"Job/{job}"], "the old training Job was not pruned"
     assert stage.plan(out)[0] == 0
     again = stage.apply(out)
-    assert again["built"] == 0 and again["changed"] == []
+    assert again["built"] == 0
+    assert again["changed"] == []

@@ -28,7 +28,8 @@ def test_a_stopped_model_stays_stopped_across_apply_until_started(stage: Stage, 
 
     for model in ("plain", "shift"):
         stopped = cli(stage, "stop", model, *where)
-        assert stopped["replicas"] == 0 and "@" in str(stopped["stopped_by"])
+        assert stopped["replicas"] == 0
+        assert "@" in str(stopped["stopped_by"])
     objects = stage.objects()
     deployment = objects["Deployment/plain"]
     assert deployment["spec"]["replicas"] == 0
@@ -63,10 +64,13 @@ def test_delete_removes_one_model_and_nothing_else(stage: Stage, tmp_path: Path)
     report = cli(stage, "delete", "doomed", "--out", out, "--env", stage.env_file, "--yes")
     after = stage.objects()
     gone = sorted(set(before) - set(after))
-    assert gone and all("doomed" in name for name in gone), gone
+    assert gone, gone
+    assert all("doomed" in name for name in gone), gone
     assert len(report["deleted"]) == len(gone)  # type: ignore[arg-type]
-    assert "Deployment/kept" in after and "ConfigMap/aiar-applyset" in after
+    assert "Deployment/kept" in after
+    assert "ConfigMap/aiar-applyset" in after
     assert all(after[k]["metadata"]["resourceVersion"] == before[k]["metadata"]["resourceVersion"] for k in after)
     # out/ still holds the model: a full plan would create it again
     code, plan = stage.plan(out)
-    assert code == 2 and {c["model"] for c in plan["changes"]} == {"doomed"}
+    assert code == 2
+    assert {c["model"] for c in plan["changes"]} == {"doomed"}

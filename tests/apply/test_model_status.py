@@ -96,7 +96,8 @@ def test_status_figures_match_their_sources(stage: Stage, tmp_path: Path, docker
         [status] = json.loads(result.stdout)["models"]
         live = stage.objects()["Deployment/watched"]
 
-        assert status["model"] == "watched" and status["state"] == "running"
+        assert status["model"] == "watched"
+        assert status["state"] == "running"
         assert (
             status["version_deployed"]
             == status["version_generated"]
@@ -107,7 +108,8 @@ def test_status_figures_match_their_sources(stage: Stage, tmp_path: Path, docker
         assert status["started_at"] == pod["status"]["startTime"]
         assert status["usage"]["source"] == "pod /metrics (API server proxy)"
         rss = prometheus_value(direct, "process_resident_memory_bytes")
-        assert rss is not None and abs(status["usage"]["memory_bytes"] - rss) < 0.25 * rss
+        assert rss is not None
+        assert abs(status["usage"]["memory_bytes"] - rss) < 0.25 * rss
         assert status["usage"]["cpu_cores"] >= 0
         assert status["cluster_url"] == f"http://watched.{stage.namespace}.svc:80"
         [q] = status["queues"]
@@ -119,7 +121,9 @@ def test_status_figures_match_their_sources(stage: Stage, tmp_path: Path, docker
         container.remove(force=True)
 
     text = stage.aiar("status", "--out", out, "--env", stage.env_file)
-    assert text.exit_code == 0 and "watched" in text.stdout and "MEMORY" in text.stdout
+    assert text.exit_code == 0
+    assert "watched" in text.stdout
+    assert "MEMORY" in text.stdout
 
 
 def test_status_shows_the_last_training_and_the_schedule(stage: Stage, tmp_path: Path) -> None:
@@ -150,11 +154,15 @@ def test_status_shows_the_last_training_and_the_schedule(stage: Stage, tmp_path:
     statuses = {s["model"]: s for s in json.loads(result.stdout)["models"]}
     training = statuses["learner"]["training"]
     live_job = next(v for k, v in stage.objects().items() if k.startswith("Job/learner-train"))
-    assert training["job"] == live_job["metadata"]["name"] and training["state"] == "complete"
+    assert training["job"] == live_job["metadata"]["name"]
+    assert training["state"] == "complete"
     assert training["completed_at"] == live_job["status"]["completionTime"]
-    assert training["stats"] == {"rows": 1} and training["trained_at"] == record["trained_at"]
+    assert training["stats"] == {"rows": 1}
+    assert training["trained_at"] == record["trained_at"]
     assert training["model_file"] == f"s3://{bucket}/{config['model_key']}"
 
     sleeping = statuses["sleeper"]
-    assert sleeping["state"] == "stopped" and sleeping["stopped_by"] == "schedule"
-    assert sleeping["next_start"] is not None and sleeping["next_start"] < sleeping["next_stop"]
+    assert sleeping["state"] == "stopped"
+    assert sleeping["stopped_by"] == "schedule"
+    assert sleeping["next_start"] is not None
+    assert sleeping["next_start"] < sleeping["next_stop"]

@@ -46,7 +46,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def docker_client(stage: Stage) -> Iterator[Any]:
-    import docker
+    import docker  # type: ignore[import-untyped]
 
     client = docker.DockerClient(base_url=stage.platform.docker_host, version="1.41")
     yield client
@@ -116,7 +116,7 @@ def test_example_applies_twice_and_its_image_serves(stage: Stage, tmp_path: Path
         connection = pika.BlockingConnection(pika.URLParameters(stage.platform.amqp_url))
         try:
             channel = connection.channel()
-            reply = channel.queue_declare("", exclusive=True).method.queue
+            reply = str(channel.queue_declare("", exclusive=True).method.queue)
             correlation = uuid.uuid4().hex
             channel.basic_publish(
                 "amq.topic",
@@ -127,9 +127,9 @@ def test_example_applies_twice_and_its_image_serves(stage: Stage, tmp_path: Path
 
             def answered() -> Any:
                 method, properties, body = channel.basic_get(reply, auto_ack=True)
-                if method is not None and properties.correlation_id == correlation:
-                    return json.loads(body)
-                return None
+                if method is None or properties is None or body is None:
+                    return None
+                return json.loads(body) if properties.correlation_id == correlation else None
 
             answer = poll(
                 "the bus reply", answered, timeout=60, interval=0.2, diagnostics=lambda: server.logs().decode()

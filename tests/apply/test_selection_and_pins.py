@@ -15,10 +15,12 @@ def test_apply_a_selection_leaves_the_other_models_alone(stage: Stage, tmp_path:
     result = stage.aiar("apply", "chosen-one", "--out", out, "--env", stage.env_file, "-o", "json")
     assert result.exit_code == 0, result.stdout + result.stderr
     names = set(stage.objects())
-    assert "Deployment/chosen-one" in names and "Deployment/bystander" not in names
+    assert "Deployment/chosen-one" in names
+    assert "Deployment/bystander" not in names
 
     code, plan = stage.plan(out)  # the whole out/: the bystander is still to create
-    assert code == 2 and all("bystander" in (c["model"] or "") for c in plan["changes"] if c["action"] != "build")
+    assert code == 2
+    assert all("bystander" in (c["model"] or "") for c in plan["changes"] if c["action"] != "build")
     result = stage.aiar("plan", "chosen-one", "--out", out, "--env", stage.env_file, "-o", "json")
     assert result.exit_code == 0, result.stdout  # nothing to do for the chosen one
 
@@ -30,7 +32,9 @@ def test_apply_a_selection_leaves_the_other_models_alone(stage: Stage, tmp_path:
     assert "Deployment/bystander" in stage.objects()
 
     result = stage.aiar("apply", "no-such-model", "--out", out, "--env", stage.env_file)
-    assert result.exit_code == 1 and "no model 'no-such-model'" in result.stderr and "chosen-one" in result.stderr
+    assert result.exit_code == 1
+    assert "no model 'no-such-model'" in result.stderr
+    assert "chosen-one" in result.stderr
 
 
 def test_unbuildable_pins_are_named_before_any_build(stage: Stage, tmp_path: Path) -> None:
@@ -42,7 +46,8 @@ def test_unbuildable_pins_are_named_before_any_build(stage: Stage, tmp_path: Pat
     assert "train_data.csv" in result.stderr  # its dataset is missing too: every problem at once
     for pin in ("pandas==1.0.1", "scikit-learn==0.21.3", "z-utils==0.1.2"):
         assert f"injection-model: {pin}: cannot be installed on Python 3.11" in result.stderr, result.stderr
-    assert "built+pushed" not in result.stderr and "building" not in result.stderr  # no build started
+    assert "built+pushed" not in result.stderr
+    assert "building" not in result.stderr
     assert stage.objects() == before  # nothing applied
 
 
@@ -63,9 +68,11 @@ def test_a_missing_namespace_is_said_before_any_build_and_created_on_request(sta
     out = other.generate([small_bundle(tmp_path, "Newcomer")], tmp_path / "out")
 
     code, plan = other.plan(out)
-    assert code == 2 and f"Namespace {namespace}" in [c["subject"] for c in plan["changes"]]
+    assert code == 2
+    assert f"Namespace {namespace}" in [c["subject"] for c in plan["changes"]]
     result = other.aiar("apply", "--out", out, "--env", env_file)
-    assert result.exit_code == 1 and f"Namespace {namespace}: does not exist" in result.stderr
+    assert result.exit_code == 1
+    assert f"Namespace {namespace}: does not exist" in result.stderr
     assert "built" not in result.stderr
 
     result = other.aiar("apply", "--out", out, "--env", env_file, "--create-namespace", "-o", "json")
@@ -94,5 +101,6 @@ def test_a_missing_dataset_is_found_before_anything_changes(stage: Stage, tmp_pa
         assert result.exit_code == 1, result.stdout
         [problem] = json.loads(result.stdout)["problems"]
         assert problem["pointer"] == "/input/training/0/payload/fileName"
-        assert absent in problem["message"] and "aiar storage put" in problem["message"]
+        assert absent in problem["message"]
+        assert "aiar storage put" in problem["message"]
     assert stage.objects() == before  # nothing applied, no training started

@@ -41,7 +41,9 @@ def test_reads_a_generated_out(example_out: Path) -> None:
     out = read_out(example_out)
     [model] = out.models
     assert {i.role for i in model.images} == {"predict", "train"}
-    assert out.parent is not None and out.applyset_id and out.gateway
+    assert out.parent is not None
+    assert out.applyset_id
+    assert out.gateway
     assert [o.wait_for for o in model.objects if o.kind == "Job"] == ["Complete"]
 
 
@@ -94,7 +96,8 @@ def test_build_args_are_the_declared_ones(example_out: Path) -> None:
     args = build_args(out.images[0], env, {"HTTPS_PROXY": "http://proxy:3128", "UNRELATED": "x"})
     dockerfile = (out.images[0].context / out.images[0].dockerfile).read_text()
     assert args["PIP_INDEX_URL"] == "https://pypi.org/simple"
-    assert args["HTTPS_PROXY"] == "http://proxy:3128" and "UNRELATED" not in args
+    assert args["HTTPS_PROXY"] == "http://proxy:3128"
+    assert "UNRELATED" not in args
     assert all(f"ARG {name}=" in dockerfile for name in args if name.startswith("PIP_"))
 
 

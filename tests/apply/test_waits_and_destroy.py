@@ -52,7 +52,8 @@ def test_unschedulable_pod_fails_the_wait_at_once_with_the_schedulers_reason(sta
     assert "cannot be scheduled" in problem.message
     assert "node affinity/selector" in problem.message  # the scheduler's own words
     assert waited < 600  # it did not wait out the timeout
-    assert lines and all(str(key) in line for line in lines)
+    assert lines
+    assert all(str(key) in line for line in lines)
 
 
 def test_wait_reports_what_it_waits_for(stage: Stage) -> None:
@@ -109,7 +110,8 @@ def test_destroy_asks_on_a_terminal(stage: Stage, tmp_path: Path) -> None:
 
     code, screen = _destroy_on_a_terminal(stage, out, b"n\n")
     assert code == 1, screen
-    assert "Deployment" in screen and "asked" in screen  # it listed what it would delete
+    assert "Deployment" in screen
+    assert "asked" in screen
     assert "nothing was deleted" in screen
     assert set(stage.objects()) == set(before)
 

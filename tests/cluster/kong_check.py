@@ -134,9 +134,11 @@ TAG = re.compile(r"^[\x21-\x2b\x2d-\x7e]+$")  # printable ASCII, no space or com
 
 
 def _tags(where: str, entity: dict[str, Any], errors: list[str]) -> None:
-    for tag in entity.get("tags", []):
-        if not isinstance(tag, str) or not TAG.match(tag):
-            errors.append(f"{where}: invalid tag {tag!r}")
+    errors.extend(
+        f"{where}: invalid tag {tag!r}"
+        for tag in entity.get("tags", [])
+        if not isinstance(tag, str) or not TAG.match(tag)
+    )
 
 
 def _plugin(where: str, plugin: dict[str, Any], errors: list[str]) -> None:
@@ -164,14 +166,18 @@ def _route(where: str, route: dict[str, Any], errors: list[str]) -> None:
     errors.extend(f"{where}: unknown field {k!r}" for k in sorted(set(route) - ROUTE_FIELDS))
     if not any(route.get(k) for k in ("paths", "hosts", "methods", "headers", "snis", "sources", "destinations")):
         errors.append(f"{where}: an http route needs paths, hosts, methods or headers")
-    for path in route.get("paths", []):
-        if not (isinstance(path, str) and path.startswith(("/", "~/"))):
-            errors.append(f"{where}: path {path!r} must start with / (or ~/ for a regex)")
+    errors.extend(
+        f"{where}: path {path!r} must start with / (or ~/ for a regex)"
+        for path in route.get("paths", [])
+        if not (isinstance(path, str) and path.startswith(("/", "~/")))
+    )
     errors.extend(f"{where}: bad method {m!r}" for m in route.get("methods", []) if not METHOD.match(str(m)))
     errors.extend(f"{where}: bad protocol {p!r}" for p in route.get("protocols", []) if p not in PROTOCOLS)
-    for flag in ("strip_path", "preserve_host"):
-        if flag in route and not isinstance(route[flag], bool):
-            errors.append(f"{where}: {flag} must be a boolean")
+    errors.extend(
+        f"{where}: {flag} must be a boolean"
+        for flag in ("strip_path", "preserve_host")
+        if flag in route and not isinstance(route[flag], bool)
+    )
     _tags(where, route, errors)
     seen: set[str] = set()
     for plugin in route.get("plugins", []):

@@ -69,7 +69,8 @@ def score(files: list[Path]) -> list[dict[str, Any]]:
         timeout=120,
     )
     # 1 means "there are critical findings" (or a file it could not read: then stdout is empty)
-    assert result.returncode in (0, 1) and result.stdout.strip(), result.stderr[-2000:]
+    assert result.returncode in (0, 1), result.stderr[-2000:]
+    assert result.stdout.strip(), result.stderr[-2000:]
     return list(json.loads(result.stdout))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,10 @@ def load(path: Path) -> Any:
     return YAML(typ="safe", pure=True).load(path.read_text())
 
 
-def roles_by_service(tree: Path) -> dict[str, list[str]]:
+def roles_by_service(tree: Path) -> dict[str, Sequence[str]]:
     """What each model's manifest asks for, read back from the bundles that tree was generated from."""
     index = json.loads((tree / "index.json").read_text())
-    roles: dict[str, list[str]] = {}
+    roles: dict[str, Sequence[str]] = {}
     for slug in index["models"]:
         for bundles in (
             REPO / "bundles",
@@ -58,7 +59,8 @@ def test_deck_rejects_a_broken_file(tmp_path: Path) -> None:
     broken = tmp_path / "kong.yaml"
     broken.write_text(json.dumps(document))
     result = subprocess.run([str(tool("deck")), "file", "validate", str(broken)], capture_output=True, text=True)
-    assert result.returncode != 0 and "bogus_field" in result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "bogus_field" in result.stdout + result.stderr
 
 
 def test_structural_check_passes_and_has_teeth() -> None:
@@ -97,7 +99,8 @@ def test_checker_catches_an_unprotected_route(mutation: Any, problem: str) -> No
     service = next(s for s in document["services"] if s["name"] == "quality-classifier")
     mutation(service["routes"][0])
     problems = unprotected_routes(document, {"quality-classifier": ["quality-engineer", "line-supervisor"]})
-    assert problems and problem in problems[0]
+    assert problems
+    assert problem in problems[0]
 
 
 def test_jwt_environment_gets_jwt(cluster_variants: Path) -> None:
@@ -124,7 +127,8 @@ def test_merged_file_holds_every_model_service() -> None:
         if service["name"] == "greeting-service":
             # DOCKER_LAYERS: one route per OpenAPI path; the captured server path is the upstream URI
             for route in service["routes"]:
-                assert route["strip_path"] is False and route["paths"][0].startswith("~/models/greeting-service(")
+                assert route["strip_path"] is False
+                assert route["paths"][0].startswith("~/models/greeting-service(")
                 assert route["plugins"][0]["config"]["replace"]["uri"] == "$(uri_captures.path)"
             continue
         assert service["routes"][0]["strip_path"] is True

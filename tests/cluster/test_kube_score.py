@@ -51,7 +51,8 @@ def test_every_skip_is_a_known_check_with_a_reason() -> None:
     assert skips
     for skip in skips:
         assert set(skip.checks) <= known, f"unknown checks {set(skip.checks) - known}"
-        assert skip.objects and all(glob.count("/") == 2 for glob in skip.objects), skip.objects
+        assert skip.objects, skip.objects
+        assert all(glob.count("/") == 2 for glob in skip.objects), skip.objects
         assert len(skip.reason) > 80, f"{skip.checks}: the reason says too little"
 
 

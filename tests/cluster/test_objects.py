@@ -44,7 +44,8 @@ def test_every_pod_is_restricted(all_trees: tuple[Path, ...]) -> None:
                     assert sc["allowPrivilegeEscalation"] is False, path
                     assert sc["capabilities"] == {"drop": ["ALL"]}, path
                     assert sc["readOnlyRootFilesystem"] is True, path
-                    assert sc["runAsUser"] == 10001 and sc["runAsNonRoot"] is True, path
+                    assert sc["runAsUser"] == 10001, path
+                    assert sc["runAsNonRoot"] is True, path
                     assert set(c["resources"]) == {"requests", "limits"}, path
                     for env in c.get("env", []):
                         assert "value" not in env or not env["name"].startswith("AIAR_"), path
@@ -124,7 +125,8 @@ def test_index_lists_objects_in_apply_order() -> None:
         p.relative_to(REPO / "out").as_posix() for p in (REPO / "out" / "quality-classifier").rglob("k8s/*.yaml")
     }
     [(job_file, condition)] = model["wait_for"].items()
-    assert condition == "Complete" and job_file.endswith("job-train.yaml")
+    assert condition == "Complete"
+    assert job_file.endswith("job-train.yaml")
     assert model["gateway"] == "quality-classifier/gateway/kong.yaml"
 
 
@@ -143,10 +145,13 @@ def test_schedule_owns_replicas_and_rbac_is_minimal() -> None:
     for action, replicas, cron in (("start", "1", "0 6 * * 1,2,3,4,5"), ("stop", "0", "0 22 * * 1,2,3,4,5")):
         cron_job = YAML_LOADER.load((out / "quality-classifier" / "k8s" / f"cronjob-{action}.yaml").read_text())
         spec = cron_job["spec"]
-        assert spec["schedule"] == cron and spec["timeZone"] == "Europe/Madrid"
-        assert spec["concurrencyPolicy"] == "Forbid" and spec["startingDeadlineSeconds"] > 0
+        assert spec["schedule"] == cron
+        assert spec["timeZone"] == "Europe/Madrid"
+        assert spec["concurrencyPolicy"] == "Forbid"
+        assert spec["startingDeadlineSeconds"] > 0
         args = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
-        assert f"--replicas={replicas}" in args and "deployment/quality-classifier" in args
+        assert f"--replicas={replicas}" in args
+        assert "deployment/quality-classifier" in args
 
 
 def test_content_hashed_names_follow_content() -> None:
@@ -210,9 +215,11 @@ def test_missing_environment_sections_are_clear_errors(tmp_path: Path, drop: str
     with pytest.raises(AiarError) as caught:
         compile_paths([bundle], env, tmp_path / "aiar.lock")
     [problem] = caught.value.problems
-    assert problem.pointer == pointer and words in problem.message
+    assert problem.pointer == pointer
+    assert words in problem.message
 
 
 def test_examples_compile_with_the_cluster_side() -> None:
     compiled = compile_paths(discover_bundles(REPO / "bundles"), EXAMPLE_ENV, REPO / "aiar.lock")
-    assert "gateway/kong.yaml" in compiled.files and "k8s/applyset.yaml" in compiled.files
+    assert "gateway/kong.yaml" in compiled.files
+    assert "k8s/applyset.yaml" in compiled.files

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +85,7 @@ BUS_OUT = [{"type": "MESSAGE_BUS", "payload": {"routingKeys": [{"name": "tiny.ou
 MODEL_FILE = {"type": "PYTHON", "payload": {"dependencies": [], "modelFile": "model.pkl"}}
 
 # (manifest overrides, what the server uses, what the training Job uses or None for no Job)
-ACCESS_CASES = {
+ACCESS_CASES: dict[str, tuple[dict[str, Any], set[str], set[str] | None]] = {
     "REST only: nothing": ({}, set(), None),
     # the runtime polls model_key in storage for the model file, trained or not
     "a model file: storage": ({"modelData": MODEL_FILE}, {STORAGE_SECRET}, None),
@@ -134,7 +133,8 @@ def test_each_workload_gets_only_what_it_uses(make_bundle: MakeBundle, tmp_path:
     assert secrets_used(objects["deployment"]) == server_uses
     assert egress_ports(objects["networkpolicy"]) == {PORT_OF[s] for s in server_uses}
     if job_uses is None:
-        assert "job-train" not in objects and "networkpolicy-training" not in objects
+        assert "job-train" not in objects
+        assert "networkpolicy-training" not in objects
         return
     assert secrets_used(objects["job-train"]) == job_uses
     assert egress_ports(objects["networkpolicy-training"]) == {PORT_OF[s] for s in job_uses}
@@ -164,7 +164,8 @@ def test_wazuh_ports_are_the_servers_alone(make_bundle: MakeBundle, tmp_path: Pa
 
 def scaler_rules(policy: Obj) -> tuple[list[Obj], Obj]:
     dns, *others = policy["spec"]["egress"]
-    assert "to" not in dns and {p["port"] for p in dns["ports"]} == {defaults.DNS_PORT}
+    assert "to" not in dns
+    assert {p["port"] for p in dns["ports"]} == {defaults.DNS_PORT}
     [api_server] = others
     return dns["ports"], api_server
 
@@ -220,7 +221,8 @@ def test_the_manifest_resources_keep_the_ephemeral_storage_defaults() -> None:
     """The manifest sets cpu and memory (its extension has no other names): ephemeral storage stays default."""
     deployment = load(REPO / "out" / "quality-classifier" / "k8s" / "deployment.yaml")
     resources = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
-    assert resources["requests"]["cpu"] == "250m" and resources["limits"]["memory"] == "512Mi"
+    assert resources["requests"]["cpu"] == "250m"
+    assert resources["limits"]["memory"] == "512Mi"
     assert resources["requests"]["ephemeral-storage"] == defaults.RESOURCE_REQUESTS["ephemeral-storage"]
     assert resources["limits"]["ephemeral-storage"] == defaults.RESOURCE_LIMITS["ephemeral-storage"]
 
@@ -229,13 +231,13 @@ def test_the_manifest_resources_keep_the_ephemeral_storage_defaults() -> None:
 
 
 @pytest.fixture(scope="module")
-def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def replicated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The examples as if every model ran three replicas (scheduled ones: as their start CronJobs scale to)."""
     root = tmp_path_factory.mktemp("replicated")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(defaults, "REPLICAS", 3)
         generate(discover_bundles(REPO / "bundles"), EXAMPLE_ENV, root / "aiar.lock", root / "out")
-    yield root / "out"
+    return root / "out"
 
 
 def test_one_replica_gets_no_budget_and_no_spread() -> None:
@@ -264,7 +266,8 @@ def test_replicas_get_a_budget_and_spread(replicated: Path) -> None:
         assert [c["topologyKey"] for c in spread] == ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]
         for constraint in spread:
             assert constraint["labelSelector"] == {"matchLabels": selector}
-            assert constraint["whenUnsatisfiable"] == "ScheduleAnyway" and constraint["maxSkew"] == 1
+            assert constraint["whenUnsatisfiable"] == "ScheduleAnyway"
+            assert constraint["maxSkew"] == 1
         # in apply order: after the Deployment and its Service, before the CronJobs and policies
         order = index["models"][path.parent.parent.name]["kubernetes"]
         kinds = [load(replicated / f)["kind"] for f in order]
@@ -289,7 +292,8 @@ def test_replicas_pass_kube_score_and_kubeconform(replicated: Path) -> None:
         graded = {c["check"]["id"]: c for c in obj["checks"] if c["check"]["id"] in wanted}
         assert set(graded) == wanted
         for check in graded.values():
-            assert not check["skipped"] and check["grade"] == 10, (obj["object_name"], check)
+            assert not check["skipped"], (obj["object_name"], check)
+            assert check["grade"] == 10, (obj["object_name"], check)
     files = [p for p in k8s_files(replicated) if p.name in ("poddisruptionbudget.yaml", "deployment.yaml")]
     assert not [r for r in kubeconform(files) if r["status"] != "statusValid"]
 
@@ -308,7 +312,8 @@ def test_a_declared_health_route_is_the_readiness_probe() -> None:
     ]
     assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
     # alive as long as it accepts connections: a health route reporting a dependency down must not restart it
-    assert "tcpSocket" in container["livenessProbe"] and "tcpSocket" in container["startupProbe"]
+    assert "tcpSocket" in container["livenessProbe"]
+    assert "tcpSocket" in container["startupProbe"]
 
 
 def test_without_a_health_route_readiness_stays_tcp(tmp_path: Path) -> None:

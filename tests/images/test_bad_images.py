@@ -53,9 +53,11 @@ def test_a_dockerfile_that_fails_to_build_fails_apply_clearly(platform: Platform
     result = stage.aiar("apply", "--out", out, "--env", stage.env_file)
     try:
         assert result.exit_code == 1, result.stdout + result.stderr
-        assert ref in result.stderr and "build failed" in result.stderr, result.stderr
+        assert ref in result.stderr, result.stderr
+        assert "build failed" in result.stderr, result.stderr
         # the failing instruction and what it printed, so the bundle's author sees their own mistake
-        assert "exit 3" in result.stderr and "the model's own build step fails" in result.stderr, result.stderr
+        assert "exit 3" in result.stderr, result.stderr
+        assert "the model's own build step fails" in result.stderr, result.stderr
         after = cluster_versions(platform)
         assert after == before
         assert not any("broken-greeting" in name for name in after)

@@ -82,7 +82,8 @@ def test_rest_and_oip_equal_h2o(served: Served, expected: list[dict[str, Any]]) 
             assert oip.status_code == 200, oip.text
             assert_same(json.loads(oip.json()["outputs"][0]["data"][0]), score)
         missing = client.post(f"/v2/models/{SLUG}/predict", json={"temperature": 1.0})
-        assert missing.status_code == 400 and "pressure" in missing.json()["error"]
+        assert missing.status_code == 400
+        assert "pressure" in missing.json()["error"]
         assert client.get(f"/v2/models/{SLUG}/ready").json() == {"name": SLUG, "ready": True}
         assert 'aiar_predictions_total{channel="rest"}' in client.get("/metrics").text
 

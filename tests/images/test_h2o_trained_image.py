@@ -41,7 +41,8 @@ def test_train_image_trains_and_predict_image_serves_the_mojo(
         status = job.wait(timeout=300)["StatusCode"]
         assert status == 0, logs(job)
         full_log = job.logs().decode("utf-8", "replace")
-        assert "train.jar: " in full_log and "historic training done" in full_log
+        assert "train.jar: " in full_log
+        assert "historic training done" in full_log
     mojo = tmp_path / "model.zip"
     s3.download_file(bucket, config["model_key"], str(mojo))
 

@@ -26,9 +26,9 @@ def k8s(platform: Platform) -> Any:
     from kubernetes import config, dynamic
     from kubernetes.client import ApiClient
 
-    client = config.new_client_from_config(config_file=str(platform.kubeconfig))  # type: ignore[no-untyped-call]
+    client = config.new_client_from_config(config_file=str(platform.kubeconfig))
     assert isinstance(client, ApiClient)
-    return dynamic.DynamicClient(client)  # type: ignore[no-untyped-call]
+    return dynamic.DynamicClient(client)
 
 
 @pytest.fixture
@@ -222,7 +222,8 @@ def test_rabbitmq_publish_consume_across_restart(platform: Platform) -> None:
 
     ch = channel()
     method, _props, body = ch.basic_get(queue, auto_ack=True)
-    assert method is not None and body == b"before restart"
+    assert method is not None
+    assert body == b"before restart"
     ch.basic_publish("", queue, b"after restart")
     method, _props, body = ch.basic_get(queue, auto_ack=True)
     assert body == b"after restart"

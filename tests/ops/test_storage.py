@@ -86,21 +86,26 @@ def test_put_ls_get_rm_round_trip(
     assert put.exit_code == 0, put.stderr
     stored = _json(put.stdout)
     key = defaults.dataset_key(name)  # where training reads fileName from
-    assert stored["key"] == key and stored["uri"] == f"s3://{platform_bucket}/{key}"
+    assert stored["key"] == key
+    assert stored["uri"] == f"s3://{platform_bucket}/{key}"
     assert (stored["size"], stored["sha256"], stored["verified"]) == (20 * MiB + 123, digest, "sha256")
     assert stored["parts"] == 3
     head = platform_s3.head_object(Bucket=platform_bucket, Key=key)
-    assert head["Metadata"] == {"sha256": digest} and head["ContentLength"] == 20 * MiB + 123
+    assert head["Metadata"] == {"sha256": digest}
+    assert head["ContentLength"] == 20 * MiB + 123
 
     listed = _json(cli("ls", "datasets", "-o", "json").stdout)
     mine = [d for d in listed["datasets"] if d["name"] == name]
-    assert mine and mine[0]["size"] == 20 * MiB + 123 and mine[0]["key"] == key
+    assert mine
+    assert mine[0]["size"] == 20 * MiB + 123
+    assert mine[0]["key"] == key
     assert "models" not in listed
 
     target = tmp_path / "back.csv"
     got = cli("get", name, "-o", str(target), "--output", "json")
     assert got.exit_code == 0, got.stderr
-    assert _json(got.stdout)["verified"] == "sha256" and _sha256(target) == digest
+    assert _json(got.stdout)["verified"] == "sha256"
+    assert _sha256(target) == digest
     assert sorted(p.name for p in tmp_path.iterdir()) == ["back.csv", "history.csv"]  # no partial file left
 
     removed = cli("rm", name, "--yes", "-o", "json")
@@ -108,7 +113,8 @@ def test_put_ls_get_rm_round_trip(
     assert _json(removed.stdout) == {"ok": True, "deleted": [f"s3://{platform_bucket}/{key}"]}
     assert not _exists(platform_s3, platform_bucket, key)
     again = cli("rm", name, "--yes")
-    assert again.exit_code == 1 and f"s3://{platform_bucket}/{key}: not found" in again.stderr
+    assert again.exit_code == 1
+    assert f"s3://{platform_bucket}/{key}: not found" in again.stderr
 
 
 def test_text_output_names_the_manifest_file_name(cli: Cli, unique: str, tmp_path: Path) -> None:
@@ -118,7 +124,8 @@ def test_text_output_names_the_manifest_file_name(cli: Cli, unique: str, tmp_pat
     assert put.exit_code == 0, put.stderr
     assert f'"fileName": "{unique}/data.csv"' in put.stdout
     listed = cli("ls")
-    assert f"{unique}/data.csv" in listed.stdout and "models in s3://" in listed.stdout
+    assert f"{unique}/data.csv" in listed.stdout
+    assert "models in s3://" in listed.stdout
 
 
 def test_overwrite_refused_without_force(
@@ -133,7 +140,8 @@ def test_overwrite_refused_without_force(
 
     refused = cli("put", str(second), "--as", name)
     assert refused.exit_code == 1
-    assert f"s3://{platform_bucket}/{key}: already exists" in refused.stderr and "--force" in refused.stderr
+    assert f"s3://{platform_bucket}/{key}: already exists" in refused.stderr
+    assert "--force" in refused.stderr
     assert platform_s3.head_object(Bucket=platform_bucket, Key=key)["Metadata"]["sha256"] == first_digest
     assert _pending_uploads(platform_s3, platform_bucket, key) == []
 
@@ -303,7 +311,8 @@ def test_an_interrupted_upload_leaves_no_object_and_no_pending_upload(
     child.send_signal(signum)
     _, stderr = child.communicate(timeout=60)
     assert child.returncode == 130, stderr
-    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert "interrupted" in stderr
+    assert "Traceback" not in stderr
     assert not _exists(platform_s3, platform_bucket, key)
     assert _pending_uploads(platform_s3, platform_bucket, key) == []
 
@@ -423,9 +432,11 @@ def test_model_files_listed_fetched_and_deleted_by_version(
     assert _json(latest.stdout)["verified"] == "size"  # no sha256 stored with model files
     assert (tmp_path / "model.pkl").read_bytes() == b"model two, better"
     first = cli("get", f"{unique}:1", "-o", str(tmp_path / "v1.pkl"))
-    assert first.exit_code == 0 and (tmp_path / "v1.pkl").read_bytes() == b"model one"
+    assert first.exit_code == 0
+    assert (tmp_path / "v1.pkl").read_bytes() == b"model one"
     missing = cli("get", f"{unique}:7")
-    assert missing.exit_code == 1 and "not found (stored versions: 1, 2)" in missing.stderr
+    assert missing.exit_code == 1
+    assert "not found (stored versions: 1, 2)" in missing.stderr
 
     assert cli("rm", f"{unique}:latest", "--yes").exit_code == 1  # deletion names its version
     removed = cli("rm", f"{unique}:1", "--yes", "-o", "json")
@@ -441,7 +452,8 @@ def test_get_refuses_to_replace_a_local_file(cli: Cli, unique: str, tmp_path: Pa
     target = tmp_path / "mine.csv"
     target.write_text("my work")
     refused = cli("get", f"{unique}/data.csv", "-o", str(target))
-    assert refused.exit_code == 1 and "already exists" in refused.stderr
+    assert refused.exit_code == 1
+    assert "already exists" in refused.stderr
     assert target.read_text() == "my work"
     assert cli("get", f"{unique}/data.csv", "-o", str(target), "--force").exit_code == 0
     assert target.read_bytes() == source.read_bytes()
@@ -462,7 +474,9 @@ def test_unsafe_names_are_refused_before_anything_is_stored(
     refused = cli("put", str(source), "--as", name, "-o", "json")
     assert refused.exit_code == 1
     answer = _json(refused.stdout)
-    assert answer["ok"] is False and answer["error"] == "problems" and len(answer["problems"]) == 1
+    assert answer["ok"] is False
+    assert answer["error"] == "problems"
+    assert len(answer["problems"]) == 1
     assert not _exists(platform_s3, platform_bucket, defaults.dataset_key(name))  # S3 would have kept the key literally
 
 
@@ -486,9 +500,11 @@ def test_failures_in_json(cli: Cli, platform_bucket: str, unique: str) -> None:
 
 def test_a_source_that_is_not_a_regular_file(cli: Cli, unique: str, tmp_path: Path) -> None:
     refused = cli("put", str(tmp_path), "--as", f"{unique}/dir")
-    assert refused.exit_code == 1 and "not a regular file" in refused.stderr
+    assert refused.exit_code == 1
+    assert "not a regular file" in refused.stderr
     missing = cli("put", str(tmp_path / "absent.csv"), "--as", f"{unique}/absent.csv")
-    assert missing.exit_code == 1 and "No such file" in missing.stderr
+    assert missing.exit_code == 1
+    assert "No such file" in missing.stderr
 
 
 def test_an_unreachable_endpoint_is_one_line(cli: Cli, platform_env: Path, tmp_path: Path) -> None:
@@ -500,7 +516,8 @@ def test_an_unreachable_endpoint_is_one_line(cli: Cli, platform_env: Path, tmp_p
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
     assert lines[0] == "http://127.0.0.1:9: cannot reach the S3 endpoint (EndpointConnectionError)"
-    assert len(lines) == 2 and "Traceback" not in result.stderr
+    assert len(lines) == 2
+    assert "Traceback" not in result.stderr
 
 
 def test_missing_credentials_are_named_never_shown(
@@ -525,7 +542,8 @@ def test_credentials_never_appear_in_output(cli: Cli, credentials: dict[str, str
     ]
     secret = credentials["AWS_SECRET_ACCESS_KEY"]
     for result in outputs:
-        assert secret not in result.stdout and secret not in result.stderr
+        assert secret not in result.stdout
+        assert secret not in result.stderr
 
 
 def test_storage_must_be_configured(cli: Cli, platform_env: Path, tmp_path: Path) -> None:
@@ -536,7 +554,8 @@ def test_storage_must_be_configured(cli: Cli, platform_env: Path, tmp_path: Path
     bare = tmp_path / "environment.yaml"
     bare.write_text(yaml.safe_dump(document))
     result = cli("ls", env_file=bare)
-    assert result.exit_code == 1 and "/storage is not set" in result.stderr
+    assert result.exit_code == 1
+    assert "/storage is not set" in result.stderr
 
 
 def test_dataset_names_unit() -> None:

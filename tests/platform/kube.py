@@ -266,7 +266,7 @@ def check_scheduling(layout: Layout) -> None:
 
     def running() -> bool:
         pod = api.get(PROBE_POD) or {}
-        return pod.get("status", {}).get("phase") == "Running"
+        return bool(pod.get("status", {}).get("phase") == "Running")
 
     def why() -> str:
         pod = api.get(PROBE_POD) or {}

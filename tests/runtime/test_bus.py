@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
@@ -62,13 +62,13 @@ def publish(node: RabbitNode, key: str, bodies: list[bytes], **props: Any) -> No
 
 
 def drain(node: RabbitNode, queue: str) -> list[tuple[Any, bytes]]:
-    out = []
+    out: list[tuple[Any, bytes]] = []
     with channel(node) as ch:
         while True:
             method, properties, body = ch.basic_get(queue, auto_ack=True)
-            if method is None:
+            if method is None or body is None:
                 return out
-            out.append((properties, body))
+            out.append((properties, cast(bytes, body)))  # pika's stubs say str: it is the bytes sent
 
 
 def iris_server(
@@ -113,7 +113,8 @@ def test_n_in_n_out_across_a_broker_restart(
     for props, body in results:
         message = json.loads(body)
         i = int(props.correlation_id)
-        assert message["model"] == "iris" and message["version"] == 1
+        assert message["model"] == "iris"
+        assert message["version"] == 1
         assert message["result"] == expected_model.predict([rows[i % len(rows)]]).tolist()
     assert "reconnecting" in server.logs()
     assert rabbitmq.queue_depth(bus["dead_letter_queue"]) == 0

@@ -41,7 +41,8 @@ def test_without_a_broker_a_bus_only_model_is_not_ready(
     logs = server.logs()
     assert "Traceback" not in logs
     retries = [line for line in logs.splitlines() if "reconnecting" in line]
-    assert len(retries) >= 2 and all("bus connection lost" in line for line in retries)
+    assert len(retries) >= 2
+    assert all("bus connection lost" in line for line in retries)
 
 
 def test_with_the_broker_it_becomes_ready(

@@ -11,7 +11,7 @@ import csv
 import json
 import subprocess
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +61,10 @@ def h2o_own_scores(data: list[dict[str, float]], mojo: Path = BUNDLE / "src" / "
 
 
 @pytest.fixture(scope="module")
-def h2o_scores() -> Iterator[list[dict[str, Any]]]:
+def h2o_scores() -> list[dict[str, Any]]:
     """H2O's own predictions for ``rows()``."""
     pytest.importorskip("h2o")
-    yield h2o_own_scores(rows())
+    return h2o_own_scores(rows())
 
 
 def h2o_config(**extra: Any) -> dict[str, Any]:
@@ -95,7 +95,8 @@ def test_rest_and_oip_equal_h2o(start_server: Callable[..., RunningServer], h2o_
             assert oip.status_code == 200, oip.text
             assert_same(json.loads(oip.json()["outputs"][0]["data"][0]), expected)
         missing = client.post("/v2/models/h2o-quality-gbm/predict", json={"temperature": 1.0})
-        assert missing.status_code == 400 and "pressure" in missing.json()["error"]
+        assert missing.status_code == 400
+        assert "pressure" in missing.json()["error"]
         metrics = client.get("/metrics").text
         assert 'aiar_predictions_total{channel="rest"}' in metrics
 

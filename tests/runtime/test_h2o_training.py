@@ -103,7 +103,8 @@ def test_historic_training_job_then_served(
     s3.client().download_file(s3.bucket, config["model_key"], str(mojo))
     [(_, body)] = drain(rabbitmq, stats_queue)
     stats = json.loads(body)
-    assert stats["model"] == SLUG and stats["mode"] == "historic"
+    assert stats["model"] == SLUG
+    assert stats["mode"] == "historic"
     assert stats["stats"]["rows"] == len(dataset_rows())
 
     server.wait_ready(timeout=120)
@@ -141,8 +142,10 @@ def test_bus_training_swaps_the_mojo_without_a_failed_request(
     poll("the stats of both first buffers", lambda: rabbitmq.queue_depth(stats_queue) >= 2, timeout=60)
     [(_, refused), (_, trained)] = drain(rabbitmq, stats_queue)
     report = json.loads(refused)
-    assert report["stats"] is None and report["records"] == buffer
-    assert report["error"].startswith("train.jar: ") and "constant" in report["error"].lower()
+    assert report["stats"] is None
+    assert report["records"] == buffer
+    assert report["error"].startswith("train.jar: ")
+    assert "constant" in report["error"].lower()
     assert json.loads(trained)["stats"]["rows"] == buffer
     assert len(java_children(server)) == 1  # no second JVM from the loader's own poll
     model_path = storage / config["model_key"]
@@ -177,7 +180,7 @@ def test_bus_training_swaps_the_mojo_without_a_failed_request(
                 second_mojo = tmp_path / "second.zip"
                 second_mojo.write_bytes(model_path.read_bytes())
                 second_expected = h2o_own_scores(rows(), second_mojo)
-            return served_scores(server)[0]["predict"] == second_expected[0]["predict"]
+            return bool(served_scores(server)[0]["predict"] == second_expected[0]["predict"])
 
         poll("the retrained MOJO served", swapped, timeout=60)
     finally:
@@ -282,8 +285,10 @@ def test_a_jar_error_is_shown_on_one_bounded_line(tmp_path: Path) -> None:
     with pytest.raises(TrainingError) as caught:
         run_jar(["java", "-jar", str(jar)], str(tmp_path), {}, 30)
     message = str(caught.value)
-    assert message.startswith('train.jar: {"why":["line one') and "\n" not in message
-    assert message.endswith("...") and len(message) < 1100
+    assert message.startswith('train.jar: {"why":["line one')
+    assert "\n" not in message
+    assert message.endswith("...")
+    assert len(message) < 1100
 
 
 def test_a_jar_flooding_stdout_still_gives_its_stats(tmp_path: Path) -> None:

@@ -17,7 +17,8 @@ from .conftest import RunningServer
 
 def _direct_predict(src: Path, model: Any, rows: list[list[float]]) -> Any:
     spec = importlib.util.spec_from_file_location("iris_predict_direct", src / "predict.py")
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.predict(model, rows)
@@ -62,7 +63,8 @@ def test_iris_over_rest(tmp_path: Path, start_server: Callable[..., RunningServe
         )
         assert infer.status_code == 200, infer.text
         body = infer.json()
-        assert body["id"] == "req-1" and body["model_name"] == "iris"
+        assert body["id"] == "req-1"
+        assert body["model_name"] == "iris"
         assert body["outputs"] == [{"name": "result", "datatype": "INT64", "shape": [len(rows)], "data": expected}]
 
         as_json = http.post(
@@ -86,23 +88,27 @@ def test_errors_and_metrics(tmp_path: Path, start_server: Callable[..., RunningS
         assert missing.status_code == 400
         assert "features" in missing.json()["error"]
         unknown = http.post("/v2/models/iris/predict", json={"features": [], "extra": 1})
-        assert unknown.status_code == 400 and "extra" in unknown.json()["error"]
+        assert unknown.status_code == 400
+        assert "extra" in unknown.json()["error"]
         assert http.post("/v2/models/iris/predict", content=b"{nope").status_code == 400
         bad_shape = http.post(
             "/v2/models/iris/infer",
             json={"inputs": [{"name": "features", "shape": [2, 4], "datatype": "FP64", "data": [1.0]}]},
         )
-        assert bad_shape.status_code == 400 and "features" in bad_shape.json()["error"]
+        assert bad_shape.status_code == 400
+        assert "features" in bad_shape.json()["error"]
         wrong_name = http.post(
             "/v2/models/iris/infer",
             json={"inputs": [{"name": "feature", "shape": [], "datatype": "FP64", "data": [1.0]}]},
         )
-        assert wrong_name.status_code == 400 and "feature" in wrong_name.json()["error"]
+        assert wrong_name.status_code == 400
+        assert "feature" in wrong_name.json()["error"]
 
         boom = http.post("/v2/models/iris/predict", json={"features": "boom"})
         assert boom.status_code == 500
         assert boom.json() == {"error": "predict() raised RuntimeError"}
-        assert "Traceback" in server.logs() and "secret detail" in server.logs()
+        assert "Traceback" in server.logs()
+        assert "secret detail" in server.logs()
 
         assert http.get("/v2/models/other/infer").status_code == 404
         assert http.get("/v2/models/iris/infer").status_code == 405

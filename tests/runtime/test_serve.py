@@ -82,16 +82,19 @@ def test_local_config_uses_local_storage(tmp_path: Path) -> None:
     config = ServerConfig.model_validate(base_config(Path("/app/src"), model_file="m.pkl"))
     local = local_config(config, tmp_path / "bundle", tmp_path / "storage")
     assert local.code.src_dir == str(tmp_path / "bundle" / "src")
-    assert local.storage is not None and local.storage.local_dir == str(tmp_path / "storage")
+    assert local.storage is not None
+    assert local.storage.local_dir == str(tmp_path / "storage")
     assert local.model_key == "models/iris/1/m.pkl"
 
 
 def test_venv_is_cached_by_requirements(tmp_path: Path) -> None:
     python = ensure_venv([], tmp_path)
-    assert python.is_file() and python.parent.parent.name == venv_key([])
+    assert python.is_file()
+    assert python.parent.parent.name == venv_key([])
     marker = python.parent.parent / ".aiar-complete"
     stamp = marker.stat().st_mtime_ns
-    assert ensure_venv([], tmp_path) == python and marker.stat().st_mtime_ns == stamp
+    assert ensure_venv([], tmp_path) == python
+    assert marker.stat().st_mtime_ns == stamp
     assert venv_key(["a==1", "b==2"]) == venv_key(["b==2", "a==1"]) != venv_key(["a==1"])
 
 
@@ -117,4 +120,5 @@ def test_range_pins_reach_pip_as_written(tmp_path: Path) -> None:
         text=True,
         check=True,
     ).stdout.split()
-    assert version[0].startswith("1.") and version[1] == "24.2"
+    assert version[0].startswith("1.")
+    assert version[1] == "24.2"

@@ -91,15 +91,19 @@ def test_historic_training_from_s3_then_served(
     model = pickle.loads(stored.read_bytes())
     [(_, body)] = drain(rabbitmq, stats_queue)
     stats = json.loads(body)
-    assert stats["model"] == "iris" and stats["mode"] == "historic"
-    assert stats["stats"]["rows"] == 150 and stats["stats"]["scale"] == "True"  # passed as written
+    assert stats["model"] == "iris"
+    assert stats["mode"] == "historic"
+    assert stats["stats"]["rows"] == 150
+    assert stats["stats"]["scale"] == "True"
     # Stored with the model: its sha256 (for `aiar storage get`) and the training record beside it.
     head = s3.client().head_object(Bucket=s3.bucket, Key=model_key)
     assert head["Metadata"]["sha256"] == hashlib.sha256(stored.read_bytes()).hexdigest()
     record = json.loads(
         s3.client().get_object(Bucket=s3.bucket, Key=f"models/{name}/1/training-stats.json")["Body"].read()
     )
-    assert record["stats"] == stats["stats"] and record["mode"] == "historic" and record["model_file"] == model_key
+    assert record["stats"] == stats["stats"]
+    assert record["mode"] == "historic"
+    assert record["model_file"] == model_key
     assert record["trained_at"]
 
     server.wait_ready(timeout=30)
@@ -143,7 +147,8 @@ def test_buffered_training_from_the_bus(tmp_path: Path, rabbitmq: RabbitNode, ru
     model = pickle.loads((storage / model_key).read_bytes())
     assert set(model.classes_.tolist()) == {0, 1, 2}
     record = json.loads((storage / f"models/{name}/1/training-stats.json").read_bytes())
-    assert record["mode"] == "buffer" and record["stats"] == stats[-1]["stats"]
+    assert record["mode"] == "buffer"
+    assert record["stats"] == stats[-1]["stats"]
     assert rabbitmq.queue_depth(f"{name}.train") == 0  # every record acked once trained
 
 

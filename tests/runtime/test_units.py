@@ -96,7 +96,8 @@ def test_infer_response_types() -> None:
     assert codec.infer_response("m", 1, [True], None)["outputs"][0]["datatype"] == "BOOL"
     for other in ({"a": 1}, [[1], [2, 3]], "text", 3, None, []):
         [output] = codec.infer_response("m", 1, other, None)["outputs"]
-        assert output["datatype"] == "BYTES" and json.loads(output["data"][0]) == other
+        assert output["datatype"] == "BYTES"
+        assert json.loads(output["data"][0]) == other
 
 
 def test_numpy_results_encode() -> None:
@@ -127,7 +128,8 @@ def test_config_loading(tmp_path: Path) -> None:
     path = tmp_path / "model-server.json"
     path.write_text(json.dumps(_config(storage={"endpoint_url": "http://s3", "bucket": "b"})))
     config = load_config(path)
-    assert config.storage and config.storage.local_dir is None
+    assert config.storage
+    assert config.storage.local_dir is None
     assert config.code.src_dir == "/app/src"
     path.write_text(json.dumps(_config(surprise=1)))
     with pytest.raises(ValidationError, match="surprise"):
@@ -142,7 +144,8 @@ def test_openapi_document() -> None:
     assert document["info"] == {"title": "Injection Model", "version": "3", "description": "PCA"}
     predict = document["paths"]["/v2/models/injection-model/predict"]["post"]
     schema = predict["requestBody"]["content"]["application/json"]["schema"]
-    assert schema["required"] == ["json_data"] and schema["additionalProperties"] is False
+    assert schema["required"] == ["json_data"]
+    assert schema["additionalProperties"] is False
     assert set(predict["responses"]) == {"200", "400", "500", "502", "503"}
     inputs = document["components"]["schemas"]["InferenceRequest"]["properties"]["inputs"]
     assert inputs["items"]["properties"]["name"]["enum"] == ["json_data"]
@@ -164,11 +167,13 @@ def test_local_storage(tmp_path: Path) -> None:
 
 def test_backoff_is_bounded() -> None:
     delays = list(itertools.islice(backoff_delays(0.5, 30), 20))
-    assert delays[0] <= 0.5 and max(delays) <= 30 and delays[-1] >= 15
+    assert delays[0] <= 0.5
+    assert max(delays) <= 30
+    assert delays[-1] >= 15
 
 
 def test_bus_records_as_csv_for_h2o() -> None:
-    records = [
+    records: list[dict[str, Any]] = [
         {"temperature": 241.5, "label": "NOK"},
         {"label": "OK, really", "temperature": None, "pressure": 880, "ok": True},
         {"tags": ["a", "b"], "label": 'say "hi"'},

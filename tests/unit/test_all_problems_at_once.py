@@ -47,7 +47,8 @@ def test_a_schema_error_does_not_hide_missing_files(make_bundle: MakeBundle, tmp
     found = problems(bundle, "--env", env_file, "--lock", tmp_path / "aiar.lock")
     messages = " | ".join(str(p["message"]) for p in found)
     assert any(p["pointer"] == "/version" for p in found), messages
-    assert "src/predict.py is missing" in messages and "src/train.py is missing" in messages
+    assert "src/predict.py is missing" in messages
+    assert "src/train.py is missing" in messages
 
 
 def test_every_environment_need_in_one_run(make_bundle: MakeBundle, tmp_path: Path) -> None:
@@ -71,7 +72,8 @@ def test_a_predict_fitting_neither_style_is_refused_at_validate(
     bad = make_bundle(manifest, files={"src/predict.py": "def predict(a, b, c):\n    return a\n"})
     found = problems(bad, "--env", env_file, "--lock", tmp_path / "aiar.lock")
     assert [p["pointer"] for p in found] == ["/input/prediction"]
-    assert "takes neither" in str(found[0]["message"]) and found[0]["line"]
+    assert "takes neither" in str(found[0]["message"])
+    assert found[0]["line"]
     none = make_bundle(manifest, files={"src/predict.py": "predict = None\n"})
     found = problems(none, "--env", env_file, "--lock", tmp_path / "aiar2.lock")
     assert "defines no top-level predict()" in str(found[0]["message"])

@@ -38,7 +38,8 @@ def generate(bundle: Path, env_file: Path, tmp_path: Path) -> tuple[int, str]:
         main, ["generate", str(bundle), "--env", str(env_file), "--lock", str(lock), "--out", str(out)]
     )
     if result.exit_code != 0:
-        assert not out.exists() and not lock.exists()
+        assert not out.exists()
+        assert not lock.exists()
     return result.exit_code, result.stderr
 
 

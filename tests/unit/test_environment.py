@@ -52,7 +52,8 @@ def test_located_errors(tmp_path: Path, extra: str, expected: str) -> None:
 
 def test_duplicate_yaml_key(tmp_path: Path) -> None:
     [problem] = problems(tmp_path, BASE + "namespace: other\n")
-    assert problem.startswith(":6:1: invalid YAML") and "duplicate key" in problem
+    assert problem.startswith(":6:1: invalid YAML")
+    assert "duplicate key" in problem
 
 
 def test_namespace_must_be_a_dns_label(tmp_path: Path) -> None:

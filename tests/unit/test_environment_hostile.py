@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from generator import environment
 from generator.cli import main
 from generator.environment import (
     MAX_CA_BUNDLE_BYTES,
@@ -98,7 +97,8 @@ def test_a_url_is_one_token(tmp_path: Path) -> None:
 @pytest.mark.parametrize("path", [EXAMPLE_ENV, REPO / "tests" / "fixtures" / "env-private.yaml"])
 def test_the_repository_environments_still_load(path: Path) -> None:
     loaded = load_environment(path)
-    assert loaded.env.namespace and loaded.digest.startswith("sha256:")
+    assert loaded.env.namespace
+    assert loaded.digest.startswith("sha256:")
 
 
 # --- (B) YAML that would expand, recurse, build arbitrary types or convert slowly -----------------
@@ -117,7 +117,8 @@ def test_billion_laughs_is_refused_before_anything_is_built(tmp_path: Path) -> N
     found = problems(tmp_path, BASE + billion_laughs())
     assert found[0] == ":6:7: /lol0: YAML anchor '&lol0' is not allowed; write the value out where it is needed"
     assert found[2] == ":7:14: /lol1/0: YAML alias '*lol0' is not allowed; write the value out"
-    assert 1 < len(found) <= 10 and all("YAML anchor" in p or "YAML alias" in p for p in found)
+    assert 1 < len(found) <= 10
+    assert all("YAML anchor" in p or "YAML alias" in p for p in found)
 
 
 def test_an_anchor_alone_is_refused(tmp_path: Path) -> None:
@@ -216,7 +217,8 @@ def test_integers_of_eighteen_digits_and_long_strings_are_read(tmp_path: Path) -
 
 def test_the_number_of_values_is_bounded(tmp_path: Path) -> None:
     [problem] = problems(tmp_path, BASE + "x: [" + ", ".join(["1"] * 20_000) + "]\n")
-    assert problem.endswith(": more than 10000 keys and values") and problem.startswith(":6:"), problem
+    assert problem.endswith(": more than 10000 keys and values"), problem
+    assert problem.startswith(":6:"), problem
 
 
 # --- (B) the environment file itself: a regular file of bounded size --------------------------------
@@ -245,7 +247,7 @@ def test_a_file_that_is_longer_than_it_says_is_read_no_further(tmp_path: Path, m
         info[6] = 0  # st_size
         return os.stat_result(info)
 
-    monkeypatch.setattr(environment.os, "fstat", fstat_saying_empty)
+    monkeypatch.setattr("generator.environment.os.fstat", fstat_saying_empty)
     assert problems_of(path) == [f": cannot read: larger than {MAX_ENVIRONMENT_BYTES} bytes"]
 
 

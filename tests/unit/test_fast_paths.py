@@ -135,7 +135,8 @@ def test_rewrite_links_unchanged_files_and_writes_the_rest(tmp_path: Path) -> No
     second = {"index.json": b"{}", "a/same.txt": b"same", "a/changed.txt": b"new", "b/c/new.txt": b"n", "e": b""}
     write_tree(out, second)
     assert read_tree(out) == second
-    assert inode(out / "a/same.txt") == same and inode(out / "e") == empty
+    assert inode(out / "a/same.txt") == same
+    assert inode(out / "e") == empty
     assert inode(out / "a/changed.txt") != changed
     for path in out.rglob("*"):
         mode = stat.S_IMODE(path.lstat().st_mode)
@@ -164,6 +165,8 @@ def test_rewrite_does_not_reuse_odd_files(tmp_path: Path) -> None:
     assert read_tree(out) == files
     for name, old in before.items():
         path = out / name
-        assert not path.is_symlink() and inode(path) != old, name
-        assert stat.S_IMODE(path.stat().st_mode) == 0o644 and path.stat().st_nlink == 1
+        assert not path.is_symlink(), name
+        assert inode(path) != old, name
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        assert path.stat().st_nlink == 1
     assert (tmp_path / "extra-link").read_bytes() == b"l"

@@ -110,13 +110,15 @@ def outcome(text: str, example: str | None = None) -> str:
     try:
         compile_text(text, example)
     except AiarError as exc:
-        assert exc.problems, "an error must say what is wrong"
-        for problem in exc.problems:
-            assert problem.message
-            assert problem.pointer == "" or problem.pointer.startswith("/")
-            problem.render().encode("utf-8")  # printable, whatever the input held
-        return "error"
-    return "ok"
+        error = exc
+    else:
+        return "ok"
+    assert error.problems, "an error must say what is wrong"
+    for problem in error.problems:
+        assert problem.message
+        assert problem.pointer == "" or problem.pointer.startswith("/")
+        problem.render().encode("utf-8")  # printable, whatever the input held
+    return "error"
 
 
 @st.composite

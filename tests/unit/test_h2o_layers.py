@@ -42,14 +42,16 @@ def compiled_files(bundle: Path, env_file: Path, tmp_path: Path) -> dict[str, by
 
 def test_h2o_missing_jar(make_bundle: MakeBundle, env_file: Path, tmp_path: Path) -> None:
     [line] = problems(make_bundle(h2o_manifest(), {"src/readme.txt": "x"}), env_file, tmp_path)
-    assert "/modelData/payload/jarFile" in line and "src/predict.jar is missing" in line
+    assert "/modelData/payload/jarFile" in line
+    assert "src/predict.jar is missing" in line
 
 
 def test_h2o_needs_a_java_base_image(make_bundle: MakeBundle, env_file: Path, tmp_path: Path) -> None:
     env_file.write_text(env_file.read_text().replace("  java: docker.io/library/eclipse-temurin:17-jre-jammy\n", ""))
     bundle = make_bundle(h2o_manifest(), {"src/predict.jar": b"PK"})
     [line] = problems(bundle, env_file, tmp_path)
-    assert "/modelData/type" in line and "base_images.java" in line
+    assert "/modelData/type" in line
+    assert "base_images.java" in line
 
 
 def _h2o_training_manifest(**payload: Any) -> dict[str, Any]:
@@ -63,12 +65,16 @@ def test_h2o_training_compiles_to_a_train_image(make_bundle: MakeBundle, env_fil
     files = compiled_files(bundle, env_file, tmp_path)
     train = files["tiny-model/build/Dockerfile.train"].decode()
     # the Job's image runs the aiar runtime, which starts train.jar on the JRE copied in
-    assert "COPY --from=jre /tmp/aiar-jre /opt/java" in train and '"train"' in train and "--historic-only" in train
+    assert "COPY --from=jre /tmp/aiar-jre /opt/java" in train
+    assert '"train"' in train
+    assert "--historic-only" in train
     assert files["tiny-model/build/src/train.jar"] == b"PK-train"
     jvm = json.loads(files["tiny-model/server/model-server.json"])["jvm"]
-    assert jvm["train_jar"] == "train.jar" and "-XX:MaxRAMPercentage=40" in jvm["train_options"]
+    assert jvm["train_jar"] == "train.jar"
+    assert "-XX:MaxRAMPercentage=40" in jvm["train_options"]
     # a MOJO trained in the cluster is scored by aiar's own bridge jar
-    assert jvm["jar"] == "predict.jar" and files["tiny-model/build/src/predict.jar"].startswith(b"PK")
+    assert jvm["jar"] == "predict.jar"
+    assert files["tiny-model/build/src/predict.jar"].startswith(b"PK")
 
 
 def test_h2o_without_training_has_no_train_settings(make_bundle: MakeBundle, env_file: Path, tmp_path: Path) -> None:
@@ -85,13 +91,15 @@ def test_h2o_without_training_has_no_train_settings(make_bundle: MakeBundle, env
 def test_h2o_training_needs_train_jar(make_bundle: MakeBundle, env_file: Path, tmp_path: Path) -> None:
     bundle = make_bundle(_h2o_training_manifest(modelFile="model.zip"), {"src/other.txt": "x"})
     [line] = problems(bundle, env_file, tmp_path)
-    assert "/input/training" in line and "src/train.jar is missing" in line
+    assert "/input/training" in line
+    assert "src/train.jar is missing" in line
 
 
 def test_h2o_training_needs_model_file(make_bundle: MakeBundle, env_file: Path, tmp_path: Path) -> None:
     bundle = make_bundle(_h2o_training_manifest(), {"src/train.jar": b"PK", "src/predict.jar": b"PK"})
     [line] = problems(bundle, env_file, tmp_path)
-    assert "/modelData/payload" in line and "'modelFile'" in line
+    assert "/modelData/payload" in line
+    assert "'modelFile'" in line
 
 
 def test_h2o_online_training_is_refused(make_bundle: MakeBundle, env_file: Path, tmp_path: Path) -> None:
@@ -108,12 +116,14 @@ def test_h2o_image_has_a_jre_and_the_jar(make_bundle: MakeBundle, env_file: Path
     dockerfile = files["tiny-model/build/Dockerfile.predict"].decode()
     assert "FROM docker.io/library/eclipse-temurin:17-jre-jammy AS jre" in dockerfile
     # the JRE's symbolic links resolved in its own image (a Debian JRE links into /etc)
-    assert "RUN cp -RP /opt/java/openjdk /tmp/aiar-jre" in dockerfile and "cp -RL" in dockerfile
+    assert "RUN cp -RP /opt/java/openjdk /tmp/aiar-jre" in dockerfile
+    assert "cp -RL" in dockerfile
     assert "COPY --from=jre /tmp/aiar-jre /opt/java" in dockerfile
     assert "USER 10001:10001" in dockerfile
     assert files["tiny-model/build/src/predict.jar"] == b"PK-user"
     config = json.loads(files["tiny-model/server/model-server.json"])
-    assert config["jvm"]["jar"] == "predict.jar" and config["model"]["type"] == "H2O"
+    assert config["jvm"]["jar"] == "predict.jar"
+    assert config["model"]["type"] == "H2O"
 
 
 def test_a_mojo_alone_gets_aiars_jar(make_bundle: MakeBundle, env_file: Path, tmp_path: Path) -> None:
@@ -131,7 +141,9 @@ def test_unknown_layer(make_bundle: MakeBundle, env_file: Path, tmp_path: Path) 
         layers_manifest(layers=[{"name": "python-runtime"}, {"name": "cobol"}]), {"Dockerfile": GOOD_DOCKERFILE}
     )
     [line] = problems(bundle, env_file, tmp_path)
-    assert "/modelData/payload/layers/1/name" in line and "unknown layer 'cobol'" in line and "aiar-server" in line
+    assert "/modelData/payload/layers/1/name" in line
+    assert "unknown layer 'cobol'" in line
+    assert "aiar-server" in line
 
 
 @pytest.mark.parametrize(
@@ -147,7 +159,8 @@ def test_dockerfile_breaking_security_defaults(
 ) -> None:
     bundle = make_bundle(layers_manifest(layers=[{"name": "python-runtime"}]), {"Dockerfile": dockerfile})
     [line] = problems(bundle, env_file, tmp_path)
-    assert f"Dockerfile:{line_no}:1" in line and fragment in line
+    assert f"Dockerfile:{line_no}:1" in line
+    assert fragment in line
 
 
 def test_layers_envvars_openapi_and_gateway(make_bundle: MakeBundle, env_file: Path, tmp_path: Path) -> None:
@@ -163,9 +176,11 @@ def test_layers_envvars_openapi_and_gateway(make_bundle: MakeBundle, env_file: P
     assert files["tiny-model/build/app/s.py"] == b"print()"
     assert json.loads(files["tiny-model/openapi.json"]) == openapi
     deployment = files["tiny-model/k8s/deployment.yaml"].decode()
-    assert "name: MODE" in deployment and "tcpSocket" in deployment
+    assert "name: MODE" in deployment
+    assert "tcpSocket" in deployment
     kong = files["tiny-model/gateway/kong.yaml"].decode()
-    assert "~/models/tiny-model(?<path>/items/[^/]+)$" in kong and "name: acl" in kong
+    assert "~/models/tiny-model(?<path>/items/[^/]+)$" in kong
+    assert "name: acl" in kong
 
 
 def test_environment_layers_override_and_extend(make_bundle: MakeBundle, env_file: Path, tmp_path: Path) -> None:

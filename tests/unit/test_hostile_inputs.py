@@ -40,7 +40,8 @@ def generate(bundle: Path, env_file: Path, tmp_path: Path) -> tuple[int, str]:
     )
     assert "internal error" not in result.stderr
     if result.exit_code != 0:
-        assert not out.exists() and not lock.exists(), "a refused bundle must write nothing"
+        assert not out.exists(), "a refused bundle must write nothing"
+        assert not lock.exists(), "a refused bundle must write nothing"
     return result.exit_code, result.stderr
 
 
@@ -186,7 +187,8 @@ def end_record(archive: bytes) -> tuple[int, int, int]:
     """Where the End Of Central Directory record is, and the central directory's size and offset."""
     at = len(archive) - struct.calcsize(_EOCD)
     signature, _, _, _, _, size, offset, comment = struct.unpack(_EOCD, archive[at:])
-    assert signature == b"PK\x05\x06" and comment == 0
+    assert signature == b"PK\x05\x06"
+    assert comment == 0
     return at, size, offset
 
 
@@ -308,7 +310,7 @@ DIR_BAD_NAMES = [
 def test_directory_entry_names_that_cannot_be_checked_out_are_refused(
     case: str, names: list[str], message: str, make_bundle: MakeBundle, env_file: Path, tmp_path: Path
 ) -> None:
-    root = make_bundle(minimal_manifest(), files={"src/predict.py": PREDICT, **{name: "x = 1\n" for name in names}})
+    root = make_bundle(minimal_manifest(), files={"src/predict.py": PREDICT, **dict.fromkeys(names, "x = 1\n")})
     code, stderr = generate(root, env_file, tmp_path)
     assert code == 1
     assert message in stderr

@@ -89,7 +89,8 @@ def test_other_bundle_files_keep_their_names(make_bundle: MakeBundle, env_file: 
     files = {"Dockerfile": GOOD, "openapi.json": "{}", "app/Dockerfile.predict": "mine", "Dockerfile.dev": "mine"}
     compiled = compile_paths([make_bundle(layers_manifest("python-runtime"), files)], env_file, tmp_path / "l").files
     build = "tiny-model/build/"
-    assert compiled[build + "openapi.json"] == b"{}" and compiled[build + "app/Dockerfile.predict"] == b"mine"
+    assert compiled[build + "openapi.json"] == b"{}"
+    assert compiled[build + "app/Dockerfile.predict"] == b"mine"
     assert compiled[build + "Dockerfile.dev"] == b"mine"
     assert b"AS python-runtime" in compiled[build + "Dockerfile.predict"]
 
@@ -140,7 +141,8 @@ def test_bypasses_are_refused(case: str, dockerfile: str, line: int) -> None:
 
 def test_variables_are_refused_with_advice() -> None:
     [(_, message)] = messages("FROM python-runtime\nARG U=root\nUSER ${U}\n")
-    assert "'USER ${U}' takes the user from a variable" in message and "write the user literally" in message
+    assert "'USER ${U}' takes the user from a variable" in message
+    assert "write the user literally" in message
 
 
 def test_a_heredoc_bypass_is_located_in_the_bundles_dockerfile(
@@ -164,7 +166,8 @@ def test_a_heredoc_bypass_is_located_in_the_bundles_dockerfile(
 )
 def test_normal_refusals(dockerfile: str, line: int, fragment: str) -> None:
     [(at, message)] = messages(dockerfile)
-    assert at == line and fragment in message
+    assert at == line
+    assert fragment in message
 
 
 @pytest.mark.parametrize(
@@ -190,7 +193,9 @@ def test_builders_without_heredocs_are_held_to_the_rule_too() -> None:
     # BuildKit: 'USER root' is heredoc text. An engine without heredocs runs it, and the delimiter
     # CMD is an instruction too, so that image would build and run as root.
     [(at, message)] = messages("FROM python-runtime\nUSER 10001\nRUN <<CMD\nUSER root\nCMD\n")
-    assert at == 4 and "runs the model as root" in message and "without heredoc support" in message
+    assert at == 4
+    assert "runs the model as root" in message
+    assert "without heredoc support" in message
 
 
 @pytest.mark.parametrize(

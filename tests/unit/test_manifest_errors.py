@@ -118,7 +118,8 @@ def test_manifest_error_is_located(
     location = matching[0].split("manifest.json:", 1)[1].split(":")
     line, col = int(location[0]), int(location[1])
     text_lines = (bundle / "manifest.json").read_text().splitlines()
-    assert 1 <= line <= len(text_lines) and 1 <= col <= len(text_lines[line - 1]) + 1
+    assert 1 <= line <= len(text_lines)
+    assert 1 <= col <= len(text_lines[line - 1]) + 1
 
 
 def test_every_problem_is_reported_at_once(make_bundle: MakeBundle, env_file: Path, tmp_path: Path) -> None:

@@ -103,7 +103,7 @@ def test_failed_write_leaves_previous_output(tmp_path: Path, monkeypatch: pytest
 
     monkeypatch.setattr("generator.writer._reuse", lambda *args: False)  # every file written afresh
     monkeypatch.setattr(failing, explode)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="No space left on device"):
         generate(bundles, EXAMPLE_ENV, lock, out)
     assert read_tree(out) == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []

@@ -29,8 +29,11 @@ def test_seed_manifest_validates_unchanged(make_bundle: object, tmp_path: Path) 
     assert manifest.modelData.payload.hyperparameters["scale"] == "True"  # the seed's string stays a string
     assert manifest.modelData.payload.modelFile == "trained_model.pkl"
     historic, bus = manifest.input.training
-    assert isinstance(historic, HistoricDataTraining) and historic.payload.fileName == "train_data.csv"
-    assert isinstance(bus, BusTraining) and bus.payload.buffer == 1000 and bus.payload.online is False
+    assert isinstance(historic, HistoricDataTraining)
+    assert historic.payload.fileName == "train_data.csv"
+    assert isinstance(bus, BusTraining)
+    assert bus.payload.buffer == 1000
+    assert bus.payload.online is False
     assert json.loads(SEED_MANIFEST.read_text())["modelData"]["payload"]["hyperparameters"]["n_comp_criteria"] == 0.95
 
 
@@ -50,4 +53,5 @@ def test_online_accepts_the_seed_spelling(make_bundle: object, tmp_path: Path) -
             }
         )
         entry = manifest.input.training[0]
-        assert isinstance(entry, BusTraining) and entry.payload.online is expected
+        assert isinstance(entry, BusTraining)
+        assert entry.payload.online is expected

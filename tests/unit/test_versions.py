@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -12,7 +13,7 @@ from tests.conftest import MakeBundle
 from tests.helpers import minimal_manifest
 
 
-def generate(bundle: Path, env_file: Path, tmp_path: Path) -> tuple[int, str, dict[str, object]]:
+def generate(bundle: Path, env_file: Path, tmp_path: Path) -> tuple[int, str, dict[str, Any]]:
     lock = tmp_path / "aiar.lock"
     result = CliRunner().invoke(
         main,
@@ -36,12 +37,15 @@ def generate(bundle: Path, env_file: Path, tmp_path: Path) -> tuple[int, str, di
 def test_versions_assigned_and_bumped_on_change(make_bundle: MakeBundle, env_file: Path, tmp_path: Path) -> None:
     bundle = make_bundle(minimal_manifest())
     code, _, models = generate(bundle, env_file, tmp_path)
-    assert code == 0 and models["tiny-model"]["version"] == 1  # type: ignore[index]
+    assert code == 0
+    assert models["tiny-model"]["version"] == 1
     code, _, models = generate(bundle, env_file, tmp_path)
-    assert code == 0 and models["tiny-model"]["version"] == 1, "unchanged bundle keeps its version"  # type: ignore[index]
+    assert code == 0, "unchanged bundle keeps its version"
+    assert models["tiny-model"]["version"] == 1, "unchanged bundle keeps its version"
     (bundle / "src/predict.py").write_text("def predict(model, x):\n    return [x]\n")
     code, _, models = generate(bundle, env_file, tmp_path)
-    assert code == 0 and models["tiny-model"]["version"] == 2  # type: ignore[index]
+    assert code == 0
+    assert models["tiny-model"]["version"] == 2
     config = json.loads((tmp_path / "out/tiny-model/server/model-server.json").read_text())
     assert config["model"]["version"] == 2
 
@@ -53,14 +57,16 @@ def test_explicit_version_must_go_up(make_bundle: MakeBundle, env_file: Path, tm
     code, stderr, models = generate(bundle, env_file, tmp_path)
     assert code == 1
     assert "/version: version 3 must be greater than the last recorded version 3" in stderr
-    assert models["tiny-model"]["version"] == 3  # type: ignore[index]
+    assert models["tiny-model"]["version"] == 3
     manifest = minimal_manifest(version=2)
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     code, stderr, _ = generate(bundle, env_file, tmp_path)
-    assert code == 1 and "versions only go up" in stderr
+    assert code == 1
+    assert "versions only go up" in stderr
     (bundle / "manifest.json").write_text(json.dumps(minimal_manifest(version=7)))
     code, _, models = generate(bundle, env_file, tmp_path)
-    assert code == 0 and models["tiny-model"]["version"] == 7  # type: ignore[index]
+    assert code == 0
+    assert models["tiny-model"]["version"] == 7
 
 
 def test_corrupt_lock_is_a_located_error(make_bundle: MakeBundle, env_file: Path, tmp_path: Path) -> None:
