@@ -79,4 +79,7 @@ h2o-jar: install ## rebuild the H2O jars from source (Maven Central): aiar's bri
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install demo lint java validators testenv testenv-down test test-fast goldens bench h2o-jar clean
+.PHONY: help install demo lint java validators testenv testenv-down test test-fast goldens bench h2o-jar clean screenshots
+
+screenshots: install testenv ## retake the web app's screenshots in docs/ (the README shows them) from its end-to-end test
+	AIAR_UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/ui/test_e2e.py

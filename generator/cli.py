@@ -578,7 +578,10 @@ def _register_subgroups() -> None:
     main.add_command(ui)
 
 
-_register_subgroups()
-
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    # `python -m generator.cli`: run the importable module, whose subgroups import it by name
+    from generator.cli import main as registered
+
+    registered()
+else:
+    _register_subgroups()

@@ -1,13 +1,16 @@
 """``aiar ui`` end to end in a real headless Chromium against the local platform: upload a bundle,
 see its validation error at its line, fix it, generate, plan, apply, find it on the Dashboard with
 the figures of ``aiar status -o json``, stop and start it, change its schedule; upload, download and
-delete a dataset. Each page's screenshot is written to docs/ (committed, shown in the README)."""
+delete a dataset. Each page's screenshot is taken; ``make screenshots`` writes them to docs/ (committed,
+shown in the README)."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import tempfile
 import uuid
 import zipfile
 from pathlib import Path
@@ -37,10 +40,13 @@ def workspace_for(root: Path, stage: Stage) -> Workspace:
 
 
 def shot(page: Any, name: str, width: int = 1280) -> None:
-    DOCS.mkdir(exist_ok=True)
+    """Each page as a PNG: into docs/ (the README's) only with AIAR_UPDATE_SCREENSHOTS=1 (`make
+    screenshots`), else into a temp dir: a test run leaves the repository as it was."""
+    target = DOCS if os.environ.get("AIAR_UPDATE_SCREENSHOTS") == "1" else Path(tempfile.gettempdir()) / "aiar-ui"
+    target.mkdir(exist_ok=True)
     if width != 1280:
         page.set_viewport_size({"width": width, "height": 800})
-    page.screenshot(path=str(DOCS / name), full_page=width == 1280)
+    page.screenshot(path=str(target / name), full_page=width == 1280)
     page.set_viewport_size({"width": 1280, "height": 800})
 
 
