@@ -32,7 +32,8 @@ budget; a model whose training needs more must raise the pod's memory limit."""
 H2O_TRAIN_JAR = "train.jar"
 """An H2O bundle's training jar, ``src/train.jar``, as the original system named it."""
 H2O_JAR = "h2o-predict.jar"
-"""aiar's own H2O bridge jar (``generator/jars``, built from ``java/h2o-bridge``), shipped for bundles that give a MOJO and no jar."""
+"""aiar's own H2O bridge jar (``generator/jars``, built from ``java/h2o-bridge``), shipped for bundles
+that give a MOJO and no jar."""
 BUS_PREFETCH = 16
 BUS_MAX_RETRIES = 3
 BUS_TRAINING_BUFFER = 1000

@@ -359,9 +359,7 @@ def _with_training(bucket: Bucket, models: tuple[StoredModel, ...]) -> tuple[Sto
     return tuple(
         StoredModel(
             m.slug,
-            tuple(
-                replace(v, training=_training_record(bucket, v.stats_key)) if v.stats_key else v for v in m.versions
-            ),
+            tuple(replace(v, training=_training_record(bucket, v.stats_key)) if v.stats_key else v for v in m.versions),
         )
         for m in models
     )
