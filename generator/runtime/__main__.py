@@ -31,11 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     # While the broker is away each retry logs one line of ours; pika's own would add a traceback each.
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     from . import server  # after argument parsing: --help stays fast
+    from .usercode import UserCodeError
 
     config = server.load_config(args.config)
-    if args.command == "serve":
-        return server.serve(config, args.host, args.port, args.workers)
-    return server.train(config, args.rounds, args.historic_only)
+    try:
+        if args.command == "serve":
+            return server.serve(config, args.host, args.port, args.workers)
+        return server.train(config, args.rounds, args.historic_only)
+    except UserCodeError as exc:  # the bundle's code breaks the contract: say how, in one line
+        logging.getLogger("aiar").error("%s", exc)
+        return 1
 
 
 if __name__ == "__main__":

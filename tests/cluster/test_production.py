@@ -157,7 +157,11 @@ def test_wazuh_ports_are_the_servers_alone(make_bundle: MakeBundle, tmp_path: Pa
     manifest = minimal_manifest(
         input={"prediction": REST, "training": HISTORIC}, modelData=MODEL_FILE, monitoring={"wazuh": True}
     )
-    objects = compile_objects(make_bundle(manifest, {"src/predict.py": "", "src/train.py": TRAIN_PY}), env, tmp_path)
+    objects = compile_objects(
+        make_bundle(manifest, {"src/predict.py": "def predict(m, x):\n    return x\n", "src/train.py": TRAIN_PY}),
+        env,
+        tmp_path,
+    )
     assert {1514, 1515} <= egress_ports(objects["networkpolicy"])
     assert egress_ports(objects["networkpolicy-training"]) == {STORAGE_PORT}
 

@@ -12,12 +12,15 @@ import httpx
 from tests.platform.proc import free_port
 from tests.platform.rabbitmq import RabbitNode
 
-from .bundles import ECHO_PREDICT, base_config, bus_connection, prediction_bus, write_bundle
+from .bundles import base_config, bus_connection, prediction_bus, write_bundle
 from .conftest import RunningServer
+
+# A bus-only model's predict() gets the whole message object.
+BUS_PREDICT = "def predict(model, message):\n    return message\n"
 
 
 def bus_only(src: Path, port: int, name: str) -> dict[str, object]:
-    config = base_config(src, slug=name, parameters=("a", "b"))
+    config = base_config(src, slug=name)
     config["rest"] = None  # no REST_API input in the manifest: the bus is the model's only input
     config["message_bus"] = bus_connection(port)
     config["prediction_bus"] = prediction_bus(name)
@@ -27,7 +30,7 @@ def bus_only(src: Path, port: int, name: str) -> dict[str, object]:
 def test_without_a_broker_a_bus_only_model_is_not_ready(
     tmp_path: Path, start_server: Callable[..., RunningServer]
 ) -> None:
-    src = write_bundle(tmp_path / "bundle", ECHO_PREDICT)
+    src = write_bundle(tmp_path / "bundle", BUS_PREDICT)
     server = start_server(bus_only(src, free_port(), "lonely"))
     deadline = time.monotonic() + 30
     while "reconnecting" not in server.logs():
@@ -48,6 +51,6 @@ def test_without_a_broker_a_bus_only_model_is_not_ready(
 def test_with_the_broker_it_becomes_ready(
     tmp_path: Path, start_server: Callable[..., RunningServer], rabbitmq: RabbitNode
 ) -> None:
-    src = write_bundle(tmp_path / "bundle", ECHO_PREDICT)
+    src = write_bundle(tmp_path / "bundle", BUS_PREDICT)
     server = start_server(bus_only(src, rabbitmq.port, "connected"))
     server.wait_ready(timeout=60)

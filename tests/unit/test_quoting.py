@@ -21,7 +21,13 @@ ENV = load_environment(EXAMPLE_ENV)
 
 def dockerfile_for(**fields: Any) -> str:
     manifest = json.dumps(minimal_manifest(**fields))
-    source = BundleSource("q", (("manifest.json", manifest.encode()), ("src/predict.py", b"")))
+    source = BundleSource(
+        "q",
+        (
+            ("manifest.json", manifest.encode()),
+            ("src/predict.py", b"def predict(model, *params):\n    return params\n"),
+        ),
+    )
     plan = plan_model(load_bundle(source), 1, ENV)
     return render_build_context(plan)["Dockerfile.predict"].decode()
 
