@@ -120,7 +120,10 @@ STOPPED_BY_ANNOTATION = "aiar.dev/stopped-by"
 """On a Deployment ``aiar stop`` stopped: who (``user@host``). apply keeps it at 0 replicas while set."""
 STOPPED_AT_ANNOTATION = "aiar.dev/stopped-at"
 """On a Deployment ``aiar stop`` stopped: when (ISO 8601, UTC)."""
-OPERATIONAL_ANNOTATIONS = frozenset({STOPPED_BY_ANNOTATION, STOPPED_AT_ANNOTATION})
+DELETED_MODELS_ANNOTATION = "aiar.dev/deleted-models"
+"""On the ApplySet parent: the models ``aiar delete`` removed (comma-separated slugs). apply leaves them
+out until one is applied by name (``aiar apply MODEL``)."""
+OPERATIONAL_ANNOTATIONS = frozenset({STOPPED_BY_ANNOTATION, STOPPED_AT_ANNOTATION, DELETED_MODELS_ANNOTATION})
 """aiar's own annotations that the operations commands write, not apply: never drift."""
 
 

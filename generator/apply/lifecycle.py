@@ -13,11 +13,11 @@ from __future__ import annotations
 import getpass
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from ..contract import STOPPED_AT_ANNOTATION, STOPPED_BY_ANNOTATION
+from ..contract import DELETED_MODELS_ANNOTATION, STOPPED_AT_ANNOTATION, STOPPED_BY_ANNOTATION
 from . import fail
 from .kube import Kube, KubeError, describe
 from .outdir import KubeObject, key_of
@@ -137,9 +137,49 @@ class DeleteReport:
         return {"model": self.model, "deleted": self.deleted}
 
 
+def deleted_models(session: Session) -> frozenset[str]:
+    """The models ``aiar delete`` removed, as recorded on the live ApplySet parent."""
+    parent = session.out.parent
+    live = session.kube.get(parent.api_version, parent.key) if parent is not None else None
+    raw = str(((live or {}).get("metadata") or {}).get("annotations", {}).get(DELETED_MODELS_ANNOTATION) or "")
+    return frozenset(name for name in raw.split(",") if name)
+
+
+def _record_deleted(session: Session, models: frozenset[str]) -> None:
+    parent = session.out.parent
+    if parent is None:  # out/ without Kubernetes objects: nothing was applied, nothing to record
+        return
+    value = ",".join(sorted(models)) or None  # merge patch: null removes the annotation
+    _patch(session.kube, parent, {"metadata": {"annotations": {DELETED_MODELS_ANNOTATION: value}}}, OPS_FIELD_MANAGER)
+
+
+def without_deleted(session: Session) -> tuple[Session, tuple[str, ...]]:
+    """plan's and apply's session: the models ``aiar delete`` removed are left out (they stay deleted
+    across applies), unless named on the command line; and which were left out."""
+    if session.out.selection is not None or session.out.parent is None:
+        return session, ()
+    deleted = deleted_models(session) & {m.slug for m in session.out.models}
+    if not deleted:
+        return session, ()
+    kept = [m.slug for m in session.out.models if m.slug not in deleted]
+    narrowed = replace(session, out=session.out.select(kept))
+    return narrowed, tuple(sorted(deleted))
+
+
+def revive(session: Session) -> tuple[str, ...]:
+    """After an apply that named deleted models: they are back, so no longer recorded as deleted."""
+    if session.out.selection is None or session.out.parent is None:
+        return ()
+    deleted = deleted_models(session)
+    back = deleted & session.out.selection
+    if back:
+        _record_deleted(session, deleted - back)
+    return tuple(sorted(back))
+
+
 def delete(session: Session, model: str, confirm: Callable[[list[str]], bool] | None = None) -> DeleteReport:
     """Delete every live object of the model's (and only those): the ApplySet parent and the other
-    models stay. The bundle is still in out/: a later full apply creates the model again."""
+    models stay. It stays deleted across applies (recorded on the parent) until applied by name."""
     out = session.out.select([model])
     report = DeleteReport(model)
     if out.parent is None:
@@ -153,5 +193,7 @@ def delete(session: Session, model: str, confirm: Callable[[list[str]], bool] | 
         return report
     if confirm is not None and not confirm(doomed):
         raise fail(model, "delete not confirmed; nothing was deleted")
+    if parent_live is not None:
+        _record_deleted(session, deleted_models(session) | {model})
     report.deleted = [str(k) for k in delete_objects(kube, mine)]
     return report

@@ -67,7 +67,7 @@ class ModelStatus:
     model: str
     name: str
     state: str
-    """``running``, ``stopped``, ``training``, ``failed``, ``pending`` or ``not applied``."""
+    """``running``, ``stopped``, ``training``, ``failed``, ``pending``, ``deleted`` or ``not applied``."""
     version_generated: str | None
     version_deployed: str | None
     replicas_desired: int | None = None
@@ -376,7 +376,14 @@ def one_model(
 def model_statuses(
     session: Session, queues: QueueReader | None = None, records: RecordReader | None = None
 ) -> list[ModelStatus]:
-    return [one_model(session, model, queues, records) for model in session.out.models]
+    from .lifecycle import deleted_models
+
+    deleted = deleted_models(session) if session.out.parent is not None else frozenset()
+    statuses = [one_model(session, model, queues, records) for model in session.out.models]
+    for status in statuses:
+        if status.model in deleted and status.state == "not applied":
+            status.state = "deleted"  # by `aiar delete`: apply leaves it out until applied by name
+    return statuses
 
 
 def amqp_queues(session: Session) -> QueueReader:

@@ -17,6 +17,7 @@ from .datasets import check_datasets
 from .diff import object_diff
 from .drift import additions
 from .kube import Kube, KubeError, describe
+from .lifecycle import without_deleted
 from .outdir import ObjectKey, key_of
 from .prune import (
     check_tooling,
@@ -56,6 +57,8 @@ class Change:
 class Plan:
     changes: tuple[Change, ...]
     unchanged: tuple[Change, ...] = field(default=())
+    skipped: tuple[str, ...] = ()
+    """Models left out because ``aiar delete`` removed them (until applied by name)."""
 
     @property
     def pending(self) -> bool:
@@ -65,7 +68,12 @@ class Plan:
         counts: dict[str, int] = {}
         for change in self.changes + self.unchanged:
             counts[change.action] = counts.get(change.action, 0) + 1
-        return {"changes": [c.as_dict() for c in self.changes], "counts": counts, "pending": self.pending}
+        return {
+            "changes": [c.as_dict() for c in self.changes],
+            "counts": counts,
+            "pending": self.pending,
+            "skipped": list(self.skipped),
+        }
 
 
 def recorded(parent: Mapping[str, Any] | None) -> dict[str, str]:
@@ -108,6 +116,7 @@ def dry_run(kube: Kube, body: dict[str, Any], live: dict[str, Any] | None, model
 
 def make_plan(session: Session) -> Plan:
     """Raises the problems apply would stop at before changing anything (missing datasets)."""
+    session, skipped = without_deleted(session)
     out, kube = session.out, session.kube_factory
     check_datasets(session)
     changes: list[Change] = []
@@ -122,7 +131,7 @@ def make_plan(session: Session) -> Plan:
                 Change("create", f"Namespace {out.namespace}", None, ("only with apply --create-namespace",))
             )
             changes += [Change("create", str(o.key), o.model) for o in out.objects]
-            return Plan(tuple(changes), tuple(unchanged))
+            return Plan(tuple(changes), tuple(unchanged), skipped)
         parent_live = k.get(out.parent.api_version, out.parent.key)
         check_tooling(parent_live)
         group_kinds = desired_group_kinds(out.objects) | live_group_kinds(parent_live)
@@ -146,7 +155,7 @@ def make_plan(session: Session) -> Plan:
             (changes if gw.changed else unchanged).append(
                 Change("update" if gw.changed else "unchanged", "gateway", None, (gw.reason,) if gw.changed else ())
             )
-    return Plan(tuple(changes), tuple(unchanged))
+    return Plan(tuple(changes), tuple(unchanged), skipped)
 
 
 def _models_by_key(session: Session) -> dict[ObjectKey, str]:

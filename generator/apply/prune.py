@@ -86,13 +86,15 @@ def live_members(kube: Kube, out: OutDir, group_kinds: Iterable[str]) -> dict[Ob
     return members
 
 
-MODEL_LABEL = "app.kubernetes.io/instance"
-"""The label naming the model (slug) a member belongs to."""
+MODEL_LABEL = "app.kubernetes.io/name"
+"""The label naming the model (slug) a member belongs to: every object of a model carries it."""
 
 
 def model_of(obj: Mapping[str, Any]) -> str | None:
+    """The model (slug) a live member belongs to: its ``app.kubernetes.io/name`` (the instance label
+    names the component's instance, ``<slug>-training`` for the training Job and its policy)."""
     labels = (obj.get("metadata") or {}).get("labels") or {}
-    value = labels.get(MODEL_LABEL) or labels.get("app.kubernetes.io/name")
+    value = labels.get(MODEL_LABEL)
     return str(value) if value else None
 
 

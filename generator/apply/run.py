@@ -21,6 +21,7 @@ from .datasets import missing_datasets
 from .drift import additions, removal_patch
 from .images import ImageResult
 from .kube import Kube, KubeError, describe
+from .lifecycle import revive, without_deleted
 from .outdir import KubeObject, ObjectKey, key_of
 from .plan import WORKERS, recorded
 from .preflight import pin_problems
@@ -48,6 +49,8 @@ class ApplyReport:
     """Changes of other field managers that the apply took over (the API server's conflict message)."""
     removed: list[str] = field(default_factory=list)
     """Fields added outside aiar, in its domain, that the apply removed (see :mod:`.drift`)."""
+    skipped: list[str] = field(default_factory=list)
+    """Models left out because ``aiar delete`` removed them (until applied by name)."""
     gateway_pushed: bool = False
     seconds: float = 0.0
 
@@ -69,6 +72,7 @@ class ApplyReport:
             "pruned": self.pruned,
             "overridden": self.overridden,
             "removed": self.removed,
+            "skipped": self.skipped,
             "gateway_pushed": self.gateway_pushed,
             "seconds": round(self.seconds, 2),
         }
@@ -101,7 +105,13 @@ def apply(
     ``create_namespace``: create out/'s namespace when missing (after the builds; never pruned)."""
     start = time.monotonic()
     report = ApplyReport()
+    session, skipped = without_deleted(session)
+    report.skipped = list(skipped)
     out, progress = session.out, session.progress
+    for name in skipped:
+        progress.note(
+            f"{name} (deleted with `aiar delete`; `aiar apply {name}` brings it back)", label="skipped       "
+        )
 
     # 0. The namespace, checked before any build: without it nothing below can be applied.
     missing_namespace = not namespace_exists(session)
@@ -178,6 +188,7 @@ def apply(
     # A selection leaves the other models' objects live: the parent keeps covering their kinds.
     kinds = now_kinds if out.selection is None else now_kinds | live_group_kinds(parent_live)
     _apply_all(kube, [parent_body(out, kinds, gateway_record)], before, force_conflicts, report, count=False)
+    revive(session)  # deleted models named on the command line are back
     report.seconds = time.monotonic() - start
     for name in report.changed:
         progress.note(name, label="changed       ", label_style="yellow")

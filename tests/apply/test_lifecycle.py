@@ -69,8 +69,21 @@ def test_delete_removes_one_model_and_nothing_else(stage: Stage, tmp_path: Path)
     assert len(report["deleted"]) == len(gone)  # type: ignore[arg-type]
     assert "Deployment/kept" in after
     assert "ConfigMap/aiar-applyset" in after
-    assert all(after[k]["metadata"]["resourceVersion"] == before[k]["metadata"]["resourceVersion"] for k in after)
-    # out/ still holds the model: a full plan would create it again
+    others = [k for k in after if k != "ConfigMap/aiar-applyset"]  # the parent records the deletion
+    assert all(after[k]["metadata"]["resourceVersion"] == before[k]["metadata"]["resourceVersion"] for k in others)
+    assert after["ConfigMap/aiar-applyset"]["metadata"]["annotations"]["aiar.dev/deleted-models"] == "doomed"
+    # out/ still holds the model, yet it stays deleted across plans and applies...
     code, plan = stage.plan(out)
-    assert code == 2
-    assert {c["model"] for c in plan["changes"]} == {"doomed"}
+    assert code == 0
+    assert plan["skipped"] == ["doomed"]
+    report = stage.apply(out)
+    assert report["skipped"] == ["doomed"]
+    assert report["changed"] == []
+    assert not [k for k in stage.objects() if "doomed" in k]
+    models: list[dict[str, str]] = cli(stage, "status", "--out", out, "--env", stage.env_file)["models"]  # type: ignore[assignment]
+    assert {s["model"]: s["state"] for s in models}["doomed"] == "deleted"
+    # ...until it is applied by name
+    result = stage.aiar("apply", "doomed", "--out", out, "--env", stage.env_file, "-o", "json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "Deployment/doomed" in stage.objects()
+    assert stage.plan(out)[0] == 0
