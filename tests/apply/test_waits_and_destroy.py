@@ -52,7 +52,7 @@ def test_unschedulable_pod_fails_the_wait_at_once_with_the_schedulers_reason(sta
     assert "cannot be scheduled" in problem.message
     assert "node affinity/selector" in problem.message  # the scheduler's own words
     assert waited < 600  # it did not wait out the timeout
-    assert lines
+    # what it reported before failing (nothing, when the scheduler had already said no at the first look)
     assert all(str(key) in line for line in lines)
 
 
