@@ -9,13 +9,14 @@ Heavy modules are imported inside commands so that ``aiar --help`` stays fast.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import click
 
@@ -147,7 +148,27 @@ class _Group(click.Group):
             sys.exit(EXIT_INTERRUPTED)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+class _Root(_Group):
+    """aiar's command group. The command groups of their own modules (storage, ui) are imported only
+    when used: they build on this module's helpers, and `aiar --help` stays fast."""
+
+    LAZY: ClassVar[dict[str, tuple[str, str]]] = {
+        "storage": ("generator.cli_storage", "storage"),
+        "ui": ("generator.cli_ui", "ui"),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY:
+            module, attribute = self.LAZY[cmd_name]
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Root, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aiar")
 def main() -> None:
     """aiar: compile AI model bundles into a reviewable artifact set, then apply it.
@@ -569,19 +590,5 @@ def delete(model: str, target: Target, yes: bool, output: str) -> None:
     _operate(target, output, lambda session: run_delete(session, model, confirm), say)
 
 
-def _register_subgroups() -> None:
-    # at the end: cli_storage and cli_ui use this module's helpers
-    from .cli_storage import storage
-    from .cli_ui import ui
-
-    main.add_command(storage)
-    main.add_command(ui)
-
-
 if __name__ == "__main__":  # pragma: no cover
-    # `python -m generator.cli`: run the importable module, whose subgroups import it by name
-    from generator.cli import main as registered
-
-    registered()
-else:
-    _register_subgroups()
+    main()
