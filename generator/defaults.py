@@ -13,7 +13,8 @@ REQUIREMENTS_PATH = "/opt/aiar-requirements.txt"
 """What the venv was installed from, kept in the image: it says what is in there."""
 CONFIG_MOUNT = "/etc/aiar"
 CONFIG_FILE = "model-server.json"
-SCRATCH_DIR = "/tmp"
+# a path inside the image, where /tmp is the pod's own emptyDir
+SCRATCH_DIR = "/tmp"  # noqa: S108
 
 RUN_AS_UID = 10001
 """Numeric, so that Kubernetes can verify ``runAsNonRoot`` without reading /etc/passwd."""

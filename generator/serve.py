@@ -51,12 +51,14 @@ def ensure_venv(requirements: Sequence[str], cache: Path) -> Path:
     shutil.rmtree(venv, ignore_errors=True)
     venv.parent.mkdir(parents=True, exist_ok=True)
     print(f"building the venv {venv} ...", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # a fixed argv, no shell: its parts come from the environment file or out/
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)  # noqa: S603
     if requirements:
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
             f.write("\n".join(requirements) + "\n")
         try:
-            result = subprocess.run(
+            # a fixed argv, no shell: its parts come from the environment file or out/
+            result = subprocess.run(  # noqa: S603
                 [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", f.name]
             )
         finally:
@@ -126,7 +128,8 @@ def _train_first(
     shutil.copyfile(dataset, target)
     print(f"training {config.model.name} on {dataset} ...", file=sys.stderr)
     command = [str(python), "-m", PACKAGE, "train", "--config", str(config_path), "--historic-only"]
-    if subprocess.run(command, env=env, cwd=cwd).returncode != 0:
+    # a fixed argv, no shell: its parts come from the environment file or out/
+    if subprocess.run(command, env=env, cwd=cwd).returncode != 0:  # noqa: S603
         raise ServeError("training failed (its log is above)")
 
 
@@ -194,7 +197,8 @@ def serve_bundle(
             "--port",
             str(port),
         ]
-        process = subprocess.Popen(command, env=env, cwd=bundle_dir)
+        # a fixed argv, no shell: its parts come from the environment file or out/
+        process = subprocess.Popen(command, env=env, cwd=bundle_dir)  # noqa: S603
         # A SIGTERM to `aiar serve` (a supervisor, `kill`, a Makefile trap) must stop the server too,
         # not orphan it: pass it on and let the wait below return.
         signal.signal(signal.SIGTERM, lambda signum, frame: process.terminate())

@@ -34,7 +34,8 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        autoescape=False,
+        # renders Dockerfiles, not HTML: the quoting filters escape values for the shell
+        autoescape=False,  # noqa: S701
     )
     env.filters["dq"] = docker_string
     env.filters["dj"] = docker_json

@@ -108,11 +108,13 @@ class RegistryClient:
         raise fail(ref, f"registry answered {status} to a manifest look-up")
 
     def _head(self, url: str, authorization: str | None) -> tuple[int, str]:
-        request = urllib.request.Request(url, method="HEAD", headers={"Accept": MANIFEST_TYPES})
+        # the URL's scheme is checked: the environment file admits http(s) URLs only
+        request = urllib.request.Request(url, method="HEAD", headers={"Accept": MANIFEST_TYPES})  # noqa: S310
         if authorization:
             request.add_header("Authorization", authorization)
         try:
-            with urllib.request.urlopen(request, timeout=REGISTRY_TIMEOUT_S) as response:
+            # the URL's scheme is checked: the environment file admits http(s) URLs only
+            with urllib.request.urlopen(request, timeout=REGISTRY_TIMEOUT_S) as response:  # noqa: S310
                 return int(response.status), ""
         except urllib.error.HTTPError as exc:
             return exc.code, exc.headers.get("WWW-Authenticate", "")
@@ -132,12 +134,16 @@ class RegistryClient:
         query = {"scope": f"repository:{repository}:pull"}
         if "service" in fields:
             query["service"] = fields["service"]
-        request = urllib.request.Request(fields["realm"] + "?" + urllib.parse.urlencode(query))
+        if urllib.parse.urlsplit(fields["realm"]).scheme not in ("http", "https"):
+            return None  # a token service is an http(s) URL; anything else is not followed
+        # the realm's scheme is checked just above
+        request = urllib.request.Request(fields["realm"] + "?" + urllib.parse.urlencode(query))  # noqa: S310
         basic = self.credentials.basic()
         if basic:
             request.add_header("Authorization", basic)
         try:
-            with urllib.request.urlopen(request, timeout=REGISTRY_TIMEOUT_S) as response:
+            # the realm's scheme is checked above
+            with urllib.request.urlopen(request, timeout=REGISTRY_TIMEOUT_S) as response:  # noqa: S310
                 answer = json.loads(response.read())
         except (urllib.error.URLError, OSError, ValueError):
             return None

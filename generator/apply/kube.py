@@ -224,9 +224,10 @@ class Kube:
             if token:
                 query.append(("continue", token))
             page = self.request("GET", resource.path(namespace), query)
-            for item in page.get("items", []):
-                # list items carry neither apiVersion nor kind
-                items.append({"apiVersion": resource.api_version, "kind": resource.kind, **item})
+            # list items carry neither apiVersion nor kind
+            items.extend(
+                {"apiVersion": resource.api_version, "kind": resource.kind, **item} for item in page.get("items", [])
+            )
             token = (page.get("metadata") or {}).get("continue") or ""
             if not token:
                 return items

@@ -114,8 +114,7 @@ def public_urls(out: OutDir, model: Model) -> list[str]:
             continue
         for route in service.get("routes") or []:
             hosts = route.get("hosts") or [""]
-            for path in route.get("paths") or []:
-                urls.append(f"https://{hosts[0]}{path}" if hosts[0] else str(path))
+            urls.extend(f"https://{hosts[0]}{path}" if hosts[0] else str(path) for path in route.get("paths") or [])
     return urls
 
 

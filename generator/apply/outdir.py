@@ -177,8 +177,10 @@ def check_files(root: Path, expected: Mapping[str, str]) -> list[Problem]:
         for p in root.rglob("*")
         if (p.is_file() or p.is_symlink()) and p.relative_to(root).as_posix() != INDEX_FILE
     }
-    for name in sorted(present - set(expected)):
-        problems.append(_problem(root, name, "not listed in index.json: refusing to apply a tampered out/"))
+    problems.extend(
+        _problem(root, name, "not listed in index.json: refusing to apply a tampered out/")
+        for name in sorted(present - set(expected))
+    )
     for name, digest in sorted(expected.items()):
         path = root / name
         if name not in present:

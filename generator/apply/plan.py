@@ -119,10 +119,8 @@ def make_plan(session: Session) -> Plan:
     session, skipped = without_deleted(session)
     out, kube = session.out, session.kube_factory
     check_datasets(session)
-    changes: list[Change] = []
+    changes: list[Change] = [Change("build", image.ref, image.model) for image in session.images.missing(out.images)]
     unchanged: list[Change] = []
-    for image in session.images.missing(out.images):
-        changes.append(Change("build", image.ref, image.model))
     if out.parent is not None and out.namespace is not None:
         k = kube()
         if k.get("v1", ObjectKey("", "Namespace", "", out.namespace)) is None:

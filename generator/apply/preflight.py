@@ -119,7 +119,8 @@ def _why_not(pin: str, target: Target, env: Environment) -> str | None:
             "--dest", scratch, *constraints, *_index_options(env), pin,
         ]  # fmt: skip
         try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False)
+            # a fixed argv, no shell: its parts come from the environment file or out/
+            result = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False)  # noqa: S603
         except subprocess.TimeoutExpired:
             return f"the package index did not answer within {PIP_TIMEOUT_S:.0f}s"
     if result.returncode == 0:

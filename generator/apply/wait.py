@@ -90,9 +90,11 @@ def _reasons(pods: list[dict[str, Any]]) -> str:
             waiting = (cs.get("state") or {}).get("waiting")
             if waiting:
                 why.append(f"{cs.get('name')} {waiting.get('reason')}: {waiting.get('message') or ''}".strip(": "))
-        for cond in status.get("conditions") or []:
-            if cond.get("status") != "True" and cond.get("reason"):
-                why.append(f"{cond.get('type')}={cond.get('reason')} {cond.get('message') or ''}".strip())
+        why.extend(
+            f"{cond.get('type')}={cond.get('reason')} {cond.get('message') or ''}".strip()
+            for cond in status.get("conditions") or []
+            if cond.get("status") != "True" and cond.get("reason")
+        )
         reasons.append(f"{pod['metadata']['name']} ({', '.join(why)})")
     return "; ".join(sorted(reasons))
 

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from ..plan import ImagePlan, ModelPlan
 
 CA_PATH = "aiar-build/ca.pem"
-JRE_COPY = "/tmp/aiar-jre"
+# a path inside the image, where /tmp is the pod's own emptyDir
+JRE_COPY = "/tmp/aiar-jre"  # noqa: S108
 """Where an H2O image's ``jre`` stage puts the JRE with its symbolic links resolved, to copy from."""
 
 

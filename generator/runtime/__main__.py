@@ -13,7 +13,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="REST, bus consumers and online training")
     serve.add_argument("--config", type=Path, required=True)
-    serve.add_argument("--host", default="0.0.0.0")
+    # in a pod the server listens on every interface; the NetworkPolicy decides who reaches it
+    serve.add_argument("--host", default="0.0.0.0")  # noqa: S104
     serve.add_argument("--port", type=int, default=None, help="default: rest.port of the config")
     serve.add_argument("--workers", type=int, default=4, help="threads running predict()")
     train = commands.add_parser("train", help="the training Job")

@@ -51,7 +51,8 @@ class BusConnection(_Frozen):
     vhost: str = "/"
     exchange: str = "amq.topic"
     username_env: str = "AIAR_AMQP_USERNAME"
-    password_env: str = "AIAR_AMQP_PASSWORD"
+    # the name of a volume or an environment variable, not a secret
+    password_env: str = "AIAR_AMQP_PASSWORD"  # noqa: S105
     heartbeat_s: int = 30
 
 
@@ -91,7 +92,8 @@ class StorageConfig(_Frozen):
     bucket: str
     region: str = "us-east-1"
     access_key_env: str = "AIAR_S3_ACCESS_KEY"
-    secret_key_env: str = "AIAR_S3_SECRET_KEY"
+    # the name of a volume or an environment variable, not a secret
+    secret_key_env: str = "AIAR_S3_SECRET_KEY"  # noqa: S105
     local_dir: str | None = None
     """When set, the bucket is this local directory (objects are files at their key under it) and
     ``endpoint_url``, ``bucket`` and the credentials are unused: ``aiar serve`` without S3."""

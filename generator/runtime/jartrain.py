@@ -47,7 +47,8 @@ def run_jar(command: list[str], cwd: str, request: dict[str, Any], timeout_s: fl
     """
     log.info("starting %s", " ".join(command))
     try:
-        process = subprocess.Popen(
+        # a fixed argv, no shell: its parts come from the environment file or out/
+        process = subprocess.Popen(  # noqa: S603
             command,
             cwd=cwd,
             stdin=subprocess.PIPE,

@@ -112,7 +112,8 @@ class JvmBridge:
                 return False
             self.detail = "the model's JVM is starting"
             try:
-                process = subprocess.Popen(
+                # a fixed argv, no shell: its parts come from the environment file or out/
+                process = subprocess.Popen(  # noqa: S603
                     self.command,
                     cwd=self.cwd,
                     stdin=subprocess.PIPE,

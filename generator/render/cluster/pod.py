@@ -15,7 +15,8 @@ from .meta import Obj
 
 SCRATCH_VOLUME = "scratch"
 CONFIG_VOLUME = "config"
-API_TOKEN_VOLUME = "api-token"
+# the name of a volume or an environment variable, not a secret
+API_TOKEN_VOLUME = "api-token"  # noqa: S105
 
 
 def pod_security_context() -> Obj:
