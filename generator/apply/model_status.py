@@ -108,7 +108,7 @@ def public_urls(out: OutDir, model: Model) -> list[str]:
     from ruamel.yaml import YAML
 
     document = YAML(typ="safe", pure=False).load(out.gateway) or {}
-    urls = []
+    urls: list[str] = []
     for service in document.get("services") or []:
         if service.get("name") != model.slug:
             continue
