@@ -220,8 +220,11 @@ def start_kwok(layout: Layout, kwok: Path) -> None:
                 f"--kubeconfig={layout.kubeconfig}",
                 "--manage-all-nodes=false",
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-                "--cidr=10.244.0.0/16",
-                "--node-ip=10.0.1.1",
+                # Fake pods and nodes get loopback addresses: nothing on this machine may try to reach
+                # a private-range address, and the API server refuses to proxy to loopback at once
+                # (a test that wants a pod's /metrics gives it a podman container's address).
+                "--cidr=127.244.0.0/16",
+                "--node-ip=127.0.1.1",
             ],
             env={"KWOK_WORKDIR": str(workdir)},
         )
