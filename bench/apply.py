@@ -22,12 +22,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from generator.apply.images import docker_client  # noqa: E402
+from generator.defaults import dataset_key  # noqa: E402
 from generator.pipeline import generate  # noqa: E402
-from tests.apply.harness import PREDICT, small_bundle  # noqa: E402
+from tests.apply.harness import DATASET, PREDICT, small_bundle  # noqa: E402
 from tests.platform.testenv import ensure_up  # noqa: E402
 
 
@@ -107,6 +110,9 @@ def main() -> int:
     bundles = [small_bundle(work / "bundles", f"Bench {i:02d}", training=i % 4 == 0) for i in range(args.models)]
     out = work / "out"
     generate(bundles, env_file, work / "aiar.lock", out)
+    # the training Jobs' dataset, where they read it (apply refuses to start training without it)
+    bucket = yaml.safe_load(env_file.read_text())["storage"]["bucket"]
+    platform.s3_client(bucket).put_object(Bucket=bucket, Key=dataset_key(DATASET), Body=b"x,y\n1,2\n")
     aiar = [sys.executable, "-m", "generator.cli", "apply", "--out", str(out), "--env", str(env_file)]
     print(f"setting up: first apply of {args.models} models (builds what the registry lacks)...", file=sys.stderr)
     try:
