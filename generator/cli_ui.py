@@ -54,6 +54,14 @@ from .cli import (
     help="Trust this request header (e.g. X-Forwarded-User) as the user's identity, set by an "
     "authenticating (OIDC) reverse proxy in front; requests without it are refused 401.",
 )
+@click.option(
+    "--allow-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="On a loopback bind, also serve this Host name (a reverse proxy on this machine that passes "
+    "the public name on); every other name gets 421, against DNS rebinding.",
+)
 @click.option("--max-bundle-mib", default=64, show_default=True, type=click.IntRange(1, 1024))
 @click.option("--max-dataset-mib", default=2048, show_default=True, type=click.IntRange(1, 1 << 20))
 def ui(
@@ -67,6 +75,7 @@ def ui(
     port: int,
     token: str | None,
     trust_header: str | None,
+    allowed_hosts: tuple[str, ...],
     max_bundle_mib: int,
     max_dataset_mib: int,
 ) -> None:
@@ -83,7 +92,7 @@ def ui(
     if token is not None and len(token) < 16:
         _say("aiar ui: the access token must be at least 16 characters", err=True)
         sys.exit(EXIT_ERROR)
-    access = Access(host, port, token or None, trust_header)
+    access = Access(host, port, token or None, trust_header, allowed_hosts)
     problem = access.problem()
     if problem:
         _say(f"aiar ui: {problem}", err=True)

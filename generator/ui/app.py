@@ -20,7 +20,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -116,9 +116,11 @@ def create_app(workspace: Workspace, access: Access, limits: Limits | None = Non
             elif action == "stop":
                 result = await call(workspace.stop, model, user)
                 notice = f"stopped {model} (by {result.stopped_by})"
-            else:
+            elif action == "delete":
                 deleted = await call(workspace.delete, model)
                 notice = f"deleted {len(deleted)} object(s) of {model}"
+            else:
+                return PlainTextResponse(f"no action {action!r}", 404)
         except Exception as exc:
             models, _ = await statuses()
             return page(request, "dashboard.html", 409, models=models, problems=problems_of(exc), notice=None)

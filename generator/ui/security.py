@@ -50,6 +50,9 @@ class Access:
     token: str | None = None
     trust_header: str | None = None
     """A header (``X-Forwarded-User``) an authenticating reverse proxy sets; its value is the user."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names served besides the loopback ones, on a loopback bind (a proxy on this machine that
+    passes the public name on)."""
 
     def problem(self) -> str | None:
         """Why this configuration may not serve; None when it may."""
@@ -61,10 +64,13 @@ class Access:
         return None
 
     def hosts(self) -> set[str] | None:
-        """Host header names accepted (None: any, when access is checked otherwise)."""
-        if self.token or self.trust_header or not is_loopback(self.host):
+        """Host header names accepted on a loopback bind (None off loopback, where a token or a proxy's
+        header is required). Always checked on loopback, token or not: a page that rebinds its own name
+        to 127.0.0.1 is same-origin with itself and could otherwise set any header and read any page."""
+        if not is_loopback(self.host):
             return None
-        return {"127.0.0.1", "localhost", "[::1]", self.host if ":" not in self.host else f"[{self.host}]"}
+        own = self.host if ":" not in self.host else f"[{self.host}]"
+        return {"127.0.0.1", "localhost", "[::1]", own, *(h.lower() for h in self.allowed_hosts)}
 
 
 class Guard:
@@ -96,7 +102,7 @@ class Guard:
             if scope["method"] != "POST":
                 await PlainTextResponse("method not allowed", 405)(scope, receive, send)
                 return
-            cap = next((c for p, c in self.caps.items() if scope["path"].startswith(p)), self.default_cap)
+            cap = self.caps.get(scope["path"], self.default_cap)  # the upload routes' own paths, exactly
             length = headers.get("content-length")
             if length is not None and (not length.isdigit() or int(length) > cap):
                 await PlainTextResponse(f"request body over the limit of {cap} bytes", 413)(scope, receive, send)
@@ -128,15 +134,14 @@ class Guard:
     def _refuse_access(self, scope: Scope, headers: Headers) -> Response | None:
         access = self.access
         hosts = access.hosts()
-        if hosts is not None and _host_name(headers.get("host", "")) not in hosts:
-            return PlainTextResponse("this Host is not served (bound to a loopback address)", 421)
+        if hosts is not None and _host_name(headers.get("host", "")).lower() not in hosts:
+            return PlainTextResponse("this Host is not served (bound to a loopback address; see --allow-host)", 421)
         if access.trust_header:
             user = headers.get(access.trust_header, "").strip()
-            if user:
-                scope.setdefault("state", {})["user"] = user[:200]
-                return None
-            if not access.token:
+            if not user:
                 return PlainTextResponse(f"unauthenticated: no {access.trust_header} header", 401)
+            # the proxy's word on who it is; with a token too, the token is still required below
+            scope.setdefault("state", {})["user"] = user[:200]
         if not access.token:
             return None
         given = ""
@@ -152,7 +157,9 @@ class Guard:
         if scope["method"] == "GET" and hmac.compare_digest(query.get("token", "").encode(), access.token.encode()):
             # the token once in a link: remembered in a cookie, and taken out of the address bar
             rest = {k: v for k, v in query.items() if k != "token"}
-            url = URL(scope=scope).replace(query=urlencode(rest)).path + (f"?{urlencode(rest)}" if rest else "")
+            # a local path only ("//evil.example/x" would send the browser elsewhere)
+            path = "/" + URL(scope=scope).path.lstrip("/")
+            url = path + (f"?{urlencode(rest)}" if rest else "")
             response = RedirectResponse(url, 303)
             response.set_cookie(TOKEN_COOKIE, access.token, httponly=True, samesite="strict", path="/")
             return response

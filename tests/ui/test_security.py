@@ -158,3 +158,72 @@ def test_bundle_names_in_urls_cannot_leave_the_bundles_directory(workspace: Work
     app = client(workspace, Access("127.0.0.1", 8000))
     assert app.get("/deploy/..%2F..%2Fetc").status_code == 404
     assert app.get("/deploy/.hidden").status_code == 404
+
+
+def test_on_loopback_the_host_check_holds_with_a_trusted_header_too(workspace: Workspace) -> None:
+    """A rebinding page is same-origin with itself: it could set the proxy's header and read the CSRF
+    token. On loopback the Host check therefore holds whatever else is configured."""
+    access = Access("127.0.0.1", 8000, trust_header="X-Forwarded-User")
+    evil = TestClient(create_app(workspace, access), base_url="http://evil.example:8000")
+    before = (workspace.bundles / "tiny" / "manifest.json").read_bytes()
+    assert evil.get("/deploy/tiny", headers={"X-Forwarded-User": "anyone"}).status_code == 421
+    assert (
+        evil.post("/deploy/tiny/manifest", data={"manifest": "PWNED"}, headers={"X-Forwarded-User": "x"}).status_code
+        == 421
+    )
+    assert (workspace.bundles / "tiny" / "manifest.json").read_bytes() == before
+    # a proxy on this machine that passes its public name on: allowed by name only
+    named = Access("127.0.0.1", 8000, trust_header="X-Forwarded-User", allowed_hosts=("aiar.example.org",))
+    proxied = TestClient(create_app(workspace, named), base_url="http://aiar.example.org:8000")
+    assert proxied.get("/", headers={"X-Forwarded-User": "ana"}).status_code == 200
+    assert TestClient(create_app(workspace, named), base_url="http://evil.example:8000").get("/").status_code == 421
+
+
+def test_with_a_token_and_a_trusted_header_both_are_required(workspace: Workspace) -> None:
+    app = client(workspace, Access("0.0.0.0", 8000, token=TOKEN, trust_header="X-Forwarded-User"))  # noqa: S104
+    assert app.get("/deploy", headers={"X-Forwarded-User": "x"}).status_code == 401
+    assert app.get("/deploy", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 401
+    both = {"X-Forwarded-User": "x", "Authorization": f"Bearer {TOKEN}"}
+    assert app.get("/deploy", headers=both).status_code == 200
+
+
+def test_the_token_link_redirects_to_a_local_path_only(workspace: Workspace) -> None:
+    """``GET //evil.example/x?token=...`` must not answer ``Location: //evil.example/x`` (another site)."""
+    import asyncio
+
+    app = create_app(workspace, Access("0.0.0.0", 8000, token=TOKEN))  # noqa: S104
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": "//evil.example/x", "raw_path": b"//evil.example/x", "query_string": f"token={TOKEN}".encode(),
+        "headers": [(b"host", b"127.0.0.1:8000")], "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 1),
+        "root_path": "",
+    }  # fmt: skip
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    headers = dict(start["headers"])  # type: ignore[call-overload]
+    assert start["status"] == 303
+    assert headers[b"location"] == b"/evil.example/x"
+
+
+def test_caps_follow_the_exact_upload_routes(workspace: Workspace) -> None:
+    """A bundle named like an upload route gets the form's cap, not the upload's."""
+    app = client(workspace, Access("127.0.0.1", 8000), Limits(form_bytes=2048))
+    app.get("/")
+    token = app.cookies[CSRF_COOKIE]
+    answer = app.post("/deploy/upload-x/manifest", data={"manifest": "x" * 10_000, "csrf": token})
+    assert answer.status_code == 413
+
+
+def test_an_unknown_dashboard_action_does_nothing(workspace: Workspace) -> None:
+    app = client(workspace, Access("127.0.0.1", 8000))
+    app.get("/")
+    token = app.cookies[CSRF_COOKIE]
+    assert app.post("/models/tiny/anything", data={"csrf": token}).status_code == 404
