@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..environment import Storage
 from ..errors import Problem
 from . import ApplyError
 from .outdir import Model
@@ -28,18 +29,23 @@ def _trained(session: Session, model: Model) -> bool:
     return True
 
 
-def s3_client(session: Session) -> Any:
-    """boto3 on the environment's storage; credentials from the usual AWS variables or files."""
+def s3_client(storage: Storage) -> Any:
+    """boto3 on ``storage``'s endpoint; credentials from boto3's chain (AWS_* variables, profiles).
+    The one client of the environment's storage: apply's checks, status and ``aiar storage``."""
     import boto3
     from botocore.config import Config
 
-    storage = session.env.storage
-    assert storage is not None
-    return boto3.client(
+    return boto3.session.Session().client(
         "s3",
         endpoint_url=storage.endpoint,
         region_name=storage.region,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}, connect_timeout=5),
+        config=Config(
+            s3={"addressing_style": "path"},  # MinIO and moto serve buckets by path, not as subdomains
+            connect_timeout=5,
+            read_timeout=60,
+            # An unreachable endpoint fails in seconds instead of after boto3's longer default backoff.
+            retries={"mode": "standard", "total_max_attempts": 3},
+        ),
     )
 
 
@@ -50,7 +56,7 @@ def missing_datasets(session: Session, client: Any = None) -> list[Problem]:
         return []
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-    client = client if client is not None else s3_client(session)
+    client = client if client is not None else s3_client(storage)
     problems = []
     for model, key, pointer in wanted:
         if _trained(session, model):

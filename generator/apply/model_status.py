@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +23,7 @@ from croniter import croniter
 from ..runtime.config import TRAINING_STATS_FILE, ServerConfig
 from .kube import Kube, KubeError
 from .lifecycle import stopped_by
-from .outdir import KubeObject, Model, OutDir
+from .outdir import KubeObject, Model, ObjectKey, OutDir
 from .session import Session
 from .wait import deployment_state
 
@@ -101,21 +102,26 @@ def server_config(model: Model) -> ServerConfig | None:
     return None
 
 
-def public_urls(out: OutDir, model: Model) -> list[str]:
-    """Every Kong route of the model, as a URL (``https://host/path``, or just the path without a host)."""
-    if not out.gateway:
-        return []
+@lru_cache(maxsize=1)
+def _gateway_urls(gateway: bytes) -> dict[str, tuple[str, ...]]:
+    """Each Kong service's routes as URLs (``https://host/path``, or the path without a host); the
+    merged gateway file is read once for all models."""
     from ruamel.yaml import YAML
 
-    document = YAML(typ="safe", pure=False).load(out.gateway) or {}
-    urls: list[str] = []
+    document = YAML(typ="safe", pure=False).load(gateway) or {}
+    urls: dict[str, tuple[str, ...]] = {}
     for service in document.get("services") or []:
-        if service.get("name") != model.slug:
-            continue
+        found: list[str] = []
         for route in service.get("routes") or []:
             hosts = route.get("hosts") or [""]
-            urls.extend(f"https://{hosts[0]}{path}" if hosts[0] else str(path) for path in route.get("paths") or [])
+            found.extend(f"https://{hosts[0]}{path}" if hosts[0] else str(path) for path in route.get("paths") or [])
+        urls[str(service.get("name"))] = tuple(found)
     return urls
+
+
+def public_urls(out: OutDir, model: Model) -> list[str]:
+    """Every Kong route of the model, as a URL."""
+    return list(_gateway_urls(out.gateway).get(model.slug, ())) if out.gateway else []
 
 
 def cluster_url(model: Model) -> str | None:
@@ -290,7 +296,7 @@ def s3_records(session: Session) -> RecordReader | None:
         return None
     from .datasets import s3_client
 
-    client = s3_client(session)
+    client = s3_client(session.env.storage)
     bucket = session.env.storage.bucket
 
     def read(key: str) -> dict[str, Any] | None:
@@ -401,7 +407,8 @@ def amqp_queues(session: Session) -> QueueReader:
             return [Queue(name, role, error="pika is not installed") for name, role in wanted]
         username, password = "guest", "guest"
         if bus.credentials_secret:
-            secret = session.kube.get("v1", _secret_key(session, bus.credentials_secret)) or {}
+            key = ObjectKey("", "Secret", session.out.namespace or "", bus.credentials_secret)
+            secret = session.kube.get("v1", key) or {}
             data = secret.get("data") or {}
             if "username" in data and "password" in data:
                 username = base64.b64decode(data["username"]).decode()
@@ -434,12 +441,6 @@ def amqp_queues(session: Session) -> QueueReader:
         return found
 
     return read
-
-
-def _secret_key(session: Session, name: str) -> Any:
-    from .outdir import ObjectKey
-
-    return ObjectKey("", "Secret", session.out.namespace or "", name)
 
 
 def to_json(statuses: Sequence[ModelStatus]) -> str:

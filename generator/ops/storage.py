@@ -98,22 +98,9 @@ class Bucket:
 
 def open_bucket(storage: Storage) -> Bucket:
     """A client on ``storage``'s endpoint; credentials come from boto3's chain (AWS_* variables, profiles)."""
-    import boto3
-    from botocore.config import Config
+    from ..apply.datasets import s3_client
 
-    client = boto3.session.Session().client(
-        "s3",
-        endpoint_url=storage.endpoint,
-        region_name=storage.region,
-        config=Config(
-            s3={"addressing_style": "path"},  # MinIO and moto serve buckets by path, not as subdomains
-            connect_timeout=5,
-            read_timeout=60,
-            # An unreachable endpoint fails in seconds instead of after boto3's longer default backoff.
-            retries={"mode": "standard", "total_max_attempts": 3},
-        ),
-    )
-    return Bucket(client, storage.bucket, storage.endpoint)
+    return Bucket(s3_client(storage), storage.bucket, storage.endpoint)
 
 
 def bucket_for(env_file: Path) -> Bucket:
