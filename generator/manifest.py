@@ -2,182 +2,61 @@
 
 These models mirror the input and decide nothing; defaults that matter for what gets built are
 resolved in :mod:`generator.plan`. Field names keep the seed's camelCase so that pydantic locations
-are the user's JSON pointers.
+are the user's JSON pointers. The shared vocabulary (inputs, outputs, field types) is in
+:mod:`generator.manifest_parts`; ``modelData`` is the tagged union of every model type's own variant,
+each defined with its type in :mod:`generator.kinds` and gathered here from :data:`generator.kinds.KINDS`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, Union
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    JsonValue,
-    StringConstraints,
-    field_validator,
-    model_validator,
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from .kinds import KINDS
+from .manifest_parts import (
+    BusOutput,
+    BusPayload,
+    BusPrediction,
+    BusTraining,
+    BusTrainingPayload,
+    Dependency,
+    FileName,
+    HistoricDataPayload,
+    HistoricDataTraining,
+    Hyperparameters,
+    Inputs,
+    Outputs,
+    Parameter,
+    RestPayload,
+    RestPrediction,
+    RoutingKey,
+    SeedBool,
+    StrictModel,
+    Text,
 )
 
 _SCHEMA_ID = "https://aiar.dev/schemas/manifest.schema.json"
 
+if TYPE_CHECKING:
 
-class _Model(BaseModel):
-    # strict: "1" is not a version and "yes" is not a bool; the seed's own loose spots opt out.
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    class _Payload(Protocol):
+        @property
+        def hyperparameters(self) -> Hyperparameters: ...
 
+    class ModelData(Protocol):
+        """What every type's ``modelData`` variant has; a type's own code narrows to its variant."""
 
-def _seed_bool(value: object) -> object:
-    """The seed writes ``"online": "true"``; accept that spelling and real booleans, nothing else."""
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    return value
+        @property
+        def type(self) -> str: ...
 
+        @property
+        def payload(self) -> _Payload: ...
 
-SeedBool = Annotated[bool, BeforeValidator(_seed_bool)]
-Text = Annotated[str, StringConstraints(max_length=4096)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=253)]
-RoutingKeyName = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.#*-]+$")]
+else:
+    ModelData = Annotated[Union[tuple(kind.variant for kind in KINDS.values())], Field(discriminator="type")]  # noqa: UP007
 
-
-class RoutingKey(_Model):
-    name: RoutingKeyName
-
-
-class BusPayload(_Model):
-    routingKeys: Annotated[list[RoutingKey], Field(min_length=1)]
-
-
-class BusTrainingPayload(BusPayload):
-    buffer: Annotated[int, Field(ge=1, le=10_000_000)] = 1000
-    online: SeedBool = False
-
-
-class HistoricDataPayload(_Model):
-    dataSource: Name = "STORAGE"
-    fileName: Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=r"^[^/\\][^\\]*$")]
-
-
-class HistoricDataTraining(_Model):
-    type: Literal["HISTORIC_DATA"]
-    payload: HistoricDataPayload
-
-
-class BusTraining(_Model):
-    type: Literal["MESSAGE_BUS"]
-    payload: BusTrainingPayload
-
-
-class Parameter(_Model):
-    position: Annotated[int, Field(ge=1, le=1000)]
-    name: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-    description: Text = ""
-
-
-class RestPayload(_Model):
-    parameters: list[Parameter] = Field(default_factory=list)
-
-    @field_validator("parameters")
-    @classmethod
-    def _unique(cls, parameters: list[Parameter]) -> list[Parameter]:
-        for attr in ("name", "position"):
-            values = [getattr(p, attr) for p in parameters]
-            dupes = sorted({v for v in values if values.count(v) > 1}, key=str)
-            if dupes:
-                raise ValueError(f"parameter {attr}s must be unique; repeated: {dupes}")
-        return parameters
-
-
-class RestPrediction(_Model):
-    type: Literal["REST_API"]
-    payload: RestPayload
-
-
-class BusPrediction(_Model):
-    type: Literal["MESSAGE_BUS"]
-    payload: BusPayload
-
-
-class BusOutput(_Model):
-    type: Literal["MESSAGE_BUS"]
-    payload: BusPayload
-
-
-TrainingInput = Annotated[HistoricDataTraining | BusTraining, Field(discriminator="type")]
-PredictionInput = Annotated[RestPrediction | BusPrediction, Field(discriminator="type")]
-
-
-class Inputs(_Model):
-    training: list[TrainingInput] = Field(default_factory=list)
-    prediction: list[PredictionInput] = Field(default_factory=list)
-
-
-class Outputs(_Model):
-    training: list[BusOutput] = Field(default_factory=list)
-    prediction: list[BusOutput] = Field(default_factory=list)
-
-
-_PIP_NAME = r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(?:\[[A-Za-z0-9._,-]+\])?$"
-# A bare version ("1.0.1") or PEP 440 specifiers ("~=1.4", ">=2,<3"); nothing that pip would read
-# as an option or a second requirement line.
-_PIP_VERSION = (
-    r"^(?:(?:==|>=|<=|~=|!=|<|>|===)?\s*[A-Za-z0-9.*+!_-]+)(?:\s*,\s*(?:==|>=|<=|~=|!=|<|>)\s*[A-Za-z0-9.*+!_-]+)*$"
-)
-
-
-class Dependency(_Model):
-    name: Annotated[str, StringConstraints(max_length=128, pattern=_PIP_NAME)]
-    version: Annotated[str, StringConstraints(max_length=128, pattern=_PIP_VERSION)]
-
-
-FileName = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")]
-Hyperparameters = dict[str, JsonValue]
-
-
-class PythonPayload(_Model):
-    dependencies: list[Dependency] = Field(default_factory=list)
-    hyperparameters: Hyperparameters = Field(default_factory=dict)
-    modelFile: FileName | None = None
-
-
-class H2OPayload(_Model):
-    jarFile: FileName = "predict.jar"
-    hyperparameters: Hyperparameters = Field(default_factory=dict)
-    modelFile: FileName | None = None
-
-
-class DockerLayer(_Model):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9._-]*$")]
-
-
-EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
-
-
-class DockerLayersPayload(_Model):
-    layers: list[DockerLayer] = Field(default_factory=list)
-    envVars: dict[EnvVarName, Annotated[str, StringConstraints(max_length=4096)]] = Field(default_factory=dict)
-    openapi: dict[str, JsonValue] | Annotated[str, StringConstraints(max_length=255)] | None = None
-    hyperparameters: Hyperparameters = Field(default_factory=dict)
-
-
-class PythonModel(_Model):
-    type: Literal["PYTHON"]
-    payload: PythonPayload = PythonPayload()
-
-
-class H2OModel(_Model):
-    type: Literal["H2O"]
-    payload: H2OPayload = H2OPayload()
-
-
-class DockerLayersModel(_Model):
-    type: Literal["DOCKER_LAYERS"]
-    payload: DockerLayersPayload = DockerLayersPayload()
-
-
-ModelData = Annotated[PythonModel | H2OModel | DockerLayersModel, Field(discriminator="type")]
 
 # --- extensions: what the original system configured in its web UI -------------------------------
 
@@ -186,7 +65,7 @@ _ALL_DAYS: tuple[Day, ...] = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 TimeOfDay = Annotated[str, StringConstraints(pattern=r"^(?:[01]\d|2[0-3]):[0-5]\d$")]
 
 
-class ScheduleEntry(_Model):
+class ScheduleEntry(StrictModel):
     """One point in the week at which the model starts or stops: ``{"days": ["MON"], "at": "08:00"}``."""
 
     at: TimeOfDay
@@ -200,7 +79,7 @@ class ScheduleEntry(_Model):
         return days
 
 
-class Schedule(_Model):
+class Schedule(StrictModel):
     timezone: Annotated[
         str,
         StringConstraints(max_length=64, pattern=r"^(?:UTC|[A-Z][A-Za-z_-]+(?:/[A-Za-z0-9_+-]+){1,2})$"),
@@ -218,7 +97,7 @@ class Schedule(_Model):
 RoleName = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
-class Access(_Model):
+class Access(StrictModel):
     roles: Annotated[list[RoleName], Field(min_length=1)]
 
     @field_validator("roles")
@@ -233,21 +112,21 @@ Cpu = Annotated[str, StringConstraints(pattern=r"^(?:\d+m|\d+(?:\.\d{1,3})?)$")]
 Memory = Annotated[str, StringConstraints(pattern=r"^\d+(?:Ki|Mi|Gi|Ti|k|M|G|T)?$")]
 
 
-class ResourceAmounts(_Model):
+class ResourceAmounts(StrictModel):
     cpu: Cpu | None = None
     memory: Memory | None = None
 
 
-class Resources(_Model):
+class Resources(StrictModel):
     requests: ResourceAmounts = ResourceAmounts()
     limits: ResourceAmounts = ResourceAmounts()
 
 
-class Monitoring(_Model):
+class Monitoring(StrictModel):
     wazuh: SeedBool = False
 
 
-class Manifest(_Model):
+class Manifest(StrictModel):
     """A model bundle's ``manifest.json``."""
 
     model_config = ConfigDict(
@@ -294,3 +173,31 @@ def slugify(name: str) -> str:
 
 def manifest_json_schema() -> dict[str, Any]:
     return Manifest.model_json_schema(mode="validation")
+
+
+__all__ = [
+    "Access",
+    "BusOutput",
+    "BusPayload",
+    "BusPrediction",
+    "BusTraining",
+    "BusTrainingPayload",
+    "Dependency",
+    "FileName",
+    "HistoricDataPayload",
+    "HistoricDataTraining",
+    "Inputs",
+    "Manifest",
+    "ModelData",
+    "Monitoring",
+    "Outputs",
+    "Parameter",
+    "Resources",
+    "RestPayload",
+    "RestPrediction",
+    "RoutingKey",
+    "Schedule",
+    "ScheduleEntry",
+    "manifest_json_schema",
+    "slugify",
+]

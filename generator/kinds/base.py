@@ -10,6 +10,7 @@ A type module imports only what reads bundles, the environment and aiar's assets
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,12 +18,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..bundle import BundleSource
 from ..environment import LoadedEnvironment
 from ..errors import Problem
-from ..manifest import Manifest
 from ..render import Files
 from ..runtime import config as rc
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from ..load import LoadedBundle
+    from ..manifest import Manifest
     from ..plan import ModelPlan
     from .docker_layers import LayersPlan
     from .h2o import JavaPlan
@@ -37,6 +40,8 @@ class KindPlan:
 
     requirements: tuple[str, ...] = ()
     """The manifest's pins, as ``name==version`` (or its own specifier), in the manifest's order."""
+    model_file: str | None = None
+    """The file training writes and serving loads (``modelFile``), for the types that have one."""
     jvm: rc.JvmConfig | None = None
     """The model server's JVM part (H2O)."""
     java: JavaPlan | None = None
@@ -62,6 +67,12 @@ class ModelKind(Protocol):
 
     @property
     def type(self) -> str: ...
+
+    @property
+    def variant(self) -> builtins.type[BaseModel]:
+        """Its ``modelData`` in the manifest (``type`` a literal of :attr:`type`), a member of the tagged
+        union :data:`generator.manifest.ModelData`."""
+        ...
 
     @property
     def own_server(self) -> bool:

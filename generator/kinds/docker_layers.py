@@ -18,7 +18,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import Field, JsonValue, StringConstraints
 
 from .. import __version__, defaults
 from ..assets import LAYER_SUFFIX, layer_catalog, runtime_archive, runtime_requirements
@@ -27,7 +29,7 @@ from ..dockerfile import security_problems
 from ..environment import LoadedEnvironment
 from ..errors import Problem
 from ..jsonpos import JsonSyntaxError, parse_json
-from ..manifest import DockerLayersModel, Manifest
+from ..manifest_parts import EnvVarName, Hyperparameters, StrictModel
 from ..render import Files
 from ..render.context import add_bundle_files, ignore_file
 from ..textrender import docker_string, render
@@ -35,10 +37,28 @@ from .base import KindPlan, Locate, missing
 
 if TYPE_CHECKING:
     from ..load import LoadedBundle
+    from ..manifest import Manifest
     from ..plan import ModelPlan
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
 LAYERS_DIR = "aiar-layers"
+
+
+class DockerLayer(StrictModel):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9._-]*$")]
+
+
+class DockerLayersPayload(StrictModel):
+    layers: list[DockerLayer] = Field(default_factory=list)
+    envVars: dict[EnvVarName, Annotated[str, StringConstraints(max_length=4096)]] = Field(default_factory=dict)
+    openapi: dict[str, JsonValue] | Annotated[str, StringConstraints(max_length=255)] | None = None
+    hyperparameters: Hyperparameters = Field(default_factory=dict)
+
+
+# modelData of a DOCKER_LAYERS model (a comment: a docstring would become the schema's description)
+class DockerLayersModel(StrictModel):
+    type: Literal["DOCKER_LAYERS"]
+    payload: DockerLayersPayload = DockerLayersPayload()
 
 
 @dataclass(frozen=True)
@@ -212,6 +232,7 @@ def layered_dockerfile(plan: ModelPlan, layers: LayersPlan) -> str:
 
 class DockerLayersKind:
     type = "DOCKER_LAYERS"
+    variant = DockerLayersModel
     own_server = True
     online_training = False
 

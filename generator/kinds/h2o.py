@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
 
 from .. import defaults
 from ..assets import h2o_jar
 from ..bundle import BundleSource
 from ..environment import LoadedEnvironment
 from ..errors import Problem
-from ..manifest import H2OModel, H2OPayload, Manifest
+from ..manifest_parts import FileName, Hyperparameters, StrictModel
 from ..render import Files
 from ..runtime import config as rc
 from .base import KindPlan, Locate, missing, model_file_problems
@@ -24,9 +26,22 @@ from .server_image import server_context
 
 if TYPE_CHECKING:
     from ..load import LoadedBundle
+    from ..manifest import Manifest
     from ..plan import ModelPlan
 
 TRAIN_JAR = "src/train.jar"
+
+
+class H2OPayload(StrictModel):
+    jarFile: FileName = "predict.jar"
+    hyperparameters: Hyperparameters = Field(default_factory=dict)
+    modelFile: FileName | None = None
+
+
+# modelData of an H2O model: a MOJO (modelFile) or the bundle's own jar (a comment, not a docstring)
+class H2OModel(StrictModel):
+    type: Literal["H2O"]
+    payload: H2OPayload = H2OPayload()
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,7 @@ def _jvm(payload: H2OPayload, trains: bool) -> rc.JvmConfig:
 
 class H2OKind:
     type = "H2O"
+    variant = H2OModel
     own_server = False
     online_training = False
 
@@ -103,7 +119,8 @@ class H2OKind:
         # no Java image only for `aiar serve`, which runs the JVM of the machine (the checks step
         # requires one for everything that is built)
         java = None if images.java is None else JavaPlan(images.java, images.java_home, not jar_in_bundle)
-        return KindPlan(jvm=_jvm(payload, bool(loaded.manifest.input.training)), java=java)
+        trains = bool(loaded.manifest.input.training)
+        return KindPlan(model_file=payload.modelFile, jvm=_jvm(payload, trains), java=java)
 
     def build_context(self, plan: ModelPlan) -> Files:
         jvm = plan.server.jvm

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
 
 from ..bundle import BundleSource
 from ..environment import LoadedEnvironment
 from ..errors import Problem
-from ..manifest import Manifest, PythonModel, RestPrediction
+from ..manifest_parts import Dependency, FileName, Hyperparameters, RestPrediction, StrictModel
 from ..render import Files
 from ..runtime.config import source_predict_style
 from .base import KindPlan, Locate, missing, model_file_problems
@@ -17,7 +19,20 @@ from .server_image import server_context
 
 if TYPE_CHECKING:
     from ..load import LoadedBundle
+    from ..manifest import Manifest
     from ..plan import ModelPlan
+
+
+class PythonPayload(StrictModel):
+    dependencies: list[Dependency] = Field(default_factory=list)
+    hyperparameters: Hyperparameters = Field(default_factory=dict)
+    modelFile: FileName | None = None
+
+
+# modelData of a PYTHON model: src/predict.py (and src/train.py) and its pins (a comment, not a docstring)
+class PythonModel(StrictModel):
+    type: Literal["PYTHON"]
+    payload: PythonPayload = PythonPayload()
 
 
 def _requirement(name: str, version: str) -> str:
@@ -68,6 +83,7 @@ def _code_problems(
 
 class PythonKind:
     type = "PYTHON"
+    variant = PythonModel
     own_server = False
     online_training = True
 
@@ -90,7 +106,9 @@ class PythonKind:
         return []
 
     def plan(self, loaded: LoadedBundle, environment: LoadedEnvironment) -> KindPlan:
-        return KindPlan(requirements=requirements(loaded.manifest))
+        data = loaded.manifest.modelData
+        assert isinstance(data, PythonModel)
+        return KindPlan(requirements=requirements(loaded.manifest), model_file=data.payload.modelFile)
 
     def build_context(self, plan: ModelPlan) -> Files:
         return server_context(plan)

@@ -81,7 +81,7 @@ def plan_model(loaded: LoadedBundle, version: int, environment: LoadedEnvironmen
     kind = kind_of(m)
     part = kind.plan(loaded, environment)
     slug = slugify(m.name)
-    server = server_config(slug, version, loaded, env, part.jvm)
+    server = server_config(slug, version, loaded, env, part)
     routes = part.layers.routes if part.layers else ()
     return ModelPlan(
         slug=slug,
@@ -118,5 +118,5 @@ def plan_local(loaded: LoadedBundle, version: int, environment: LoadedEnvironmen
             [loaded.problem("/modelData/type", f"a {kind.type} model runs from its own image; build it with apply")]
         )
     part = kind.plan(loaded, environment)
-    server = server_config(slugify(m.name), version, loaded, environment.env, part.jvm)
+    server = server_config(slugify(m.name), version, loaded, environment.env, part)
     return LocalPlan(server, part.requirements)

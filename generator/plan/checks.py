@@ -11,14 +11,8 @@ from ..environment import LoadedEnvironment
 from ..errors import Problem
 from ..kinds import kind_of
 from ..load import LoadedBundle
-from ..manifest import BusPrediction, BusTraining, HistoricDataTraining
-
-
-def uses_bus(loaded: LoadedBundle) -> bool:
-    m = loaded.manifest
-    bus_in = any(isinstance(p, BusPrediction) for p in m.input.prediction)
-    bus_train = any(isinstance(t, BusTraining) for t in m.input.training)
-    return bus_in or bus_train or bool(m.output.prediction or m.output.training)
+from ..manifest import HistoricDataTraining
+from .bus import uses_bus
 
 
 def _common_problems(loaded: LoadedBundle, environment: LoadedEnvironment) -> list[Problem]:

@@ -168,7 +168,7 @@ def serve(config: ServerConfig, host: str, port: int | None = None, workers: int
 
     metrics = Metrics()
     state = ModelState()
-    if config.model.type == "H2O":
+    if config.jvm is not None:  # the compiler gave the model a JVM part: H2O
         from . import jvm
 
         code, health = jvm.predict_code(config)

@@ -12,8 +12,8 @@ from tests.conftest import REPO
 PACKAGE = REPO / "generator"
 
 COMPILER = {
-    "bundle", "jsonpos", "validate", "manifest", "load", "environment", "lock", "kinds", "plan", "dockerfile",
-    "textrender", "yamlout", "render", "writer", "pipeline", "schema",
+    "bundle", "jsonpos", "validate", "manifest", "manifest_parts", "load", "environment", "lock", "kinds", "plan",
+    "dockerfile", "textrender", "yamlout", "render", "writer", "pipeline", "schema",
 }  # fmt: skip
 LEAVES = {"errors", "contract", "defaults", ""}
 """Imported by every room; they import nothing of aiar's (``""`` is the package itself: ``__version__``)."""
@@ -135,6 +135,10 @@ def test_the_rule_catches_a_wrong_import(tmp_path: Path) -> None:
     assert not allowed("apply", "assets")
 
 
+CALLERS = ("load", "plan", "manifest")
+"""What calls the model types (``manifest`` gathers their variants): known to them by type alone."""
+
+
 def test_kinds_import_load_and_plan_for_types_only() -> None:
     """``load`` and ``plan`` call the model types, so a type module may know them only by their types:
     a runtime import of either would be a cycle (``kinds`` -> ``plan`` -> ``load`` -> ``kinds``)."""
@@ -150,6 +154,29 @@ def test_kinds_import_load_and_plan_for_types_only() -> None:
         wrong.extend(
             f"{path.name}:{node.lineno} imports {node.module}"
             for node in ast.walk(tree)
-            if isinstance(node, ast.ImportFrom) and id(node) not in guarded and node.module in ("load", "plan")
+            if isinstance(node, ast.ImportFrom)
+            and id(node) not in guarded
+            and node.module in ("load", "plan", "manifest")
         )
     assert wrong == []
+
+
+def test_model_types_are_told_apart_only_in_their_own_rooms() -> None:
+    """A new model type is one module in ``kinds/``: no other compiler, apply or CLI module names a
+    type (``"H2O"``...) or a type's manifest variant. The model server (``runtime/``), which ships alone,
+    names them only in its config's ``model.type``."""
+    from generator.kinds import KINDS
+
+    names = set(KINDS) | {kind.variant.__name__ for kind in KINDS.values()}
+    names |= {getattr(kind.variant.model_fields["payload"].annotation, "__name__", "") for kind in KINDS.values()}
+    wrong: list[str] = []
+    for path in MODULES:
+        room = room_of(module_of(path))
+        if room == "kinds" or module_of(path) == "runtime.config":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in names:
+                wrong.append(f"{path.relative_to(REPO)}:{node.lineno} {node.value!r}")
+            elif isinstance(node, ast.Name | ast.alias) and getattr(node, "id", getattr(node, "name", None)) in names:
+                wrong.append(f"{path.relative_to(REPO)}:{node.lineno} {getattr(node, 'id', getattr(node, 'name', ''))}")
+    assert wrong == [], f"model types named outside kinds/: {wrong}"

@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 from generator.bundle import read_bundle
+from generator.kinds.python import PythonModel
 from generator.load import load_bundle
-from generator.manifest import BusTraining, HistoricDataTraining, PythonModel
+from generator.manifest import BusTraining, HistoricDataTraining
 from tests.conftest import SEED_MANIFEST, SEED_MANIFEST_SHA256
 
 
