@@ -49,6 +49,31 @@ def s3_client(storage: Storage) -> Any:
     )
 
 
+MAX_TRAINING_RECORD_BYTES = 64 * 1024
+"""A training record (``training-stats.json``) larger than this is not read."""
+
+
+def read_training_record(client: Any, bucket: str, key: str) -> dict[str, Any] | str:
+    """The training record training stored with a model, or why it cannot be read (``aiar status``
+    shows nothing then, ``aiar storage ls`` the reason): never a failure of either."""
+    import json
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        answer = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{MAX_TRAINING_RECORD_BYTES}")
+        data = answer["Body"].read(MAX_TRAINING_RECORD_BYTES + 1)
+    except (BotoCoreError, ClientError) as exc:
+        return str(exc)[:200]
+    if len(data) > MAX_TRAINING_RECORD_BYTES:
+        return f"larger than {MAX_TRAINING_RECORD_BYTES} bytes"
+    try:
+        record = json.loads(data)
+    except ValueError:
+        return "not JSON"
+    return record if isinstance(record, dict) else "not a JSON object"
+
+
 def missing_datasets(session: Session, client: Any = None) -> list[Problem]:
     storage = session.env.storage
     wanted = [(m, key, pointer) for m in session.out.models for key, pointer in m.datasets]

@@ -294,19 +294,13 @@ def s3_records(session: Session) -> RecordReader | None:
     """Reads training records from the environment's storage; None without storage."""
     if session.env.storage is None:
         return None
-    from .datasets import s3_client
+    from .datasets import read_training_record, s3_client
 
     client = s3_client(session.env.storage)
     bucket = session.env.storage.bucket
 
     def read(key: str) -> dict[str, Any] | None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            data = client.get_object(Bucket=bucket, Key=key, Range="bytes=0-65536")["Body"].read(65537)
-            record = json.loads(data)
-        except (BotoCoreError, ClientError, ValueError):
-            return None
+        record = read_training_record(client, bucket, key)
         return record if isinstance(record, dict) else None
 
     return read

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import re
 import stat
@@ -322,24 +321,12 @@ def _models(objects: Iterator[StoredObject]) -> tuple[StoredModel, ...]:
     )
 
 
-MAX_TRAINING_RECORD_BYTES = 64 * 1024
-
-
 def _training_record(bucket: Bucket, key: str) -> Any:
     """The stored training record, or a note of why it cannot be shown (never a failure of ``ls``)."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from ..apply.datasets import read_training_record
 
-    try:
-        answer = bucket.client.get_object(Bucket=bucket.name, Key=key, Range=f"bytes=0-{MAX_TRAINING_RECORD_BYTES}")
-        data = answer["Body"].read(MAX_TRAINING_RECORD_BYTES + 1)
-    except (BotoCoreError, ClientError) as exc:
-        return {"unreadable": str(exc)[:200]}
-    if len(data) > MAX_TRAINING_RECORD_BYTES:
-        return {"unreadable": f"larger than {MAX_TRAINING_RECORD_BYTES} bytes"}
-    try:
-        return json.loads(data)
-    except ValueError:
-        return {"unreadable": "not JSON"}
+    record = read_training_record(bucket.client, bucket.name, key)
+    return record if isinstance(record, dict) else {"unreadable": record}
 
 
 def _with_training(bucket: Bucket, models: tuple[StoredModel, ...]) -> tuple[StoredModel, ...]:

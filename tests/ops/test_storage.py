@@ -565,3 +565,31 @@ def test_dataset_names_unit() -> None:
     assert ops.parse_ref("quality-classifier:latest") == ops.ModelRef("quality-classifier", None)
     assert ops.parse_ref("quality-classifier") == ops.DatasetRef("quality-classifier")
     assert ops.parse_ref("data:v2.csv") == ops.DatasetRef("data:v2.csv")  # a colon alone is fine
+
+
+def test_training_records_shown_or_why_not(cli: Cli, platform_s3: Any, platform_bucket: str, unique: str) -> None:
+    """The record training stores beside the model file is listed with its version; one that cannot be
+    read (not JSON, too large, not an object) says why instead of failing ``ls``."""
+    from generator.apply.datasets import MAX_TRAINING_RECORD_BYTES
+    from generator.runtime.config import TRAINING_STATS_FILE
+
+    records = {
+        1: json.dumps({"trained_at": "2026-12-01T00:00:00Z", "stats": {"rows": 3}}).encode(),
+        2: b"{not json",
+        3: b"[" + b"0," * MAX_TRAINING_RECORD_BYTES + b"0]",
+        4: b"[1, 2]",
+    }
+    for version, record in records.items():
+        key = defaults.model_key(unique, version, "model.pkl")
+        platform_s3.put_object(Bucket=platform_bucket, Key=key, Body=b"model")
+        platform_s3.put_object(
+            Bucket=platform_bucket, Key=key.rpartition("/")[0] + "/" + TRAINING_STATS_FILE, Body=record
+        )
+
+    listed = _json(cli("ls", "models", "-o", "json").stdout)
+    (mine,) = [m for m in listed["models"] if m["model"] == unique]
+    training = {v["version"]: v["training"] for v in mine["versions"]}
+    assert training[1] == {"trained_at": "2026-12-01T00:00:00Z", "stats": {"rows": 3}}
+    assert training[2] == {"unreadable": "not JSON"}
+    assert training[3] == {"unreadable": f"larger than {MAX_TRAINING_RECORD_BYTES} bytes"}
+    assert training[4] == {"unreadable": "not a JSON object"}
