@@ -6,6 +6,10 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import ServerConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,7 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     # in a pod the server listens on every interface; the NetworkPolicy decides who reaches it
     serve.add_argument("--host", default="0.0.0.0")  # noqa: S104
     serve.add_argument("--port", type=int, default=None, help="default: rest.port of the config")
-    serve.add_argument("--workers", type=int, default=4, help="threads running predict()")
+    serve.add_argument("--workers", type=int, default=4, help="threads running predict() (per process)")
+    serve.add_argument(
+        "--processes", type=int, default=1, help="server processes sharing the port (SO_REUSEPORT); see workers.py"
+    )
+    serve.add_argument("--worker-of", type=int, default=None, help=argparse.SUPPRESS)  # set by the supervisor
     train = commands.add_parser("train", help="the training Job")
     train.add_argument("--config", type=Path, required=True)
     train.add_argument(
@@ -37,11 +45,28 @@ def main(argv: list[str] | None = None) -> int:
     config = server.load_config(args.config)
     try:
         if args.command == "serve":
-            return server.serve(config, args.host, args.port, args.workers)
+            return _serve(args, config)
         return server.train(config, args.rounds, args.historic_only)
     except UserCodeError as exc:  # the bundle's code breaks the contract: say how, in one line
         logging.getLogger("aiar").error("%s", exc)
         return 1
+
+
+def _serve(args: argparse.Namespace, config: ServerConfig) -> int:
+    from . import server, workers
+
+    port = args.port if args.port is not None else (config.rest.port if config.rest else 8080)
+    if args.worker_of is not None:  # one of the processes of --processes N
+        workers.become_worker(args.worker_of)
+        return server.serve(config, args.host, port, args.workers, [workers.listening_socket(args.host, port)])
+    try:
+        workers.check_config(config, args.processes)
+    except workers.WorkersError as exc:
+        logging.getLogger("aiar").error("%s", exc)
+        return 1
+    if args.processes > 1:
+        return workers.supervise(args.config, config, args.host, port, args.processes, args.workers)
+    return server.serve(config, args.host, port, args.workers)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,20 @@
-"""Prometheus metrics. Labels are bounded sets (route templates, channels, outcomes), never request data."""
+"""Prometheus metrics. Labels are bounded sets (route templates, channels, outcomes), never request data.
+
+Served by several processes (``serve --processes N``, see ``workers.py``), prometheus_client's
+multiprocess mode applies: ``PROMETHEUS_MULTIPROC_DIR`` is set for every process before it imports
+prometheus_client, each writes its values to files there, and ``/metrics`` (whichever process
+answers) reports counters and histograms summed over all processes, ``aiar_model_ready`` as the
+minimum over the living ones (1 only when every process can answer; refreshed each
+``READY_REFRESH_S``) and ``aiar_model_load_seconds`` as their maximum. The ``process_*`` metrics
+(RSS, CPU) are per process, so they are only reported by a single-process server.
+"""
 
 from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
 
 from prometheus_client import (
     CollectorRegistry,
@@ -11,8 +25,11 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+READY_REFRESH_S = 1.0
 
 
 class Metrics:
@@ -20,7 +37,9 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        ProcessCollector(registry=self.registry)  # RSS, CPU, open fds: what capacity planning needs
+        self.multiprocess_dir = os.environ.get(MULTIPROC_ENV) or None
+        if self.multiprocess_dir is None:
+            ProcessCollector(registry=self.registry)  # RSS, CPU, open fds: what capacity planning needs
         r = self.registry
         self.requests = Counter(
             "aiar_http_requests",
@@ -57,9 +76,13 @@ class Metrics:
             "aiar_model_load_seconds",
             "Time the last model load took (download + load()).",
             registry=r,
+            multiprocess_mode="livemax",
         )
         self.model_ready = Gauge(
-            "aiar_model_ready", "1 while the model can answer (loaded; for H2O, its JVM up).", registry=r
+            "aiar_model_ready",
+            "1 while the model can answer (loaded; for H2O, its JVM up).",
+            registry=r,
+            multiprocess_mode="livemin",
         )
         self.model_updates = Counter(
             "aiar_model_updates",
@@ -67,5 +90,23 @@ class Metrics:
             registry=r,
         )
 
+    def ready_from(self, ready: Callable[[], bool]) -> None:
+        """``aiar_model_ready`` follows ``ready()``: read at each scrape, or with several processes
+        written every ``READY_REFRESH_S`` (a scrape reads the other processes' files, not their state)."""
+        if self.multiprocess_dir is None:
+            self.model_ready.set_function(lambda: 1.0 if ready() else 0.0)
+            return
+
+        def refresh() -> None:
+            while True:
+                self.model_ready.set(1.0 if ready() else 0.0)
+                time.sleep(READY_REFRESH_S)
+
+        threading.Thread(target=refresh, name="metrics-ready", daemon=True).start()
+
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)

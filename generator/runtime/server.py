@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -163,7 +164,14 @@ def _after_ready(state: ModelState, stop: threading.Event, consumer: Consumer) -
             return
 
 
-def serve(config: ServerConfig, host: str, port: int | None = None, workers: int = 4) -> int:
+def serve(
+    config: ServerConfig,
+    host: str,
+    port: int | None = None,
+    workers: int = 4,
+    sockets: list[socket.socket] | None = None,
+) -> int:
+    """Serve until stopped; ``sockets``: already listening ones (a process of ``--processes N``)."""
     import uvicorn
 
     metrics = Metrics()
@@ -177,7 +185,7 @@ def serve(config: ServerConfig, host: str, port: int | None = None, workers: int
         code = PredictCode.from_layout(config.code, len(config.rest.parameters) if config.rest else 1)
     storage = open_storage(config.storage) if config.storage else None
     # read at each scrape: an H2O model whose JVM is restarting is loaded but cannot answer
-    metrics.model_ready.set_function(lambda: 1.0 if state.ready else 0.0)
+    metrics.ready_from(lambda: state.ready)
     predictor = Predictor(config, code, state)
     app = RestApp(config, predictor, metrics, workers=workers)
     stop = threading.Event()
@@ -232,7 +240,7 @@ def serve(config: ServerConfig, host: str, port: int | None = None, workers: int
         )
     )
     try:
-        server.run()
+        server.run(sockets=sockets)
     finally:
         stop.set()
         for thread in threads:

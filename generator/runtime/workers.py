@@ -1,0 +1,159 @@
+"""Several server processes on one port: ``serve --processes N``.
+
+predict() holds the GIL, so one process uses about one core whatever its thread count. With
+``--processes N`` a supervisor process reserves the port and starts N copies of ``serve``; each binds
+the same address with ``SO_REUSEPORT`` and the kernel spreads new connections over them. The
+supervisor loads no model and serves nothing: it forwards SIGTERM/SIGINT to every child, waits for
+their graceful shutdown (then kills what is left), and stops them all as soon as one exits on its
+own (the pod restarts whole, as it would with one process). A child asks the kernel for SIGTERM
+when the supervisor dies (``PR_SET_PDEATHSIG``), so even a SIGKILLed supervisor leaves no orphan.
+
+Metrics use prometheus_client's multiprocess mode: the supervisor gives the children one directory
+(``PROMETHEUS_MULTIPROC_DIR``), every process writes its counters and histograms there, and whichever
+process answers ``/metrics`` reports the sums over all of them (see ``metrics.py``).
+
+Bus training is refused with more than one process: each process would train on a share of the
+records and keep its own model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+from .config import ServerConfig
+from .metrics import MULTIPROC_ENV
+
+log = logging.getLogger("aiar.workers")
+
+STOP_GRACE_S = 15.0
+"""How long the children get to finish (uvicorn's own graceful shutdown is 10 s) before SIGKILL."""
+POLL_S = 0.2
+BACKLOG = 2048
+_PR_SET_PDEATHSIG = 1
+
+
+class WorkersError(RuntimeError):
+    """A configuration that cannot run in several processes."""
+
+
+def check_config(config: ServerConfig, processes: int) -> None:
+    if processes < 1:
+        raise WorkersError("--processes must be at least 1")
+    if processes > 1 and config.training is not None and config.training.bus is not None:
+        raise WorkersError(
+            "--processes > 1 with bus training: each process would train on a share of the records; use one process"
+        )
+
+
+def _address(host: str, port: int) -> tuple[socket.AddressFamily, tuple[str, int]]:
+    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    return family, (str(address[0]), int(address[1]))
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    family, address = _address(host, port)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A child's own listening socket on the supervisor's port (``SO_REUSEPORT``)."""
+    sock = _reuse_port_socket(host, port)
+    sock.listen(BACKLOG)
+    sock.setblocking(False)
+    return sock
+
+
+def become_worker(supervisor: int) -> None:
+    """Die with the supervisor: the kernel sends SIGTERM when it exits, however it exits."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != supervisor:  # it died before prctl took effect
+        raise SystemExit(1)
+
+
+def supervise(config_path: Path, config: ServerConfig, host: str, port: int, processes: int, threads: int) -> int:
+    """Run ``processes`` servers on ``host:port`` until a signal (exit 0) or one of them exits (its code)."""
+    check_config(config, processes)
+    # Bound but not listening: it holds the port (and resolves port 0) for the children, and takes
+    # no connections itself.
+    holder = _reuse_port_socket(host, port)
+    port = holder.getsockname()[1]
+    metrics_dir = tempfile.mkdtemp(prefix="aiar-metrics-")
+    env = {**os.environ, MULTIPROC_ENV: metrics_dir}
+    stop = threading.Event()
+
+    def requested(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, requested) for sig in (signal.SIGTERM, signal.SIGINT)}
+    command = [
+        sys.executable,
+        "-m",
+        __package__ or "aiar_runtime",
+        "serve",
+        "--config",
+        str(config_path),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(threads),
+        "--worker-of",
+        str(os.getpid()),
+    ]
+    children: list[subprocess.Popen[bytes]] = []
+    code = 0
+    try:
+        # a fixed argv, no shell: this interpreter and this server's own arguments
+        children.extend(subprocess.Popen(command, env=env) for _ in range(processes))  # noqa: S603
+        log.info("serving on %s:%d with %d processes: %s", host, port, processes, [c.pid for c in children])
+        while not stop.wait(POLL_S):
+            exited = next((c for c in children if c.poll() is not None), None)
+            if exited is not None:
+                log.error("server process %d exited with %s; stopping the others", exited.pid, exited.returncode)
+                code = exited.returncode if exited.returncode and exited.returncode > 0 else 1
+                break
+    finally:
+        _stop_all(children)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        holder.close()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    return code
+
+
+def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    deadline = time.monotonic() + STOP_GRACE_S
+    for child in children:
+        try:
+            child.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("server process %d did not stop in %.0fs; killing it", child.pid, STOP_GRACE_S)
+            child.kill()
+            child.wait()
