@@ -64,6 +64,15 @@ def runtime_requirements() -> tuple[str, ...]:
     return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
 
 
+@cache
+def optional_runtime_requirements() -> dict[str, str]:
+    """The model server's pins that only some models need (``requirements-optional.txt``), by package."""
+    path = _runtime() / "requirements-optional.txt"
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    pins = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return {pin.split("==")[0]: pin for pin in pins}
+
+
 def h2o_jar_path() -> Path:
     """aiar's H2O bridge jar on disk (built from ``java/h2o-bridge`` by its ``build.sh``).
 

@@ -20,6 +20,8 @@ RUN_AS_UID = 10001
 """Numeric, so that Kubernetes can verify ``runAsNonRoot`` without reading /etc/passwd."""
 
 HTTP_PORT = 8080
+OIP_OUTPUT = "result"
+"""The one OIP output of a model whose code returns one result."""
 
 JAVA_DIR = "/opt/java"
 """Where an H2O image holds the JRE copied from the environment's Java image."""

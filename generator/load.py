@@ -10,7 +10,7 @@ from .bundle import BundleSource
 from .errors import ManifestError, Problem
 from .jsonpos import Positions
 from .kinds import KINDS, kind_of
-from .manifest import BusTraining, HistoricDataTraining, Manifest, slugify
+from .manifest import BusTraining, HistoricDataTraining, Manifest, RestPrediction, slugify
 from .validate import parse_and_validate
 
 MAX_MANIFEST_BYTES = 1024 * 1024
@@ -53,9 +53,59 @@ def _file_rules(source: BundleSource, origin: str) -> Callable[[Manifest, Positi
         historic = [e for e in manifest.input.training if isinstance(e, HistoricDataTraining)]
         if len(historic) > 1:
             problems.append(locate("/input/training", "at most one HISTORIC_DATA training input is supported"))
-        return problems
+        return problems + declared_schema_problems(manifest, locate)
 
     return check
+
+
+def _references(schema: Any, at: str) -> list[tuple[str, str]]:
+    """Every ``$ref``/``$dynamicRef`` in ``schema`` that leaves the document or finds nothing in it:
+    (pointer, why)."""
+    from referencing import Registry
+    from referencing.exceptions import Unresolvable
+    from referencing.jsonschema import DRAFT202012
+
+    resolver = Registry().with_resource("", DRAFT202012.create_resource(schema)).resolver()
+    found: list[tuple[str, str]] = []
+    stack = [(schema, at)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                here = f"{where}/{str(key).replace('~', '~0').replace('/', '~1')}"
+                if key in ("$ref", "$dynamicRef"):
+                    if not (isinstance(value, str) and value.startswith("#")):
+                        found.append((here, "a schema may refer only to itself ('#...'): no other document is read"))
+                    else:
+                        try:
+                            resolver.lookup(value)
+                        except Unresolvable:
+                            found.append((here, f"{value!r} names nothing in this schema"))
+                stack.append((value, here))
+        elif isinstance(node, list):
+            stack.extend((value, f"{where}/{i}") for i, value in enumerate(node))
+    return sorted(found)
+
+
+def declared_schema_problems(manifest: Manifest, locate: Callable[[str, str], Problem]) -> list[Problem]:
+    """Each parameter's declared JSON Schema is a valid 2020-12 schema that refers only to itself (no
+    file or network is read, at generate time or when serving): every problem at its pointer."""
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+
+    meta = Draft202012Validator(Draft202012Validator.META_SCHEMA)
+    problems: list[Problem] = []
+    for i, entry in enumerate(manifest.input.prediction):
+        if not isinstance(entry, RestPrediction):
+            continue
+        for j, parameter in enumerate(entry.payload.parameters):
+            if parameter.json_schema is None:
+                continue
+            at = f"/input/prediction/{i}/payload/parameters/{j}/schema"
+            for error in sorted(meta.iter_errors(parameter.json_schema), key=lambda e: list(map(str, e.path))):
+                where = at + "".join(f"/{str(part).replace('~', '~0').replace('/', '~1')}" for part in error.path)
+                problems.append(locate(where, f"not a valid JSON Schema: {error.message:.200}"))
+            problems += [locate(where, why) for where, why in _references(parameter.json_schema, at)]
+    return problems
 
 
 def _raw_file_rules(source: BundleSource, origin: str) -> Callable[[Any, Positions], list[Problem]]:

@@ -7,6 +7,7 @@ outputs every model type shares.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -17,6 +18,7 @@ from pydantic import (
     JsonValue,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 
@@ -66,14 +68,63 @@ class BusTraining(StrictModel):
     payload: BusTrainingPayload
 
 
+OipDatatype = Literal[
+    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"
+]  # fmt: skip
+Shape = Annotated[list[Annotated[int, Field(ge=-1, le=2**31 - 1)]], Field(max_length=32)]
+MAX_SCHEMA_BYTES = 16 * 1024
+MAX_SCHEMA_DEPTH = 32
+
+
+def _depth(value: object, limit: int) -> int:
+    """How deep ``value`` nests, counting no further than ``limit + 1``."""
+    if limit < 0 or not isinstance(value, (dict, list)):
+        return 0
+    items = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(item, limit - 1) for item in items), default=0)
+
+
+class TensorType(StrictModel):
+    """A type in Open Inference Protocol terms: ``shape`` ``[]`` (the default) is one value, ``-1`` a
+    dimension of any length."""
+
+    datatype: OipDatatype
+    shape: Shape = Field(default_factory=list)
+
+
 class Parameter(StrictModel):
     position: Annotated[int, Field(ge=1, le=1000)]
     name: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
     description: Text = ""
+    # The parameter's type (an extension): an OIP datatype and shape, or a JSON Schema (2020-12).
+    datatype: OipDatatype | None = None
+    shape: Shape | None = None
+    json_schema: dict[str, JsonValue] | None = Field(default=None, alias="schema")
+
+    @model_validator(mode="after")
+    def _one_kind_of_type(self) -> Parameter:
+        if self.shape is not None and self.datatype is None:
+            raise ValueError("'shape' needs a 'datatype'")
+        if self.json_schema is not None and self.datatype is not None:
+            raise ValueError("a parameter declares either 'datatype' (and 'shape') or 'schema', not both")
+        return self
+
+    @field_validator("json_schema")
+    @classmethod
+    def _bounded(cls, schema: dict[str, JsonValue] | None) -> dict[str, JsonValue] | None:
+        if schema is None:
+            return None
+        if _depth(schema, MAX_SCHEMA_DEPTH) > MAX_SCHEMA_DEPTH:
+            raise ValueError(f"the schema nests deeper than {MAX_SCHEMA_DEPTH} levels")
+        if len(json.dumps(schema)) > MAX_SCHEMA_BYTES:
+            raise ValueError(f"the schema is larger than {MAX_SCHEMA_BYTES} bytes")
+        return schema
 
 
 class RestPayload(StrictModel):
     parameters: list[Parameter] = Field(default_factory=list)
+    result: TensorType | None = None
+    """The type of predict()'s result (an extension): the OIP output's datatype and shape."""
 
     @field_validator("parameters")
     @classmethod

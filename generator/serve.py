@@ -178,7 +178,7 @@ def serve_bundle(
         bundle_dir = _bundle_dir(bundle, scratch)
         config = local_config(config, bundle_dir, cache / "storage")
         if python is None:
-            requirements = [*plan.requirements, *runtime_requirements()]
+            requirements = [*plan.requirements, *runtime_requirements(), *plan.runtime_extras]
             python = ensure_venv(requirements, cache)
         config_path = scratch / "model-server.json"
         config_path.write_text(config.model_dump_json(indent=2), encoding="utf-8")

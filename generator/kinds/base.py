@@ -48,6 +48,8 @@ class KindPlan:
     """The JRE the image copies in (H2O)."""
     layers: LayersPlan | None = None
     """The layers, Dockerfile and routes of a DOCKER_LAYERS image."""
+    runner: rc.Runner = "code"
+    """How the model server runs the model: the bundle's code, or onnxruntime (an ONNX model without code)."""
 
 
 def missing(names: set[str], path: str, pointer: str, why: str, locate: Locate) -> list[Problem]:

@@ -81,6 +81,28 @@ def _code_problems(
     return problems
 
 
+ONNX_SUFFIX = ".onnx"
+
+
+def runs_onnx(model_file: object, names: set[str]) -> bool:
+    """A PYTHON bundle without predict.py whose ``modelFile`` is an ONNX graph: aiar runs it itself."""
+    return isinstance(model_file, str) and model_file.endswith(ONNX_SUFFIX) and "src/predict.py" not in names
+
+
+def _onnx_problems(manifest: Manifest, model_file: str, names: set[str], locate: Locate) -> list[Problem]:
+    """An ONNX model without code: its graph in the bundle (unless training writes it), REST parameters
+    named (after the graph's inputs, checked when the server loads it)."""
+    problems: list[Problem] = []
+    if not manifest.input.training and not ({f"src/{model_file}", model_file} & names):
+        problems.append(
+            locate("/modelData/payload/modelFile", f"an ONNX model without predict.py needs src/{model_file}")
+        )
+    if manifest.input.training:
+        why = "a model with training input needs its train function"
+        problems += missing(names, "src/train.py", "/input/training", why, locate)
+    return problems
+
+
 class PythonKind:
     type = "PYTHON"
     variant = PythonModel
@@ -89,6 +111,11 @@ class PythonKind:
 
     def bundle_problems(self, manifest: Manifest, source: BundleSource, locate: Locate) -> list[Problem]:
         assert isinstance(manifest.modelData, PythonModel)
+        model_file = manifest.modelData.payload.modelFile
+        names = set(source.names())
+        if runs_onnx(model_file, names):
+            assert model_file is not None
+            return _onnx_problems(manifest, model_file, names, locate)
         problems = _code_problems(
             bool(manifest.input.training),
             set(source.names()),
@@ -100,6 +127,8 @@ class PythonKind:
     def raw_bundle_problems(
         self, payload: Mapping[str, Any], trains: bool, names: set[str], locate: Locate
     ) -> list[Problem]:
+        if runs_onnx(payload.get("modelFile"), names):
+            return []
         return _code_problems(trains, names, locate)
 
     def environment_problems(self, loaded: LoadedBundle, environment: LoadedEnvironment) -> list[Problem]:
@@ -108,7 +137,12 @@ class PythonKind:
     def plan(self, loaded: LoadedBundle, environment: LoadedEnvironment) -> KindPlan:
         data = loaded.manifest.modelData
         assert isinstance(data, PythonModel)
-        return KindPlan(requirements=requirements(loaded.manifest), model_file=data.payload.modelFile)
+        onnx = runs_onnx(data.payload.modelFile, set(loaded.source.names()))
+        return KindPlan(
+            requirements=requirements(loaded.manifest),
+            model_file=data.payload.modelFile,
+            runner="onnx" if onnx else "code",
+        )
 
     def build_context(self, plan: ModelPlan) -> Files:
         return server_context(plan)

@@ -21,7 +21,7 @@ from ..manifest import HistoricDataTraining, Manifest, slugify
 from ..runtime import config as rc
 from .checks import check_bundle
 from .cluster import ClusterPlan, plan_cluster
-from .server import server_config
+from .server import runtime_extras, server_config
 
 Role = Literal["predict", "train"]
 
@@ -48,6 +48,8 @@ class ModelPlan:
     images: tuple[ImagePlan, ...]
     requirements: tuple[str, ...]
     """The manifest's pins, as ``name==version`` (or its own specifier), in the manifest's order."""
+    runtime_extras: tuple[str, ...]
+    """The model server's optional pins this model needs (see :func:`.server.runtime_extras`)."""
     trains_from_storage: bool
     """A training Job must run (and finish) before serving starts."""
     cluster: ClusterPlan
@@ -94,6 +96,7 @@ def plan_model(loaded: LoadedBundle, version: int, environment: LoadedEnvironmen
         server=server,
         images=_images(slug, m, env),
         requirements=part.requirements,
+        runtime_extras=runtime_extras(server),
         trains_from_storage=_trains_from_storage(m),
         cluster=plan_cluster(slug, loaded, env, server, own_server=kind.own_server, api_routes=routes),
         java=part.java,
@@ -107,6 +110,7 @@ class LocalPlan:
 
     server: rc.ServerConfig
     requirements: tuple[str, ...]
+    runtime_extras: tuple[str, ...] = ()
 
 
 def plan_local(loaded: LoadedBundle, version: int, environment: LoadedEnvironment) -> LocalPlan:
@@ -119,4 +123,4 @@ def plan_local(loaded: LoadedBundle, version: int, environment: LoadedEnvironmen
         )
     part = kind.plan(loaded, environment)
     server = server_config(slugify(m.name), version, loaded, environment.env, part)
-    return LocalPlan(server, part.requirements)
+    return LocalPlan(server, part.requirements, runtime_extras(server))

@@ -9,6 +9,7 @@ environment must provide was checked before (:mod:`.checks`).
 from __future__ import annotations
 
 from .. import defaults
+from ..assets import optional_runtime_requirements
 from ..environment import Environment
 from ..kinds import KindPlan
 from ..load import LoadedBundle
@@ -29,9 +30,25 @@ def _rest(m: Manifest) -> rc.RestConfig | None:
     if rest is None:
         return None
     parameters = sorted(rest.payload.parameters, key=lambda p: p.position)
+    result = rest.payload.result
     return rc.RestConfig(
-        parameters=tuple(rc.Parameter(name=p.name, position=p.position, description=p.description) for p in parameters),
+        parameters=tuple(
+            rc.Parameter(
+                name=p.name,
+                position=p.position,
+                description=p.description,
+                tensor=None if p.datatype is None else rc.TensorType(datatype=p.datatype, shape=tuple(p.shape or ())),
+                json_schema=p.json_schema,
+            )
+            for p in parameters
+        ),
         port=defaults.HTTP_PORT,
+        outputs=(
+            rc.Output(
+                name=defaults.OIP_OUTPUT,
+                tensor=None if result is None else rc.TensorType(datatype=result.datatype, shape=tuple(result.shape)),
+            ),
+        ),
     )
 
 
@@ -53,4 +70,17 @@ def server_config(slug: str, version: int, loaded: LoadedBundle, env: Environmen
         if env.data_processor is None
         else rc.DataProcessor(url=env.data_processor.url, timeout_s=env.data_processor.timeout_s),
         jvm=part.jvm,
+        runner=part.runner,
     )
+
+
+def runtime_extras(server: rc.ServerConfig) -> tuple[str, ...]:
+    """The model server's optional pins this model needs: jsonschema for a declared JSON Schema, numpy
+    and onnxruntime to run an ONNX model without code."""
+    pins = optional_runtime_requirements()
+    names: list[str] = []
+    if server.rest is not None and any(p.json_schema is not None for p in server.rest.parameters):
+        names.append("jsonschema")
+    if server.runner == "onnx":
+        names += ["numpy", "onnxruntime"]
+    return tuple(pins[name] for name in names)

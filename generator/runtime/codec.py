@@ -1,23 +1,22 @@
 """JSON encoding and the Open Inference Protocol v2 mapping: pure functions, no I/O.
 
-OIP v2 speaks in tensors; the models aiar serves take named, arbitrary JSON parameters. The mapping
-(documented in CONTRACT.md) is: an input's ``name`` is the parameter name; ``BYTES`` elements are JSON
-texts (or raw strings with ``parameters.content_type == "str"``); numeric and ``BOOL`` data is reshaped
-to ``shape`` as nested lists; shape ``[]`` carries a scalar, and a ``BYTES`` input of shape ``[1]`` is
-its single JSON value. The result comes back as one output named ``result``: a typed tensor when it
-is a rectangular array of numbers or booleans, otherwise ``BYTES`` holding its JSON text.
+OIP v2 speaks in tensors; the models aiar serves take named parameters, arbitrary JSON unless the
+manifest declares their type (:mod:`.typed`). The mapping of an undeclared parameter (documented in
+CONTRACT.md) is: an input's ``name`` is the parameter name; ``BYTES`` elements are JSON texts, or plain
+strings when they are not JSON (always with ``parameters.content_type == "str"``); numeric and ``BOOL``
+data is reshaped to ``shape`` as nested lists; shapes ``[]`` and ``[1]`` carry one value.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .config import Parameter
+from .config import Datatype, Parameter
 
 # numpy results (arrays and scalars) are common from scikit-learn models; orjson encodes arrays
 # natively and `_default` turns numpy scalars and other array-likes into plain Python values.
@@ -26,21 +25,6 @@ _DUMP_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 NUMERIC_DATATYPES = frozenset(
     {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"}
 )
-Datatype = Literal[
-    "BOOL",
-    "UINT8",
-    "UINT16",
-    "UINT32",
-    "UINT64",
-    "INT8",
-    "INT16",
-    "INT32",
-    "INT64",
-    "FP16",
-    "FP32",
-    "FP64",
-    "BYTES",
-]
 
 
 class RequestError(ValueError):
@@ -56,12 +40,12 @@ MAX_RANK = 32
 MAX_DIMENSION = 2**31 - 1
 
 # The integer datatypes' ranges, and the largest finite value of the float ones.
-_INT_RANGES = {
+INT_RANGES = {
     "INT8": (-(2**7), 2**7 - 1), "INT16": (-(2**15), 2**15 - 1), "INT32": (-(2**31), 2**31 - 1),
     "INT64": (-(2**63), 2**63 - 1), "UINT8": (0, 2**8 - 1), "UINT16": (0, 2**16 - 1),
     "UINT32": (0, 2**32 - 1), "UINT64": (0, 2**64 - 1),
 }  # fmt: skip
-_FLOAT_MAX = {"FP16": 65504.0, "FP32": 3.4028234663852886e38, "FP64": math.inf}
+FLOAT_MAX = {"FP16": 65504.0, "FP32": 3.4028234663852886e38, "FP64": math.inf}
 
 
 def _default(value: Any) -> Any:
@@ -128,9 +112,6 @@ class InferenceRequest(_Strict):
     outputs: list[RequestOutput] = Field(default_factory=list)
 
 
-OUTPUT_NAME = "result"
-
-
 def parse_infer_request(body: bytes) -> InferenceRequest:
     try:
         # orjson first: strict JSON (no NaN or Infinity tokens, which pydantic's parser would take)
@@ -145,13 +126,10 @@ def parse_infer_request(body: bytes) -> InferenceRequest:
         first = exc.errors()[0]
         where = "/".join(str(part) for part in first["loc"]) or "body"
         raise RequestError(f"invalid inference request at {where}: {first['msg']}") from None
-    for output in request.outputs:
-        if output.name != OUTPUT_NAME:
-            raise RequestError(f"unknown output {output.name!r}; this model has one output, {OUTPUT_NAME!r}")
     return request
 
 
-def _flatten(data: Any, max_depth: int = MAX_RANK) -> list[Any]:
+def flatten(data: Any, max_depth: int = MAX_RANK) -> list[Any]:
     """The leaves of nested lists, in order; iterative, and refusing nesting deeper than ``max_depth``."""
     if not isinstance(data, list):
         return [data]
@@ -172,11 +150,11 @@ def _flatten(data: Any, max_depth: int = MAX_RANK) -> list[Any]:
     return flat
 
 
-def _reshape(flat: list[Any], shape: Sequence[int]) -> Any:
+def reshape(flat: list[Any], shape: Sequence[int]) -> Any:
     if len(shape) <= 1:
         return flat
     step = len(flat) // shape[0] if shape[0] else 0
-    return [_reshape(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
+    return [reshape(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
 
 
 def _decode_element(item: Any, raw: bool, name: str) -> Any:
@@ -187,10 +165,10 @@ def _decode_element(item: Any, raw: bool, name: str) -> Any:
     try:
         return orjson.loads(item)
     except orjson.JSONDecodeError:
-        raise RequestError(f"parameter {name!r}: BYTES element is not JSON text") from None
+        return item  # a plain string, as any OIP client sends text
 
 
-def _check_shape(name: str, shape: Sequence[int]) -> None:
+def check_shape(name: str, shape: Sequence[int]) -> None:
     """Bound the work a shape asks for before any of it is done: rank, dimensions, and the nested lists
     a reshape would build (``[10000000, 0]`` holds no element yet asks for ten million lists)."""
     if len(shape) > MAX_RANK:
@@ -209,22 +187,22 @@ def _check_shape(name: str, shape: Sequence[int]) -> None:
         raise RequestError(f"parameter {name!r}: shape {list(shape)} asks for {lists} nested lists around its elements")
 
 
-def _check_numbers(name: str, datatype: str, flat: list[Any]) -> None:
+def check_numbers(name: str, datatype: str, flat: list[Any]) -> None:
     """Each element is what its datatype says: ``true``/``false`` for BOOL, an integer in range for the
     integer types, a finite number in range for the float types."""
     if datatype == "BOOL":
         if not all(isinstance(item, bool) for item in flat):
             raise RequestError(f"parameter {name!r}: BOOL data must be true or false")
         return
-    if datatype in _INT_RANGES:
-        low, high = _INT_RANGES[datatype]
+    if datatype in INT_RANGES:
+        low, high = INT_RANGES[datatype]
         for item in flat:
             if not isinstance(item, int) or isinstance(item, bool):
                 raise RequestError(f"parameter {name!r}: {datatype} data must be integers, got {item!r:.40}")
             if not low <= item <= high:
                 raise RequestError(f"parameter {name!r}: {item} is out of {datatype}'s range [{low}, {high}]")
         return
-    limit = _FLOAT_MAX[datatype]
+    limit = FLOAT_MAX[datatype]
     for item in flat:
         if not isinstance(item, (int, float)) or isinstance(item, bool):
             raise RequestError(f"parameter {name!r}: {datatype} data must be numbers, got {item!r:.40}")
@@ -235,8 +213,8 @@ def _check_numbers(name: str, datatype: str, flat: list[Any]) -> None:
 def tensor_value(tensor: RequestInput) -> Any:
     """The parameter value an OIP input tensor carries (see the module docstring)."""
     name = tensor.name
-    _check_shape(name, tensor.shape)
-    flat = _flatten(tensor.data, max(len(tensor.shape), 1))
+    check_shape(name, tensor.shape)
+    flat = flatten(tensor.data, max(len(tensor.shape), 1))
     expected = math.prod(tensor.shape)  # prod([]) == 1: a scalar
     if len(flat) != expected:
         raise RequestError(f"parameter {name!r}: shape {tensor.shape} needs {expected} elements, got {len(flat)}")
@@ -244,25 +222,12 @@ def tensor_value(tensor: RequestInput) -> Any:
         raw = tensor.parameters.get("content_type") == "str"
         flat = [_decode_element(item, raw, name) for item in flat]
     else:
-        _check_numbers(name, tensor.datatype, flat)
+        check_numbers(name, tensor.datatype, flat)
     if tensor.shape in ([], [1]):
         # One value: clients send a scalar as shape [1] (numpy's np.array([x])); it reaches predict()
         # as the value, as it would through the simple route.
         return flat[0]
-    return _reshape(flat, tensor.shape)
-
-
-def oip_arguments(request: InferenceRequest, parameters: Sequence[Parameter]) -> dict[str, Any]:
-    """Named parameter values from an inference request; every parameter must be given once."""
-    values: dict[str, Any] = {}
-    known = {p.name for p in parameters}
-    for tensor in request.inputs:
-        if tensor.name not in known:
-            raise RequestError(f"unknown parameter {tensor.name!r}; expected {sorted(known)}")
-        if tensor.name in values:
-            raise RequestError(f"parameter {tensor.name!r} given more than once")
-        values[tensor.name] = tensor_value(tensor)
-    return values
+    return reshape(flat, tensor.shape)
 
 
 def ordered_arguments(values: Any, parameters: Sequence[Parameter]) -> list[Any]:
@@ -279,41 +244,25 @@ def ordered_arguments(values: Any, parameters: Sequence[Parameter]) -> list[Any]
     return [values[name] for name in names]
 
 
-def _shape_of(value: Any) -> list[int] | None:
-    """The shape of a rectangular nested list, or None when it is ragged or not a list."""
+def shape_of(value: Any, depth: int = 0) -> list[int] | None:
+    """The shape of a rectangular nested list (``[]``: not a list), or None when it is ragged or nested
+    deeper than :data:`MAX_RANK`."""
     if not isinstance(value, list):
         return []
-    if not value:
+    if depth >= MAX_RANK:
         return None
-    inner = [_shape_of(item) for item in value]
+    if not value:
+        return [0]
+    inner = [shape_of(item, depth + 1) for item in value]
     first = inner[0]
     if first is None or any(shape != first for shape in inner):
         return None
     return [len(value), *first]
 
 
-def _datatype_of(flat: list[Any]) -> str | None:
-    if all(isinstance(item, bool) for item in flat):
-        return "BOOL"
-    if all(isinstance(item, int) and not isinstance(item, bool) for item in flat):
-        return "INT64"
-    if all(isinstance(item, (int, float)) and not isinstance(item, bool) for item in flat):
-        return "FP64"
-    return None
-
-
-def infer_response(model: str, version: int, result: Any, request_id: str | None) -> dict[str, Any]:
-    """The OIP v2 response body for one predict() result, given as plain JSON values."""
-    plain = result
-    shape = _shape_of(plain) if isinstance(plain, list) else None
-    output: dict[str, Any]
-    flat = _flatten(plain) if shape else []
-    datatype = _datatype_of(flat) if shape else None
-    if shape and datatype:
-        output = {"name": "result", "datatype": datatype, "shape": shape, "data": flat}
-    else:
-        output = {"name": "result", "datatype": "BYTES", "shape": [1], "data": [dumps(plain).decode()]}
-    body: dict[str, Any] = {"model_name": model, "model_version": str(version), "outputs": [output]}
+def infer_response(model: str, version: int, outputs: list[dict[str, Any]], request_id: str | None) -> dict[str, Any]:
+    """The OIP v2 response body around its output tensors."""
+    body: dict[str, Any] = {"model_name": model, "model_version": str(version), "outputs": outputs}
     if request_id is not None:
         body["id"] = request_id
     return body

@@ -33,16 +33,45 @@ class ModelInfo(_Frozen):
     tags: tuple[str, ...] = ()
 
 
+Datatype = Literal[
+    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"
+]  # fmt: skip
+"""The Open Inference Protocol's tensor datatypes (``BYTES``: strings)."""
+
+
+class TensorType(_Frozen):
+    """A declared tensor type, in OIP terms: ``shape`` ``()`` is one value, ``-1`` a dimension of any length."""
+
+    datatype: Datatype
+    shape: tuple[int, ...] = ()
+
+
 class Parameter(_Frozen):
     name: str
     position: int
     description: str = ""
+    tensor: TensorType | None = None
+    """The declared type (``datatype`` and ``shape``): requests are checked against it."""
+    json_schema: dict[str, Any] | None = None
+    """A declared JSON Schema (checked when the compiler read it): requests are validated against it."""
+
+
+class Output(_Frozen):
+    name: str
+    tensor: TensorType | None = None
+    """None: predict()'s result travels as JSON text (``BYTES``, shape ``[1]``) on OIP."""
+
+
+DEFAULT_OUTPUTS: Final = (Output(name="result"),)
 
 
 class RestConfig(_Frozen):
     parameters: tuple[Parameter, ...]
     """Sorted by ``position``: the order in which ``predict`` receives them."""
     port: int = 8080
+    outputs: tuple[Output, ...] = DEFAULT_OUTPUTS
+    """What the OIP route returns: one ``result``, typed when the manifest declares its type (an ONNX
+    model's outputs come from its graph when it is loaded)."""
 
 
 class BusConnection(_Frozen):
@@ -170,6 +199,9 @@ class JvmConfig(_Frozen):
     """A train.jar still running after this is killed (the training fails)."""
 
 
+Runner = Literal["code", "onnx"]
+
+
 class ServerConfig(_Frozen):
     schema_version: Literal[1] = SCHEMA_VERSION
     model: ModelInfo
@@ -186,3 +218,5 @@ class ServerConfig(_Frozen):
     data_processor: DataProcessor | None = None
     jvm: JvmConfig | None = None
     """Only for H2O models: the JVM that runs ``predict.jar``."""
+    runner: Runner = "code"
+    """``onnx``: a PYTHON model without predict.py, its ``model_file`` run by onnxruntime."""

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .codec import NUMERIC_DATATYPES
-from .config import ServerConfig
+from .codec import FLOAT_MAX, INT_RANGES, NUMERIC_DATATYPES
+from .config import Parameter, ServerConfig, TensorType
+from .typed import Signature
 
-OPENAPI_VERSION = "3.0.3"
+OPENAPI_VERSION = "3.1.0"
+"""3.1: its schemas are JSON Schema 2020-12, the dialect of the parameters' declared schemas."""
 
 _ERROR = {
     "type": "object",
@@ -68,9 +70,98 @@ def _tensor_schema(names: list[str] | None) -> dict[str, Any]:
     }
 
 
-def openapi_document(config: ServerConfig) -> dict[str, Any]:
+def element_schema(datatype: str) -> dict[str, Any]:
+    """One element of a tensor of ``datatype``, as JSON Schema."""
+    if datatype == "BOOL":
+        return {"type": "boolean"}
+    if datatype == "BYTES":
+        return {"type": "string"}
+    if datatype in INT_RANGES:
+        low, high = INT_RANGES[datatype]
+        return {"type": "integer", "minimum": low, "maximum": high}
+    limit = FLOAT_MAX[datatype]
+    return {"type": "number"} if limit == float("inf") else {"type": "number", "minimum": -limit, "maximum": limit}
+
+
+def value_schema(tensor: TensorType) -> dict[str, Any]:
+    """A declared tensor as a JSON value (the simple route, the bus): nested arrays of its elements."""
+    schema = element_schema(tensor.datatype)
+    for dim in reversed(tensor.shape):
+        schema = {"type": "array", "items": schema, **({} if dim < 0 else {"minItems": dim, "maxItems": dim})}
+    return schema
+
+
+def _parameter_schema(p: Parameter) -> dict[str, Any]:
+    schema: dict[str, Any] = {"description": p.description or p.name}
+    if p.tensor is not None:
+        schema |= value_schema(p.tensor)
+    elif p.json_schema is not None:
+        schema = {"description": p.description or p.name, "allOf": [p.json_schema]}
+    return schema
+
+
+def _typed_tensor_schema(name: str, tensor: TensorType) -> dict[str, Any]:
+    """An OIP input for a parameter of a declared type: its name, datatype and a fitting shape."""
+    if tensor.shape:
+        dims = [{"type": "integer", "minimum": 0} if d < 0 else {"const": d} for d in tensor.shape]
+        shape = {"type": "array", "prefixItems": dims, "items": False, "minItems": len(dims), "maxItems": len(dims)}
+    else:  # one value: shape [] or [1]
+        shape = {"type": "array", "items": {"const": 1}, "maxItems": 1}
+    return {
+        "type": "object",
+        "required": ["name", "shape", "datatype", "data"],
+        "properties": {
+            "name": {"const": name},
+            "shape": shape,
+            "datatype": {"const": tensor.datatype},
+            "parameters": {"type": "object"},
+            "data": _ANY,
+        },
+    }
+
+
+def _input_items(params: list[Parameter]) -> dict[str, Any]:
+    typed = [p for p in params if p.tensor is not None]
+    if not typed:
+        return _tensor_schema([p.name for p in params])
+    untyped = [p.name for p in params if p.tensor is None]
+    choices = [_typed_tensor_schema(p.name, p.tensor) for p in typed if p.tensor is not None]
+    if untyped:
+        choices.append(_tensor_schema(untyped))
+    return {"oneOf": choices}
+
+
+def _output_schema(name: str, tensor: TensorType | None) -> dict[str, Any]:
+    if tensor is None:
+        return {
+            "type": "object",
+            "required": ["name", "shape", "datatype", "data"],
+            "properties": {
+                "name": {"const": name},
+                "shape": {"const": [1]},
+                "datatype": {"const": "BYTES"},
+                "parameters": {"type": "object"},
+                "data": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 1},
+            },
+        }
+    return {
+        "type": "object",
+        "required": ["name", "shape", "datatype", "data"],
+        "properties": {
+            "name": {"const": name},
+            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "datatype": {"const": tensor.datatype},
+            "parameters": {"type": "object"},
+            "data": {"type": "array", "items": element_schema(tensor.datatype)},
+        },
+    }
+
+
+def openapi_document(config: ServerConfig, signature: Signature | None = None) -> dict[str, Any]:
+    """The document; ``signature``: what the model takes and returns, when not the config's (ONNX)."""
     model = config.model
-    params = list(config.rest.parameters) if config.rest else []
+    signature = signature or Signature.of(config)
+    params = list(signature.parameters)
     names = [p.name for p in params]
     base = f"/v2/models/{model.slug}"
     ready = {"type": "object", "required": ["ready"], "properties": {"ready": {"type": "boolean"}}}
@@ -78,7 +169,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
         "type": "object",
         "required": names,
         "additionalProperties": False,
-        "properties": {p.name: {"description": p.description or p.name} for p in params},
+        "properties": {p.name: _parameter_schema(p) for p in params},
     }
     if not params:  # a bus-only model takes one JSON object as a whole
         predict_body = {"type": "object"}
@@ -144,7 +235,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 # One tensor per parameter (each name once: beyond what OpenAPI 3.0 can say).
                 "inputs": {
                     "type": "array",
-                    "items": _tensor_schema(names),
+                    "items": _input_items(params),
                     "minItems": len(names),
                     "maxItems": len(names),
                 },
@@ -154,7 +245,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                         "type": "object",
                         "required": ["name"],
                         "properties": {
-                            "name": {"type": "string", "enum": ["result"]},
+                            "name": {"type": "string", "enum": signature.output_names},
                             "parameters": {"type": "object"},
                         },
                     },
@@ -168,7 +259,12 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 "model_name": {"type": "string"},
                 "model_version": {"type": "string"},
                 "id": {"type": "string"},
-                "outputs": {"type": "array", "items": _tensor_schema(None)},
+                "outputs": {
+                    "type": "array",
+                    "items": {"oneOf": [_output_schema(o.name, o.tensor) for o in signature.outputs]}
+                    if len(signature.outputs) > 1
+                    else _output_schema(signature.outputs[0].name, signature.outputs[0].tensor),
+                },
             },
         },
         "ModelMetadata": {

@@ -6,9 +6,10 @@ import logging
 from concurrent.futures import Future
 from typing import Any
 
-from .codec import RequestError, ordered_arguments
+from .codec import RequestError
 from .config import ServerConfig
 from .processor import ProcessorClient
+from .typed import Signature
 from .usercode import ModelState, PredictCode
 
 log = logging.getLogger("aiar.predict")
@@ -26,19 +27,28 @@ class Predictor:
     def __init__(self, config: ServerConfig, code: PredictCode, state: ModelState) -> None:
         self.slug = config.model.slug
         self.version = config.model.version
-        self.parameters = config.rest.parameters if config.rest else ()
+        self._declared = Signature.of(config)
         self.code = code
         self.state = state
         self.processor = ProcessorClient(config.data_processor, self.slug) if config.data_processor else None
         self.timeout_s = config.jvm.request_timeout_s if config.jvm else 30.0
         """How long :meth:`submit`'s answer may take."""
 
+    @property
+    def signature(self) -> Signature:
+        """What the model takes and returns: the config's, or once loaded what the model says (ONNX)."""
+        model = self.state.model
+        if self.code.signature is not None and model is not None:
+            return self.code.signature(model)
+        return self._declared
+
     def check(self, values: Any) -> list[Any]:
         """Positional arguments for predict(), or RequestError naming the faulty parameter."""
-        if not self.parameters:
+        signature = self.signature
+        if not signature.parameters:
             # A bus-only model declares no parameters: it gets the whole message object.
             return [values]
-        return ordered_arguments(values, self.parameters)
+        return signature.arguments(values)
 
     def __call__(self, values: Any) -> Any:
         if not self.state.ready:

@@ -20,12 +20,13 @@ from typing import Any
 
 from . import codec
 from .codec import RequestError, ResultError
-from .config import ServerConfig
+from .config import Output, ServerConfig
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
 from .openapi import openapi_document
 from .predictor import NotReadyError, PredictError, Predictor
 from .processor import ProcessorError
+from .typed import Signature
 
 log = logging.getLogger("aiar.rest")
 
@@ -78,7 +79,8 @@ class RestApp:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="predict") if workers > 0 else None
         slug = config.model.slug
         version = config.model.version
-        self._openapi = codec.dumps(openapi_document(config))
+        self._openapi_for = predictor.signature
+        self._openapi = codec.dumps(openapi_document(config, self._openapi_for))
         base = f"/v2/models/{slug}"
         versioned = f"{base}/versions/{version}"
         # (method, path) -> (route template for metrics, handler)
@@ -173,7 +175,7 @@ class RestApp:
 
     async def model_metadata(self, _: bytes) -> Response:
         model = self.config.model
-        inputs = [{"name": p.name, "datatype": "BYTES", "shape": [-1]} for p in self.predictor.parameters]
+        inputs, outputs = self.predictor.signature.metadata()
         return json_response(
             200,
             {
@@ -181,27 +183,36 @@ class RestApp:
                 "versions": [str(model.version)],
                 "platform": f"aiar-{model.type.lower()}",
                 "inputs": inputs,
-                "outputs": [{"name": "result", "datatype": "BYTES", "shape": [-1]}],
+                "outputs": outputs,
             },
         )
 
     async def openapi(self, _: bytes) -> Response:
+        signature = self.predictor.signature
+        if signature is not self._openapi_for:  # an ONNX model, once loaded: typed from its graph
+            self._openapi = codec.dumps(openapi_document(self.config, signature))
+            self._openapi_for = signature
         return Response(200, self._openapi)
 
     async def prometheus(self, _: bytes) -> Response:
         return Response(200, self.metrics.exposition(), METRICS_CONTENT_TYPE.encode())
 
-    def _decode_infer(self, body: bytes) -> tuple[codec.InferenceRequest, dict[str, Any]]:
+    def _decode_infer(
+        self, body: bytes
+    ) -> tuple[codec.InferenceRequest, Signature, tuple[Output, ...], dict[str, Any]]:
         request = codec.parse_infer_request(body)
-        return request, codec.oip_arguments(request, self.predictor.parameters)
+        signature = self.predictor.signature
+        return request, signature, signature.requested(request), signature.oip_arguments(request)
 
     async def infer(self, body: bytes) -> Response:
         try:
             if len(body) > INLINE_DECODE_BYTES and self.executor is not None:
                 loop = asyncio.get_running_loop()
-                request, values = await loop.run_in_executor(self.executor, self._decode_infer, body)
+                request, signature, outputs, values = await loop.run_in_executor(
+                    self.executor, self._decode_infer, body
+                )
             else:
-                request, values = self._decode_infer(body)
+                request, signature, outputs, values = self._decode_infer(body)
         except RequestError as exc:
             self.metrics.errors.labels("rest", "request").inc()
             return error(400, str(exc))
@@ -209,8 +220,12 @@ class RestApp:
         if isinstance(outcome, Response):
             return outcome
         model = self.config.model
-        result = codec.loads(outcome)
-        return json_response(200, codec.infer_response(model.slug, model.version, result, request.id))
+        try:
+            tensors = signature.output_tensors(codec.loads(outcome), outputs)
+        except ResultError as exc:
+            self.metrics.errors.labels("rest", "predict").inc()
+            return error(500, str(exc))
+        return json_response(200, codec.infer_response(model.slug, model.version, tensors, request.id))
 
     async def predict(self, body: bytes) -> Response:
         try:

@@ -181,6 +181,10 @@ def serve(
 
         code, health = jvm.predict_code(config)
         state.health = lambda: health(state.model)
+    elif config.runner == "onnx":
+        from .onnx_model import predict_code
+
+        code = predict_code(config)
     else:
         code = PredictCode.from_layout(config.code, len(config.rest.parameters) if config.rest else 1)
     storage = open_storage(config.storage) if config.storage else None

@@ -16,9 +16,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .config import CodeLayout, PredictStyle, predict_style, source_predict_style
+
+if TYPE_CHECKING:
+    from .typed import Signature
 
 log = logging.getLogger("aiar.usercode")
 
@@ -60,6 +63,8 @@ class PredictCode:
 
     parameters_only: bool = False
     """The seed's style, ``predict(*params)``: no model argument; the code loads its own model file."""
+    signature: Callable[[Any], Signature] | None = None
+    """What a loaded model takes and returns, when the model says so itself (an ONNX graph)."""
 
     @classmethod
     def from_layout(cls, code: CodeLayout, parameters: int = 1) -> PredictCode:

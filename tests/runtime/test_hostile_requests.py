@@ -16,6 +16,8 @@ import pytest
 
 from generator.runtime import codec
 from generator.runtime.codec import RequestError, ResultError
+from generator.runtime.config import Parameter
+from generator.runtime.typed import Signature
 
 from .bundles import ECHO_PREDICT, base_config, write_bundle
 from .conftest import RunningServer
@@ -27,7 +29,9 @@ def request(*inputs: dict[str, Any], **extra: Any) -> bytes:
 
 def decode(body: bytes) -> Any:
     parsed = codec.parse_infer_request(body)
-    return [codec.tensor_value(t) for t in parsed.inputs]
+    signature = Signature((Parameter(name="a", position=1),))
+    signature.requested(parsed)
+    return [signature.tensor_argument(t) for t in parsed.inputs]
 
 
 @pytest.mark.parametrize(

@@ -65,16 +65,20 @@ def test_iris_over_rest(tmp_path: Path, start_server: Callable[..., RunningServe
         body = infer.json()
         assert body["id"] == "req-1"
         assert body["model_name"] == "iris"
-        assert body["outputs"] == [{"name": "result", "datatype": "INT64", "shape": [len(rows)], "data": expected}]
+        # No declared type: the result is its JSON text, as the metadata says (typed: test_typed_serving.py)
+        [output] = body["outputs"]
+        assert (output["datatype"], output["shape"], output["parameters"]) == ("BYTES", [1], {"content_type": "json"})
+        assert json.loads(output["data"][0]) == expected
 
         as_json = http.post(
             "/v2/models/iris/infer",
             json={"inputs": [{"name": "features", "shape": [1], "datatype": "BYTES", "data": [json.dumps(rows)]}]},
         )
-        assert as_json.json()["outputs"][0]["data"] == expected
+        assert json.loads(as_json.json()["outputs"][0]["data"][0]) == expected
 
         metadata = http.get("/v2/models/iris").json()
-        assert metadata["inputs"][0]["name"] == "features"
+        assert metadata["inputs"] == [{"name": "features", "datatype": "BYTES", "shape": [-1]}]
+        assert metadata["outputs"] == [{"name": "result", "datatype": "BYTES", "shape": [1]}]
         assert metadata["versions"] == ["1"]
 
 

@@ -14,12 +14,13 @@ from pydantic import ValidationError
 
 from generator.runtime import codec
 from generator.runtime.bus import backoff_delays
-from generator.runtime.codec import RequestError
-from generator.runtime.config import Parameter, ServerConfig
+from generator.runtime.codec import RequestError, ResultError
+from generator.runtime.config import Output, Parameter, ServerConfig, TensorType
 from generator.runtime.openapi import openapi_document
 from generator.runtime.server import load_config
 from generator.runtime.storage import LocalStorage, StorageError
 from generator.runtime.training import TrainingError, records_csv
+from generator.runtime.typed import Signature
 
 PARAMS = (Parameter(name="x", position=1), Parameter(name="options", position=2))
 
@@ -43,6 +44,7 @@ def infer(*inputs: dict[str, Any]) -> codec.InferenceRequest:
             "plain",
         ),
         ({"name": "x", "shape": [0], "datatype": "FP32", "data": []}, []),
+        ({"name": "x", "shape": [2], "datatype": "BYTES", "data": ["plain", "{nope"]}, ["plain", "{nope"]),  # not JSON
     ],
 )
 def test_tensor_values(tensor: dict[str, Any], value: Any) -> None:
@@ -53,7 +55,6 @@ def test_tensor_values(tensor: dict[str, Any], value: Any) -> None:
     ("tensor", "message"),
     [
         ({"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [1]}, "needs 4 elements, got 1"),
-        ({"name": "x", "shape": [1], "datatype": "BYTES", "data": ["{nope"]}, "not JSON text"),
         ({"name": "x", "shape": [1], "datatype": "BYTES", "data": [3]}, "must be strings"),
         ({"name": "x", "shape": [1], "datatype": "INT32", "data": ["1"]}, "must be integers"),
         ({"name": "x", "shape": [-1], "datatype": "INT32", "data": [1]}, "negative dimension"),
@@ -72,9 +73,9 @@ def test_request_shape_errors() -> None:
         codec.parse_infer_request(b'{"inputs": [{"name": "x", "shape": [], "datatype": "X", "data": 1}]}')
     x = {"name": "x", "shape": [], "datatype": "INT8", "data": [1]}
     with pytest.raises(RequestError, match="more than once"):
-        codec.oip_arguments(infer(x, x), PARAMS)
+        Signature(PARAMS).oip_arguments(infer(x, x))
     with pytest.raises(RequestError, match="unknown parameter 'y'"):
-        codec.oip_arguments(infer({**x, "name": "y"}), PARAMS)
+        Signature(PARAMS).oip_arguments(infer({**x, "name": "y"}))
 
 
 def test_arguments_follow_positions() -> None:
@@ -86,17 +87,20 @@ def test_arguments_follow_positions() -> None:
 
 
 def test_infer_response_types() -> None:
-    numbers = codec.infer_response("m", 2, [[1.5, 2], [3, 4]], "id-1")
+    typed = Signature(PARAMS, (Output(name="result", tensor=TensorType(datatype="FP64", shape=(-1, 2))),))
+    numbers = codec.infer_response("m", 2, typed.output_tensors([[1.5, 2], [3, 4]], typed.outputs), "id-1")
     assert numbers == {
         "model_name": "m",
         "model_version": "2",
         "id": "id-1",
         "outputs": [{"name": "result", "datatype": "FP64", "shape": [2, 2], "data": [1.5, 2, 3, 4]}],
     }
-    assert codec.infer_response("m", 1, [True], None)["outputs"][0]["datatype"] == "BOOL"
-    for other in ({"a": 1}, [[1], [2, 3]], "text", 3, None, []):
-        [output] = codec.infer_response("m", 1, other, None)["outputs"]
-        assert output["datatype"] == "BYTES"
+    with pytest.raises(ResultError, match="not the declared FP64"):
+        typed.output_tensors([[1, 2, 3]], typed.outputs)
+    untyped = Signature(PARAMS)  # without a declared type the result is always its JSON text, as declared
+    for other in ({"a": 1}, [[1], [2, 3]], [[1.5, 2], [3, 4]], "text", 3, None, []):
+        [output] = untyped.output_tensors(other, untyped.outputs)
+        assert (output["datatype"], output["shape"]) == ("BYTES", [1])
         assert json.loads(output["data"][0]) == other
 
 

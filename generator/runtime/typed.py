@@ -1,0 +1,210 @@
+"""Declared types: what a model takes and returns, and requests and results checked against it.
+
+A parameter may declare an OIP tensor type (``datatype`` and ``shape``) or a JSON Schema; an output
+may declare a tensor type. The declarations come from the config (the manifest's), or for an ONNX
+model from its graph. Undeclared parameters take any JSON value; an undeclared output is JSON text.
+Pure functions and data, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import codec
+from .codec import RequestError, ResultError
+from .config import DEFAULT_OUTPUTS, Output, Parameter, ServerConfig, TensorType
+
+
+def fits(declared: Sequence[int], shape: Sequence[int]) -> bool:
+    """Whether ``shape`` is one of ``declared``'s (``-1``: any length); a declared scalar (``()``)
+    also takes ``[1]``, the shape every OIP client gives one value."""
+    if not declared:
+        return list(shape) in ([], [1])
+    return len(declared) == len(shape) and all(d in (-1, s) for d, s in zip(declared, shape, strict=True))
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    return "[" + ", ".join("-1" if d < 0 else str(d) for d in shape) + "]"
+
+
+def metadata_shape(tensor: TensorType) -> list[int]:
+    """The shape OIP metadata declares: a scalar is ``[1]``, what clients send for one value."""
+    return list(tensor.shape) or [1]
+
+
+def _check_elements(name: str, datatype: str, flat: list[Any]) -> None:
+    if datatype == "BYTES":
+        if not all(isinstance(item, str) for item in flat):
+            raise RequestError(f"parameter {name!r}: BYTES data must be strings")
+        return
+    codec.check_numbers(name, datatype, flat)
+
+
+class _SchemaCheck:
+    """One parameter's JSON Schema, compiled once (jsonschema is imported only by a model that has one)."""
+
+    def __init__(self, name: str, schema: Mapping[str, Any]) -> None:
+        from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+
+        self.name = name
+        self.validator = Draft202012Validator(dict(schema))
+
+    def __call__(self, value: Any) -> None:
+        error = next(iter(self.validator.iter_errors(value)), None)
+        if error is not None:
+            where = "".join(f"/{part}" for part in error.absolute_path)
+            at = f" at {where}" if where else ""
+            raise RequestError(f"parameter {self.name!r}{at}: {error.message:.300}")
+
+
+class Signature:
+    """What a model takes (parameters, in predict()'s order) and returns (OIP outputs)."""
+
+    def __init__(self, parameters: Sequence[Parameter], outputs: Sequence[Output] = DEFAULT_OUTPUTS) -> None:
+        self.parameters = tuple(parameters)
+        self.outputs = tuple(outputs) or DEFAULT_OUTPUTS
+        self.names = [p.name for p in self.parameters]
+        self._by_name = {p.name: p for p in self.parameters}
+        self._schemas = {p.name: _SchemaCheck(p.name, p.json_schema) for p in self.parameters if p.json_schema}
+
+    @classmethod
+    def of(cls, config: ServerConfig) -> Signature:
+        if config.rest is None:
+            return cls(())
+        return cls(config.rest.parameters, config.rest.outputs)
+
+    # --- requests ---------------------------------------------------------------------------------
+
+    def check(self, name: str, value: Any) -> Any:
+        """A parameter's JSON value (the simple route, the bus) against its declared type."""
+        parameter = self._by_name[name]
+        if parameter.tensor is not None:
+            tensor = parameter.tensor
+            shape = codec.shape_of(value)
+            if shape is None or (not tensor.shape and shape) or (tensor.shape and not fits(tensor.shape, shape)):
+                raise RequestError(
+                    f"parameter {name!r}: expected {tensor.datatype} of shape {shape_text(tensor.shape)}"
+                    + (", one value" if not tensor.shape else "")
+                )
+            _check_elements(name, tensor.datatype, codec.flatten(value, max(len(tensor.shape), 1)))
+        schema = self._schemas.get(name)
+        if schema is not None:
+            schema(value)
+        return value
+
+    def arguments(self, values: Any) -> list[Any]:
+        """predict()'s positional arguments from a JSON object of named parameters, each checked."""
+        ordered = codec.ordered_arguments(values, self.parameters)
+        return [self.check(name, value) for name, value in zip(self.names, ordered, strict=True)]
+
+    def tensor_argument(self, tensor: codec.RequestInput) -> Any:
+        """The value an OIP input carries for its parameter: by the declared type, when there is one."""
+        parameter = self._by_name.get(tensor.name)
+        if parameter is None:
+            raise RequestError(f"unknown parameter {tensor.name!r}; expected {sorted(self.names)}")
+        declared = parameter.tensor
+        if declared is None:
+            value = codec.tensor_value(tensor)
+            schema = self._schemas.get(tensor.name)
+            if schema is not None:
+                schema(value)
+            return value
+        name = tensor.name
+        if tensor.datatype != declared.datatype:
+            raise RequestError(f"parameter {name!r} is {declared.datatype}, got {tensor.datatype}")
+        if not fits(declared.shape, tensor.shape):
+            raise RequestError(
+                f"parameter {name!r}: shape {tensor.shape} does not fit the declared {shape_text(declared.shape)}"
+            )
+        codec.check_shape(name, tensor.shape)
+        flat = codec.flatten(tensor.data, max(len(tensor.shape), 1))
+        expected = math.prod(tensor.shape)
+        if len(flat) != expected:
+            raise RequestError(f"parameter {name!r}: shape {tensor.shape} needs {expected} elements, got {len(flat)}")
+        _check_elements(name, declared.datatype, flat)
+        if not declared.shape:
+            return flat[0]
+        return codec.reshape(flat, tensor.shape)
+
+    def oip_arguments(self, request: codec.InferenceRequest) -> dict[str, Any]:
+        """The parameter values of an inference request, by name; every parameter given once."""
+        values: dict[str, Any] = {}
+        for tensor in request.inputs:
+            if tensor.name in values:
+                raise RequestError(f"parameter {tensor.name!r} given more than once")
+            values[tensor.name] = self.tensor_argument(tensor)
+        missing = [name for name in self.names if name not in values]
+        if missing:
+            raise RequestError(f"missing parameter {missing[0]!r}")
+        return values
+
+    def requested(self, request: codec.InferenceRequest) -> tuple[Output, ...]:
+        """The outputs an inference request asks for (all when it names none); unknown names are a 400."""
+        if not request.outputs:
+            return self.outputs
+        known = {o.name: o for o in self.outputs}
+        chosen = []
+        for wanted in request.outputs:
+            if wanted.name not in known:
+                raise RequestError(f"unknown output {wanted.name!r}; this model's outputs are {sorted(known)}")
+            chosen.append(known[wanted.name])
+        return tuple(chosen)
+
+    # --- results ----------------------------------------------------------------------------------
+
+    def output_tensors(self, result: Any, outputs: Sequence[Output]) -> list[dict[str, Any]]:
+        """predict()'s result (plain JSON values) as the OIP output tensors ``outputs``.
+
+        One output takes the whole result; several take the result's members by name.
+        """
+        if len(self.outputs) == 1:
+            return [_output_tensor(self.outputs[0], result)]
+        if not isinstance(result, dict):
+            raise ResultError(f"the model returned {type(result).__name__}, not its outputs {self.output_names}")
+        missing = [o.name for o in outputs if o.name not in result]
+        if missing:
+            raise ResultError(f"the model's result lacks its output {missing[0]!r}")
+        return [_output_tensor(o, result[o.name]) for o in outputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [o.name for o in self.outputs]
+
+    # --- metadata ---------------------------------------------------------------------------------
+
+    def metadata(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The OIP metadata's inputs and outputs: what the server accepts and returns (see CONTRACT.md)."""
+        inputs = [_metadata_tensor(p.name, p.tensor, [-1]) for p in self.parameters]
+        outputs = [_metadata_tensor(o.name, o.tensor, [1]) for o in self.outputs]
+        return inputs, outputs
+
+
+def _metadata_tensor(name: str, tensor: TensorType | None, untyped: list[int]) -> dict[str, Any]:
+    if tensor is None:  # any JSON value: JSON texts (or plain strings) in, one JSON text out
+        return {"name": name, "datatype": "BYTES", "shape": untyped}
+    return {"name": name, "datatype": tensor.datatype, "shape": metadata_shape(tensor)}
+
+
+def _output_tensor(output: Output, value: Any) -> dict[str, Any]:
+    declared = output.tensor
+    if declared is None:
+        return {
+            "name": output.name,
+            "datatype": "BYTES",
+            "shape": [1],
+            "parameters": {"content_type": "json"},
+            "data": [codec.dumps(value).decode()],
+        }
+    shape = codec.shape_of(value)
+    if shape is None or not (fits(declared.shape, shape) if declared.shape else not shape):
+        raise ResultError(
+            f"the model's output {output.name!r} is not the declared {declared.datatype} {shape_text(declared.shape)}"
+        )
+    flat = codec.flatten(value, max(len(shape), 1)) if shape else [value]
+    try:
+        _check_elements(output.name, declared.datatype, flat)
+    except RequestError as exc:
+        raise ResultError(f"the model's output {exc}") from None
+    return {"name": output.name, "datatype": declared.datatype, "shape": shape or [1], "data": flat}
