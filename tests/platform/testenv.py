@@ -41,6 +41,7 @@ from .config import (
     Layout,
 )
 from .install import ensure_installed
+from .crds import install_crds
 from .kube import check_scheduling, ensure_namespace, start_apiserver, start_controllers, start_etcd, start_kwok
 from .proc import Daemon, StepError, file_lock, log, run
 from .services import (
@@ -229,6 +230,8 @@ def _kube(layout: Layout) -> None:
     start_controllers(layout, bindir)
     start_kwok(layout, kwok)
     check_scheduling(layout)
+    # the Prometheus Operator's and KEDA's CRDs: what aiar's monitoring and autoscaling objects are
+    install_crds(layout)
     ensure_namespace(
         layout,
         NAMESPACE,

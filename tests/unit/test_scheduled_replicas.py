@@ -26,19 +26,17 @@ def _generate(work: Path, env: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The examples without autoscaling: the schedule alone owns the replicas."""
-    work = tmp_path_factory.mktemp("replicas")
-    text = EXAMPLE_ENV.read_text()
-    assert "autoscaling:\n  enabled: true\n" in text
-    env = work / "environment.yaml"
-    env.write_text(text.replace("autoscaling:\n  enabled: true\n", "autoscaling:\n  enabled: false\n"))
-    return _generate(work, env)
+    """The examples as committed, without autoscaling: the schedule alone owns the replicas."""
+    return _generate(tmp_path_factory.mktemp("replicas"), EXAMPLE_ENV)
 
 
 @pytest.fixture(scope="module")
 def autoscaled_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The examples as committed: the quality classifier under an HPA and a schedule."""
-    return _generate(tmp_path_factory.mktemp("autoscaled"), EXAMPLE_ENV)
+    """The examples with autoscaling on: the quality classifier under an HPA and a schedule."""
+    work = tmp_path_factory.mktemp("autoscaled")
+    env = work / "environment.yaml"
+    env.write_text(EXAMPLE_ENV.read_text() + "autoscaling:\n  enabled: true\n")
+    return _generate(work, env)
 
 
 @pytest.mark.parametrize(
