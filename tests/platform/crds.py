@@ -44,8 +44,8 @@ PROMETHEUS_OPERATOR = CrdSource(
     "example/prometheus-operator-crd",
     {
         "monitoring.coreos.com_podmonitors.yaml": "0d40a9e5bf3c80e2efaa62e67c3ffc6aac91bb3c1fba3120762361f6e3036dd7",
-        "monitoring.coreos.com_prometheusrules.yaml": "c8947e584c8e9cb40a339bb887e5bf9a3cafda8b915b63c7cb077dd4a9f4528e",
-        "monitoring.coreos.com_servicemonitors.yaml": "86955dec8ac2818f5248a60e470aea98144daef9f4453f39e31399af511ec3ab",
+        "monitoring.coreos.com_prometheusrules.yaml": "c8947e584c8e9cb40a339bb887e5bf9a3cafda8b915b63c7cb077dd4a9f4528e",  # noqa: E501
+        "monitoring.coreos.com_servicemonitors.yaml": "86955dec8ac2818f5248a60e470aea98144daef9f4453f39e31399af511ec3ab",  # noqa: E501
     },
 )
 KEDA = CrdSource(
@@ -55,7 +55,7 @@ KEDA = CrdSource(
     {
         "keda.sh_scaledobjects.yaml": "3c91c5423e809a456e67fc47a85a095a2ade29dd00dfc96e92a3aa6d8e6a5526",
         "keda.sh_triggerauthentications.yaml": "a7611dd4c412a2f84719cc804c5f13a10b62dbd172bc54a2164834aab27046d1",
-        "keda.sh_clustertriggerauthentications.yaml": "2f1ae82cefc432e30bd1b1fe017e343175f61aba9366e5ec83f6b01ef39978f4",
+        "keda.sh_clustertriggerauthentications.yaml": "2f1ae82cefc432e30bd1b1fe017e343175f61aba9366e5ec83f6b01ef39978f4",  # noqa: E501
     },
 )
 SOURCES = (PROMETHEUS_OPERATOR, KEDA)
