@@ -40,8 +40,8 @@ from .config import (
     BaseImage,
     Layout,
 )
-from .install import ensure_installed
 from .crds import install_crds
+from .install import ensure_installed
 from .kube import check_scheduling, ensure_namespace, start_apiserver, start_controllers, start_etcd, start_kwok
 from .proc import Daemon, StepError, file_lock, log, run
 from .services import (
