@@ -123,7 +123,15 @@ STOPPED_AT_ANNOTATION = "aiar.dev/stopped-at"
 DELETED_MODELS_ANNOTATION = "aiar.dev/deleted-models"
 """On the ApplySet parent: the models ``aiar delete`` removed (comma-separated slugs). apply leaves them
 out until one is applied by name (``aiar apply MODEL``)."""
-OPERATIONAL_ANNOTATIONS = frozenset({STOPPED_BY_ANNOTATION, STOPPED_AT_ANNOTATION, DELETED_MODELS_ANNOTATION})
+AUTOSCALED_ANNOTATION = "aiar.dev/autoscaled-by"
+"""On a Deployment under an autoscaler: its kind (``ScaledObject`` or ``HorizontalPodAutoscaler``). The
+autoscaler owns its replicas: apply sends a count only to hold it stopped (0)."""
+KEDA_PAUSED_ANNOTATION = "autoscaling.keda.sh/paused-replicas"
+"""On a ScaledObject: KEDA holds its target at this count and stops scaling it. The stop CronJobs and
+``aiar stop`` set it to ``"0"``; the start CronJobs and ``aiar start`` remove it."""
+OPERATIONAL_ANNOTATIONS = frozenset(
+    {STOPPED_BY_ANNOTATION, STOPPED_AT_ANNOTATION, DELETED_MODELS_ANNOTATION, KEDA_PAUSED_ANNOTATION}
+)
 """aiar's own annotations that the operations commands write, not apply: never drift."""
 
 
@@ -135,16 +143,22 @@ KIND_PHASE: dict[str, int] = {
     "ServiceAccount": 2,
     "Role": 2,
     "RoleBinding": 2,
+    "TriggerAuthentication": 2,
     "Job": 3,
     "Deployment": 4,
     "Service": 4,
     "PodDisruptionBudget": 4,
+    "ScaledObject": 5,
+    "HorizontalPodAutoscaler": 5,
     "CronJob": 5,
     "NetworkPolicy": 6,
+    "PodMonitor": 7,
+    "PrometheusRule": 7,
 }
 """The apply phase of every kind aiar renders: config, RBAC, the training Job (apply waits for it),
-serving, the schedule's CronJobs, then the NetworkPolicies. The compiler orders each model's objects
-by it and apply applies phase by phase; a kind that is not here is neither rendered nor applied."""
+serving, its autoscaler and the schedule's CronJobs, the NetworkPolicies, then monitoring. The
+compiler orders each model's objects by it and apply applies phase by phase; a kind that is not here
+is neither rendered nor applied."""
 
 
 class UnknownKindError(LookupError):

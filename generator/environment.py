@@ -227,6 +227,46 @@ class ApiServer(_Model):
     """The Service's port and the API server's own (what the endpoints listen on, usually 6443)."""
 
 
+class Observability(_Model):
+    """Prometheus Operator and Grafana objects for every model aiar serves (a manifest may opt out).
+
+    The kinds are the Prometheus Operator's (``PodMonitor``, ``PrometheusRule``) and a ConfigMap the
+    Grafana sidecar picks up by its label; the cluster must run those for them to do anything.
+    """
+
+    pod_monitor: bool = True
+    alerts: bool = True
+    dashboards: bool = True
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    """On the PodMonitor and PrometheusRule: what the Prometheus' selectors match (e.g. ``release``)."""
+    dashboard_labels: dict[LabelKey, LabelValue] = Field(default_factory=lambda: {"grafana_dashboard": "1"})
+    """On the dashboard ConfigMaps: the Grafana sidecar's label (its chart's default)."""
+    scrape_interval_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    latency_slo_s: Annotated[float, Field(gt=0, le=600)] = 1.0
+    """p99 request latency above which the latency alert fires; a manifest may set its own."""
+    error_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    """Share of failed requests or predictions above which the error alert fires."""
+    runbook_base_url: Url | None = None
+    """Where the runbooks are published (``<url>#<alert>``); unset: the repository's docs/runbooks.md."""
+
+
+class Autoscaling(_Model):
+    """Scaling on load: KEDA on the queue depth for bus-driven models, a HorizontalPodAutoscaler on CPU
+    for REST models. Off by default; a manifest may turn it on or off and set its own bounds."""
+
+    enabled: bool = False
+    min_replicas: Annotated[int, Field(ge=0, le=100)] = 0
+    """Bus-driven models (KEDA): 0 scales to zero when idle. REST models keep at least one."""
+    max_replicas: Annotated[int, Field(ge=1, le=100)] = 3
+    cpu_percent: Annotated[int, Field(ge=1, le=100)] = 70
+    """REST models: the average CPU utilisation (of the requests) the HPA aims at."""
+    queue_length: Annotated[int, Field(ge=1, le=100_000)] = 20
+    """Bus-driven models: messages waiting per replica KEDA aims at."""
+    polling_interval_s: Annotated[int, Field(ge=1, le=3600)] = 15
+    cooldown_s: Annotated[int, Field(ge=0, le=86_400)] = 300
+    """Bus-driven models: idle time before the last replica goes."""
+
+
 class Environment(_Model):
     """The environment file, as written."""
 
@@ -246,6 +286,9 @@ class Environment(_Model):
     """The API server's addresses and ports, for the scale CronJobs' NetworkPolicy."""
     layers: dict[LayerName, Layer] = Field(default_factory=dict)
     """Dockerfile fragments for DOCKER_LAYERS bundles, beside (and overriding) those shipped with aiar."""
+    observability: Observability | None = None
+    """PodMonitors, alert rules and dashboards per model; none when unset."""
+    autoscaling: Autoscaling = Autoscaling()
 
 
 @dataclass(frozen=True)

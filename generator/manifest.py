@@ -124,6 +124,25 @@ class Resources(StrictModel):
 
 class Monitoring(StrictModel):
     wazuh: SeedBool = False
+    prometheus: bool | None = None
+    """The environment's ``observability`` objects for this model: false opts out; unset follows it."""
+    latencySloSeconds: Annotated[float, Field(gt=0, le=600)] | None = None
+    """This model's p99 latency objective (default: the environment's)."""
+    errorRatio: Annotated[float, Field(gt=0, lt=1)] | None = None
+
+
+class Autoscaling(StrictModel):
+    """Scaling on load (see the environment's ``autoscaling``); unset fields follow the environment."""
+
+    enabled: bool | None = None
+    minReplicas: Annotated[int, Field(ge=0, le=100)] | None = None
+    maxReplicas: Annotated[int, Field(ge=1, le=100)] | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.minReplicas is not None and self.maxReplicas is not None and self.minReplicas > self.maxReplicas:
+            raise ValueError("minReplicas must not exceed maxReplicas")
+        return self
 
 
 class Manifest(StrictModel):
@@ -148,6 +167,7 @@ class Manifest(StrictModel):
     access: Access | None = None
     resources: Resources | None = None
     monitoring: Monitoring | None = None
+    autoscaling: Autoscaling | None = None
 
     @field_validator("name")
     @classmethod

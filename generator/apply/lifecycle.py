@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from ..contract import DELETED_MODELS_ANNOTATION, STOPPED_AT_ANNOTATION, STOPPED_BY_ANNOTATION
+from ..contract import DELETED_MODELS_ANNOTATION, KEDA_PAUSED_ANNOTATION, STOPPED_AT_ANNOTATION, STOPPED_BY_ANNOTATION
 from . import fail
 from .kube import Kube, KubeError, describe
 from .outdir import KubeObject, key_of
@@ -50,6 +50,11 @@ def _deployment(session: Session, model: str) -> KubeObject:
 
 def _cronjobs(session: Session, model: str) -> list[KubeObject]:
     return [o for o in session.out.select([model]).objects if o.kind == "CronJob"]
+
+
+def _scaled_objects(session: Session, model: str) -> list[KubeObject]:
+    """KEDA would wake a stopped model when messages wait: a stop pauses its ScaledObject at 0."""
+    return [o for o in session.out.select([model]).objects if o.kind == "ScaledObject"]
 
 
 def _patch(kube: Kube, obj: KubeObject, body: dict[str, Any], manager: str, subresource: str = "") -> dict[str, Any]:
@@ -94,6 +99,8 @@ def stop(session: Session, model: str, by: str | None = None) -> Lifecycle:
     cronjobs = _cronjobs(session, model)
     for cronjob in cronjobs:
         _patch(kube, cronjob, {"spec": {"suspend": True}}, OPS_FIELD_MANAGER)
+    for scaled in _scaled_objects(session, model):
+        _patch(kube, scaled, {"metadata": {"annotations": {KEDA_PAUSED_ANNOTATION: "0"}}}, OPS_FIELD_MANAGER)
     scale(kube, deployment, 0)
     return Lifecycle(model, 0, by, tuple(c.key.name for c in cronjobs))
 
@@ -106,6 +113,8 @@ def start(session: Session, model: str) -> Lifecycle:
     cronjobs = _cronjobs(session, model)
     for cronjob in cronjobs:
         _patch(kube, cronjob, {"spec": {"suspend": None}}, OPS_FIELD_MANAGER)
+    for scaled in _scaled_objects(session, model):
+        _patch(kube, scaled, {"metadata": {"annotations": {KEDA_PAUSED_ANNOTATION: None}}}, OPS_FIELD_MANAGER)
     replicas = starting_replicas(session, deployment)
     scale(kube, deployment, replicas)
     return Lifecycle(model, replicas, None)

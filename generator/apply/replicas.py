@@ -4,6 +4,11 @@ A model's scale CronJobs own its replica count between applies; at apply time th
 of the CronJob that fired last, in its own timezone. So a model applied on a Friday evening, and
 scheduled Mon–Fri 06:00–22:00, starts at 0 replicas rather than running until Monday. Without this
 the Deployment would come up with the API server's default of 1.
+
+A Deployment under an autoscaler (``aiar.dev/autoscaled-by``) has its replicas owned by that
+autoscaler: apply sends a count only when the model is to be stopped (0), and never otherwise, so
+apply and the autoscaler do not fight. Its ScaledObject is held paused at 0 while stopped
+(``autoscaling.keda.sh/paused-replicas``), so KEDA does not wake it either.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from ..contract import REPLICAS_ANNOTATION, SCALES_ANNOTATION
+from ..contract import AUTOSCALED_ANNOTATION, KEDA_PAUSED_ANNOTATION, REPLICAS_ANNOTATION, SCALES_ANNOTATION
 from . import fail
 from .outdir import KubeObject
 
@@ -47,11 +52,26 @@ def scheduled_replicas(objects: Iterable[KubeObject], now: datetime) -> dict[str
     return {target: replicas for target, (_, replicas) in latest.items()}
 
 
+def _paused(obj: KubeObject, replicas: Mapping[str, int]) -> dict[str, Any]:
+    target = ((obj.body.get("spec") or {}).get("scaleTargetRef") or {}).get("name")
+    if not isinstance(target, str) or replicas.get(target) != 0:
+        return obj.body
+    body = copy.deepcopy(obj.body)
+    body["metadata"].setdefault("annotations", {})[KEDA_PAUSED_ANNOTATION] = "0"
+    return body
+
+
 def with_replicas(obj: KubeObject, replicas: Mapping[str, int]) -> dict[str, Any]:
-    """The body apply sends: a scheduled Deployment gets its replica count for now."""
+    """The body apply sends: a scheduled Deployment gets its replica count for now; under an
+    autoscaler, only a stop (0) is sent, and a stopped model's ScaledObject is paused at 0."""
+    if obj.kind == "ScaledObject":
+        return _paused(obj, replicas)
     name = obj.body.get("metadata", {}).get("name")
     if obj.kind != "Deployment" or name not in replicas:
         return obj.body
+    autoscaled = AUTOSCALED_ANNOTATION in (obj.body.get("metadata", {}).get("annotations") or {})
+    if autoscaled and replicas[name] != 0:
+        return obj.body  # the autoscaler's to set
     if "replicas" in obj.body.get("spec", {}) and replicas[name] != 0:
         return obj.body  # its own count (no schedule); only a stop overrides it
     body = copy.deepcopy(obj.body)

@@ -35,6 +35,21 @@ def _common_problems(loaded: LoadedBundle, environment: LoadedEnvironment) -> li
                 "/monitoring/wazuh", "Wazuh monitoring is enabled but the environment has no 'wazuh' section"
             )
         )
+    if m.monitoring is not None and m.monitoring.prometheus and env.observability is None:
+        problems.append(
+            loaded.problem(
+                "/monitoring/prometheus",
+                "Prometheus monitoring is enabled but the environment has no 'observability' section",
+            )
+        )
+    auto = m.autoscaling
+    if auto is not None and auto.minReplicas == 0 and m.has_rest():
+        problems.append(
+            loaded.problem(
+                "/autoscaling/minReplicas",
+                "a model with REST input keeps at least 1 replica (a HorizontalPodAutoscaler does not scale to zero)",
+            )
+        )
     return problems
 
 

@@ -16,6 +16,7 @@ from ..kinds.docker_layers import ApiRoute
 from ..load import LoadedBundle
 from ..manifest import Manifest, ScheduleEntry
 from ..runtime import config as rc
+from .observe import MonitorPlan, ScalerPlan, plan_monitor, plan_scaler
 
 ScaleAction = Literal["start", "stop"]
 
@@ -110,6 +111,11 @@ class ClusterPlan:
     wazuh: Wazuh | None
     schedule: SchedulePlan | None
     gateway: GatewayPlan | None
+    monitor: MonitorPlan | None = None
+    """PodMonitor, alert rules and dashboard; None without the environment's ``observability``."""
+    scaler: ScalerPlan | None = None
+    """KEDA ScaledObject or HorizontalPodAutoscaler; None unless autoscaling is on for the model.
+    With one, the Deployment leaves ``spec.replicas`` to it."""
 
 
 def cron_expression(entry: ScheduleEntry) -> str:
@@ -124,13 +130,14 @@ def _url_port(url: str) -> int:
     return parts.port or (443 if parts.scheme in ("https", "amqps") else 80)
 
 
-def _schedule(slug: str, m: Manifest, env: Environment) -> SchedulePlan | None:
+def _schedule(slug: str, m: Manifest, env: Environment, scaler: ScalerPlan | None) -> SchedulePlan | None:
     if m.schedule is None:
         return None
     assert env.base_images.kubectl is not None, "required by the checks step"
     jobs: list[ScaleJob] = []
     for action, entries, replicas in (
-        ("start", m.schedule.start, defaults.REPLICAS),
+        # under an autoscaler a start hands the model back to it: its minimum (KEDA: its pause lifted)
+        ("start", m.schedule.start, max(scaler.min_replicas, 1) if scaler is not None else defaults.REPLICAS),
         ("stop", m.schedule.stop, 0),
     ):
         for i, entry in enumerate(entries, start=1):
@@ -218,7 +225,8 @@ def plan_cluster(
 ) -> ClusterPlan:
     """``own_server``: the image runs the bundle's server (DOCKER_LAYERS), not aiar's."""
     m = loaded.manifest
-    schedule = _schedule(slug, m, env)
+    scaler = plan_scaler(m, env, server, own_server=own_server)
+    schedule = _schedule(slug, m, env, scaler)
     # The model server's config already decided what the model talks to; each workload's credentials and
     # egress follow the part of it that its own code path uses.
     wazuh = env.wazuh if m.monitoring is not None and m.monitoring.wazuh else None
@@ -246,8 +254,12 @@ def plan_cluster(
         service_account=slug,
         requests=requests,
         limits=limits,
-        replicas=None if schedule is not None else defaults.REPLICAS,
-        max_replicas=max((j.replicas for j in schedule.jobs), default=0) if schedule else defaults.REPLICAS,
+        replicas=None if schedule is not None or scaler is not None else defaults.REPLICAS,
+        max_replicas=scaler.max_replicas
+        if scaler is not None
+        else max((j.replicas for j in schedule.jobs), default=0)
+        if schedule
+        else defaults.REPLICAS,
         serves_rest=rest,
         server=_access(
             env,
@@ -264,4 +276,6 @@ def plan_cluster(
         wazuh=wazuh,
         schedule=schedule,
         gateway=gateway,
+        monitor=plan_monitor(m, env, server, own_server=own_server),
+        scaler=scaler,
     )

@@ -1,13 +1,16 @@
 """The seed's Scheduler as CronJobs: start or stop a model at fixed times of the week, in its timezone.
 
 Each CronJob runs ``kubectl scale`` on the model's Deployment under a ServiceAccount whose Role allows
-nothing but reading that one Deployment and changing its scale.
+nothing but reading that one Deployment and changing its scale. A model KEDA scales is started and
+stopped through its ScaledObject instead: the stop pauses it at 0 replicas (KEDA then scales the
+Deployment to 0 and ignores waiting messages), the start lifts the pause; the Role then allows
+reading and annotating that one ScaledObject.
 """
 
 from __future__ import annotations
 
 from .. import defaults
-from ..contract import REPLICAS_ANNOTATION, SCALES_ANNOTATION
+from ..contract import KEDA_PAUSED_ANNOTATION, REPLICAS_ANNOTATION, SCALES_ANNOTATION
 from ..plan import ModelPlan
 from ..plan.cluster import ScaleJob, SchedulePlan
 from .cluster.meta import Obj, labels, metadata
@@ -30,8 +33,28 @@ def scaler_service_account(plan: ModelPlan, schedule: SchedulePlan) -> Obj:
     }
 
 
+def _keda(plan: ModelPlan) -> bool:
+    return plan.cluster.scaler is not None and plan.cluster.scaler.kind == "keda"
+
+
 def scaler_role(plan: ModelPlan, schedule: SchedulePlan) -> Obj:
     target = [plan.slug]
+    if _keda(plan):
+        # kubectl annotate reads the object, then patches it
+        rules = [
+            {
+                "apiGroups": ["keda.sh"],
+                "resources": ["scaledobjects"],
+                "resourceNames": target,
+                "verbs": ["get", "patch"],
+            }
+        ]
+        return {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": metadata(plan, schedule.service_account, "scaler"),
+            "rules": rules,
+        }
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
@@ -59,6 +82,16 @@ def scaler_role_binding(plan: ModelPlan, schedule: SchedulePlan) -> Obj:
     }
 
 
+def _scale_args(plan: ModelPlan, job: ScaleJob) -> list[str]:
+    namespace = f"--namespace={plan.cluster.namespace}"
+    if _keda(plan):
+        target = f"scaledobject/{plan.slug}"
+        if job.action == "stop":
+            return ["annotate", target, namespace, "--overwrite", f"{KEDA_PAUSED_ANNOTATION}=0"]
+        return ["annotate", target, namespace, f"{KEDA_PAUSED_ANNOTATION}-"]
+    return ["scale", f"deployment/{plan.slug}", namespace, f"--replicas={job.replicas}"]
+
+
 def _scale_container(plan: ModelPlan, schedule: SchedulePlan, job: ScaleJob) -> Obj:
     # kubectl has no liveness to speak of: it runs for seconds. The exec probes satisfy linters that
     # require probes on every container without changing behaviour (the Job's deadline bounds it).
@@ -68,12 +101,7 @@ def _scale_container(plan: ModelPlan, schedule: SchedulePlan, job: ScaleJob) -> 
         "image": schedule.kubectl_image,
         "imagePullPolicy": "Always",
         "command": ["kubectl"],
-        "args": [
-            "scale",
-            f"deployment/{plan.slug}",
-            f"--namespace={plan.cluster.namespace}",
-            f"--replicas={job.replicas}",
-        ],
+        "args": _scale_args(plan, job),
         # kubectl writes its discovery cache under $HOME; the root filesystem is read-only
         "env": [{"name": "HOME", "value": defaults.SCRATCH_DIR}],
         "livenessProbe": alive,

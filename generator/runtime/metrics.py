@@ -89,6 +89,24 @@ class Metrics:
             "Online training updates applied to the live model.",
             registry=r,
         )
+        self.model_loads = Counter(
+            "aiar_model_loads",
+            "Models put live, by source (start: the first load; training: a model bus training swapped in).",
+            ["source"],
+            registry=r,
+        )
+        self.training_runs = Counter(
+            "aiar_training_runs",
+            "Bus trainings run by the server, by outcome (ok, failed).",
+            ["outcome"],
+            registry=r,
+        )
+        # every series exists from the start: an alert on increase() sees the first failure
+        for source in ("start", "training"):
+            self.model_loads.labels(source)
+        for outcome in ("ok", "failed"):
+            self.training_runs.labels(outcome)
+        self.bus_messages.labels("prediction", "dead_lettered")
 
     def ready_from(self, ready: Callable[[], bool]) -> None:
         """``aiar_model_ready`` follows ``ready()``: read at each scrape, or with several processes

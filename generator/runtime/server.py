@@ -116,6 +116,7 @@ class ModelLoader:
                 return
             self.state.load_seconds = seconds
             self.metrics.model_load_seconds.set(seconds)
+            self.metrics.model_loads.labels("start").inc()
             log.info("model ready after %.3fs (file: %s)", seconds, path)
             return
 
@@ -128,8 +129,8 @@ class ModelSwapper:
     it, then is closed (an H2O JVM gets EOF) and its copy deleted, so copies do not pile up.
     """
 
-    def __init__(self, code: PredictCode, state: ModelState, model_dir: Path) -> None:
-        self.code, self.state, self.model_dir = code, state, model_dir
+    def __init__(self, code: PredictCode, state: ModelState, model_dir: Path, metrics: Metrics | None = None) -> None:
+        self.code, self.state, self.model_dir, self.metrics = code, state, model_dir, metrics
         self._count = 0
         self._live_dir: Path | None = None
 
@@ -145,6 +146,8 @@ class ModelSwapper:
             raise
         old, old_dir, self._live_dir = self.state.replace(model), self._live_dir, kept.parent
         log.info("model replaced by bus training (%s)", path.name)
+        if self.metrics is not None:
+            self.metrics.model_loads.labels("training").inc()
         timer = threading.Timer(SWAP_GRACE_S, self._retire, args=(old, old_dir))
         timer.daemon = True
         timer.start()
@@ -217,8 +220,8 @@ def serve(
     buffered = config.training.bus if config.training else None
     if config.message_bus and buffered is not None and not buffered.online:
         # Buffered bus training runs beside serving: each new model is swapped in as soon as it exists.
-        swapper = ModelSwapper(code, state, loader.model_dir)
-        trainer = BufferTrainer(config, train_code(config), storage, on_model=swapper.swap)
+        swapper = ModelSwapper(code, state, loader.model_dir, metrics)
+        trainer = BufferTrainer(config, train_code(config), storage, on_model=swapper.swap, metrics=metrics)
         training = training_consumer(config, trainer, "buffer-training")
         training.stop = stop
         threads.append(threading.Thread(target=training.run, name="bus-training", daemon=True))

@@ -150,8 +150,10 @@ class BufferTrainer:
         storage: Storage | None,
         rounds: int | None = None,
         on_model: Callable[[Path], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         assert config.training is not None and config.training.bus is not None
+        self.metrics = metrics
         self.on_model = on_model
         """Called with the new model file before it is uploaded: the prediction server swaps it in,
         and raises when it cannot (a model that does not load is never published)."""
@@ -183,6 +185,8 @@ class BufferTrainer:
         else:
             log.error("bus training on %d records failed; they are dropped: %s", len(self.records), failure)
             message = stats_message(self.config, "buffer", len(self.records), None, error=str(failure)[:1000])
+        if self.metrics is not None:
+            self.metrics.training_runs.labels("ok" if failure is None else "failed").inc()
         publish_json(channel, _exchange(self.config), self.config.training.output_keys, message)
         if failure is None:
             channel.basic_ack(delivery.tag, multiple=True)

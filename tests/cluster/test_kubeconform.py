@@ -1,4 +1,7 @@
-"""Every generated Kubernetes object validates with ``kubeconform -strict`` against offline schemas."""
+"""Every generated Kubernetes object validates with ``kubeconform -strict`` against offline schemas.
+
+The custom resources validate against the schemas of the pinned CRDs (tests/platform/crds.py).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from pathlib import Path
 
 from tests.cluster.conftest import k8s_files
 from tests.cluster.tools import KUBERNETES_VERSION, kubeconform_schemas, tool
+from tests.platform.config import cachedir_from_env
+from tests.platform.crds import kubeconform_schemas as crd_schemas
 
 
 def kubeconform(files: list[Path]) -> list[dict[str, str]]:
@@ -19,6 +24,9 @@ def kubeconform(files: list[Path]) -> list[dict[str, str]]:
             KUBERNETES_VERSION,
             "-schema-location",
             kubeconform_schemas(),
+            # the custom resources (PodMonitor, PrometheusRule, ScaledObject...): the pinned real CRDs
+            "-schema-location",
+            crd_schemas(cachedir_from_env()),
             "-output",
             "json",
             "-verbose",

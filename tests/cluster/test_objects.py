@@ -118,6 +118,8 @@ def test_index_lists_objects_in_apply_order() -> None:
         "PodDisruptionBudget": 4,
         "CronJob": 5,
         "NetworkPolicy": 6,
+        "PodMonitor": 7,
+        "PrometheusRule": 7,
     }
     kinds = [YAML_LOADER.load((REPO / "out" / f).read_text())["kind"] for f in files]
     assert [rank[k] for k in kinds] == sorted(rank[k] for k in kinds)

@@ -98,6 +98,7 @@ APT_PACKAGES: tuple[str, ...] = (
     "openssl",
     "chromium",  # the ui's end-to-end tests (playwright drives it; no browser download)
     "wrk",  # bench/serve.py: the HTTP load generator (make bench)
+    "prometheus",  # tests/runtime/test_observability.py: a real Prometheus, and promtool for the rules
 )
 """Debian packages the platform runs (installed with --no-install-recommends)."""
 

@@ -40,6 +40,7 @@ from .config import (
     BaseImage,
     Layout,
 )
+from .crds import install_crds
 from .install import ensure_installed
 from .kube import check_scheduling, ensure_namespace, start_apiserver, start_controllers, start_etcd, start_kwok
 from .proc import Daemon, StepError, file_lock, log, run
@@ -229,6 +230,8 @@ def _kube(layout: Layout) -> None:
     start_controllers(layout, bindir)
     start_kwok(layout, kwok)
     check_scheduling(layout)
+    # the Prometheus Operator's and KEDA's CRDs: what aiar's monitoring and autoscaling objects are
+    install_crds(layout)
     ensure_namespace(
         layout,
         NAMESPACE,

@@ -17,13 +17,26 @@ from tests.conftest import EXAMPLE_ENV, REPO
 MADRID = ZoneInfo("Europe/Madrid")
 
 
-@pytest.fixture(scope="module")
-def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("replicas")
+def _generate(work: Path, env: Path) -> Path:
     shutil.copy(REPO / "aiar.lock", work / "aiar.lock")
     # The quality classifier: Mon-Fri 06:00-22:00, Europe/Madrid.
-    generate(discover_bundles(REPO / "bundles"), EXAMPLE_ENV, work / "aiar.lock", work / "out")
+    generate(discover_bundles(REPO / "bundles"), env, work / "aiar.lock", work / "out")
     return work / "out"
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The examples as committed, without autoscaling: the schedule alone owns the replicas."""
+    return _generate(tmp_path_factory.mktemp("replicas"), EXAMPLE_ENV)
+
+
+@pytest.fixture(scope="module")
+def autoscaled_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The examples with autoscaling on: the quality classifier under an HPA and a schedule."""
+    work = tmp_path_factory.mktemp("autoscaled")
+    env = work / "environment.yaml"
+    env.write_text(EXAMPLE_ENV.read_text() + "autoscaling:\n  enabled: true\n")
+    return _generate(work, env)
 
 
 @pytest.mark.parametrize(
@@ -53,3 +66,22 @@ def test_unscheduled_models_keep_their_own_replicas(out: Path) -> None:
     [deployment] = [o for o in objects if o.kind == "Deployment" and o.model == "greeting-service"]
     body = with_replicas(deployment, scheduled_replicas(objects, datetime(2026, 12, 5, tzinfo=UTC)))
     assert body is deployment.body
+
+
+@pytest.mark.parametrize(
+    ("when", "replicas"),
+    [
+        (datetime(2026, 12, 4, 20, 30, tzinfo=MADRID), None),  # running: the HPA's to scale
+        (datetime(2026, 12, 4, 22, 30, tzinfo=MADRID), 0),  # stopped: held at 0 (the HPA idles at 0)
+        (datetime(2026, 12, 7, 6, 0, tzinfo=MADRID), None),
+    ],
+)
+def test_an_autoscaled_deployment_gets_replicas_only_to_stop(
+    autoscaled_out: Path, when: datetime, replicas: int | None
+) -> None:
+    objects = read_out(autoscaled_out).objects
+    [deployment] = [o for o in objects if o.kind == "Deployment" and o.model == "quality-classifier"]
+    assert deployment.body["metadata"]["annotations"]["aiar.dev/autoscaled-by"] == "HorizontalPodAutoscaler"
+    assert [o.kind for o in objects if o.model == "quality-classifier" and o.kind == "HorizontalPodAutoscaler"]
+    body = with_replicas(deployment, scheduled_replicas(objects, when))
+    assert body["spec"].get("replicas") == replicas

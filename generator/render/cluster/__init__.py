@@ -1,8 +1,9 @@
 """Kubernetes objects of one model, one object per file under ``<slug>/k8s/``, in apply order.
 
 The order is the contract's (:data:`generator.contract.KIND_PHASE`): config, RBAC, the training Job
-(apply waits for it), the Deployment, its Service and PodDisruptionBudget, the schedule's CronJobs,
-then the NetworkPolicies; within a phase, the order they are built in here.
+(apply waits for it), the Deployment, its Service and PodDisruptionBudget, its autoscaler, the
+schedule's CronJobs, the NetworkPolicies, then monitoring (PodMonitor, PrometheusRule; the dashboard
+is a ConfigMap); within a phase, the order they are built in here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from ...yamlout import dump_bytes
 from .. import Files
 from ..image import BuiltImage
 from ..schedule import cron_job, scaler_role, scaler_role_binding, scaler_service_account
+from .autoscale import autoscaler_objects
+from .dashboard import dashboard_config_map
 from .meta import WAIT_ANNOTATION, Obj
+from .monitor import pod_monitor, prometheus_rule
 from .network import scaler_policy, server_policy, training_policy
 from .workload import config_map, deployment, disruption_budget, service, service_account, training_job
 
@@ -49,6 +53,7 @@ def _objects(plan: ModelPlan, images: tuple[BuiltImage, ...], server_json: bytes
         objects.append(("service", service(plan)))
     if plan.cluster.max_replicas > 1:
         objects.append(("poddisruptionbudget", disruption_budget(plan)))
+    objects += autoscaler_objects(plan)
     if schedule is not None:
         for job in schedule.jobs:
             objects.append((f"cronjob-{job.name.removeprefix(plan.slug + '-')}", cron_job(plan, schedule, job)))
@@ -57,6 +62,14 @@ def _objects(plan: ModelPlan, images: tuple[BuiltImage, ...], server_json: bytes
         objects.append(("networkpolicy-training", training_policy(plan)))
     if schedule is not None:
         objects.append(("networkpolicy-scaler", scaler_policy(plan, schedule)))
+    monitor = plan.cluster.monitor
+    if monitor is not None:
+        if monitor.dashboard:
+            objects.append(("configmap-dashboard", dashboard_config_map(plan)))
+        if monitor.pod_monitor:
+            objects.append(("podmonitor", pod_monitor(plan)))
+        if monitor.alerts:
+            objects.append(("prometheusrule", prometheus_rule(plan)))
     return objects
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ... import defaults
 from ...plan import ModelPlan
 from ..image import BuiltImage
+from .autoscale import autoscaled_by
 from .meta import WAIT_ANNOTATION, Obj, content_hash, labels, metadata, selector
 from .pod import (
     config_volume,
@@ -135,9 +136,12 @@ def deployment(plan: ModelPlan, image: BuiltImage, config_name: str) -> Obj:
     }
     # With a schedule the scale CronJobs own the replica count; a replicas field here would make every
     # apply undo the last start or stop.
+    # Under an autoscaler, it owns the count: the same holds.
     if plan.cluster.replicas is not None:
         spec["replicas"] = plan.cluster.replicas
-    return _serving_object(plan, "apps/v1", "Deployment", spec)
+    obj = _serving_object(plan, "apps/v1", "Deployment", spec)
+    obj["metadata"]["annotations"] |= autoscaled_by(plan)
+    return obj
 
 
 def _serving_object(plan: ModelPlan, api_version: str, kind: str, spec: Obj) -> Obj:
