@@ -12,6 +12,7 @@ import functools
 import importlib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -237,6 +238,55 @@ def generate(bundles: tuple[Path, ...], env_file: Path, lock_file: Path, out: Pa
             for role, ref in images.items():
                 _say(f"  {role:8} {ref}")
         _say(f"wrote {len(compiled.files)} files to {out}")
+
+
+@main.command()
+@bundles_argument
+@env_option
+@lock_option
+@click.option(
+    "--python-version",
+    default=None,
+    metavar="X.Y",
+    help="The base image's Python, instead of asking the image (with --machine and --glibc).",
+)
+@click.option("--machine", default="x86_64", show_default=True, help="With --python-version: its machine.")
+@click.option("--glibc", default=None, metavar="X.Y", help="With --python-version: its glibc (none: musl/unknown).")
+@output_option
+def lock(
+    bundles: tuple[Path, ...],
+    env_file: Path,
+    lock_file: Path,
+    python_version: str | None,
+    machine: str,
+    glibc: str | None,
+    output: str,
+) -> None:
+    """Resolve each model's Python requirements for its base image into aiar.requirements.lock.
+
+    The one compiler step that uses the network (the package index, and the container engine to ask
+    the base image for its Python): every package and its wheel's sha256, which generate then builds
+    from with pip's --require-hashes. A pin without a wheel for that Python is named; nothing is
+    written. BUNDLES narrow it to those models (the others' entries are kept).
+    """
+    from .apply.images import docker_client
+    from .apply.preflight import Target as PythonTarget
+    from .resolve import lock_requirements
+
+    given = None
+    if python_version is not None:
+        if not re.fullmatch(r"3\.\d{1,2}", python_version) or (glibc and not re.fullmatch(r"2\.\d{1,3}", glibc)):
+            raise click.BadParameter("--python-version is X.Y (3.11), --glibc is 2.Y (2.36)")
+        libc = (2, int(glibc.split(".")[1])) if glibc else None
+        given = PythonTarget(python_version, machine, libc)
+    result = _run(output, lambda: lock_requirements(_bundles(bundles), env_file, lock_file, docker_client, given))
+    if output == "json":
+        click.echo(json.dumps({"ok": True, **result.as_dict()}, indent=2))
+        return
+    for slug, count in result.models.items():
+        _say(f"locked  {slug}: {count} package(s)")
+    state = "wrote" if result.written else "unchanged:"
+    _say(f"{state} {result.path} ({result.target.describe()}, {result.target.base_image})")
 
 
 @main.command()
