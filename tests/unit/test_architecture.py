@@ -30,6 +30,8 @@ ALLOWED: dict[str, set[str]] = {
     **{room: COMPILER | ASSETS | {"runtime.config"} | LEAVES for room in COMPILER},
     "assets": {"defaults"},
     "serve": COMPILER | ASSETS | {"runtime", "runtime.config"} | LEAVES,
+    # Air-gapped export and apply --from: out/ and images, as apply reads them; never the compiler.
+    "airgap": {"airgap", "apply", "environment", "runtime.config"} | LEAVES,
     # aiar lock: compiles the bundles, then asks the base image (as apply's pin check does) and pip.
     "resolve": COMPILER | ASSETS | {"apply", "environment", "runtime.config"} | LEAVES,
     # The web app: every action is a compiler, apply or storage function the CLI calls too.
