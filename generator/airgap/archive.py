@@ -79,15 +79,16 @@ def _info(name: str, size: int) -> tarfile.TarInfo:
 
 
 @contextmanager
-def _compressed_writer(path: Path) -> Iterator[IO[bytes]]:
+def _compressed_writer(path: Path, name: str) -> Iterator[IO[bytes]]:
+    """A stream writing ``path``, compressed as ``name`` (the final name) says."""
     with path.open("wb") as raw:
-        if path.name.endswith((".tar.zst", ".tzst")):
+        if name.endswith((".tar.zst", ".tzst")):
             import zstandard
 
             writer = zstandard.ZstdCompressor(level=3, threads=0).stream_writer(raw, closefd=False)
             with writer:
                 yield cast(IO[bytes], writer)
-        elif path.name.endswith((".tar.gz", ".tgz")):
+        elif name.endswith((".tar.gz", ".tgz")):
             with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as writer_gz:
                 yield cast(IO[bytes], writer_gz)
         else:
@@ -99,7 +100,7 @@ def write_archive(path: Path, manifest: bytes, signature: bytes | None, members:
     partial = path.with_name(path.name + ".partial")
     try:
         with (
-            _compressed_writer(partial) as stream,
+            _compressed_writer(partial, path.name) as stream,
             tarfile.open(fileobj=stream, mode="w|", format=tarfile.GNU_FORMAT) as tar,
         ):
             tar.addfile(_info(MANIFEST, len(manifest)), _bytes_io(manifest))

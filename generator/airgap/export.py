@@ -28,7 +28,7 @@ from ..contract import INDEX_FILE
 from ..errors import Problem
 from . import ArchiveError
 from .archive import FORMAT, IMAGES_DIR, OUT_DIR, SBOM_DIR, Member, manifest_bytes, sha256_file, write_archive
-from .tools import SYFT_OFFLINE, Tools, syft, workspace
+from .tools import SYFT_CONFIG, SYFT_OFFLINE, Tools, syft, workspace
 
 SBOM_NAMESPACE = uuid.UUID("6c1c3a4e-5a0b-4d0e-9a57-0a1a2a3a4a5a")
 """Fixed namespace of the SBOMs' serial numbers (uuid5 of the image's manifest digest)."""
@@ -90,11 +90,15 @@ def sbom(tools: Tools, layout: Path, image: Image, scratch: Path) -> bytes:
     single = scratch / image_name(image)
     config = _single_image_layout(layout, descriptor, single)
     output = scratch / f"{image_name(image)}.cdx.json"
+    config_file = scratch / "syft.yaml"
+    config_file.write_text(SYFT_CONFIG)
     tools.run(
         image.ref,
         [
             syft(),
             "scan",
+            "--config",
+            str(config_file),
             f"oci-dir:{single}",
             "--quiet",
             "--output",

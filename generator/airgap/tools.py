@@ -58,10 +58,13 @@ class Tools:
         self.secrets = tuple(s for s in secrets if s)
         self.policy = workdir / "policy.json"
         self.policy.write_text(json.dumps(POLICY))
+        self.no_auth = workdir / "no-auth.json"
+        self.no_auth.write_text(json.dumps({"auths": {}}))
 
-    def auth_file(self, host: str, credentials: Credentials) -> Path | None:
+    def auth_file(self, host: str, credentials: Credentials) -> Path:
+        """An auth file holding only ``host``'s credentials (an empty one without credentials)."""
         if credentials.username is None or credentials.password is None:
-            return None
+            return self.no_auth
         path = self.workdir / f"auth-{len(list(self.workdir.glob('auth-*')))}.json"
         token = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -116,19 +119,15 @@ class Tools:
             argv += [f"--src-tls-verify={'false' if src_insecure else 'true'}"]
         if destination.startswith("docker://"):
             argv += [f"--dest-tls-verify={'false' if dest_insecure else 'true'}"]
-        self.run(source, [*argv, source, destination], _SKOPEO_ENV)
+        # No user auth file (~/.docker/config.json, $XDG_RUNTIME_DIR/containers/auth.json) is read:
+        # only the credentials the environment file names.
+        self.run(source, [*argv, source, destination], {"REGISTRY_AUTH_FILE": str(self.no_auth)})
 
 
-_SKOPEO_ENV = {"REGISTRY_AUTH_FILE": os.devnull}
-"""No user auth file (``~/.docker/config.json``, ``$XDG_RUNTIME_DIR/containers/auth.json``) is read:
-only the credentials the environment file names."""
-
-SYFT_OFFLINE = {
-    "SYFT_CHECK_FOR_APP_UPDATE": "false",
-    "SYFT_PARALLELISM": "2",
-    "SYFT_CONFIG": os.devnull,
-}
-"""syft makes no update check (its one network call for a local image) and reads no user config."""
+SYFT_CONFIG = "check-for-app-update: false\nparallelism: 2\n"
+"""syft's whole config (given with --config, so no user config is read): no update check, its one
+network call for a local image."""
+SYFT_OFFLINE = {"SYFT_CHECK_FOR_APP_UPDATE": "false"}
 
 
 @contextmanager

@@ -7,6 +7,7 @@ import io
 import json
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,6 +50,8 @@ def test_same_files_same_bytes_and_round_trip(tmp_path: Path, suffix: str) -> No
         m.source.chmod(0o600)
     write_archive(b, _manifest(members), None, list(reversed(members)))
     assert a.read_bytes() == b.read_bytes()
+    magic = {".tar": b"aiar", ".tar.gz": b"\x1f\x8b", ".tar.zst": b"\x28\xb5\x2f\xfd"}[suffix]
+    assert a.read_bytes()[: len(magic)] == magic
     unpacked = unpack(a, tmp_path / "x")
     assert (tmp_path / "x" / "out" / "a" / "b.yaml").read_bytes() == b"kind: x\n"
     assert unpacked.signature is None
@@ -148,7 +151,10 @@ def test_safe_names() -> None:
 
 
 def test_sbom_time_and_serial_come_from_the_image() -> None:
-    scan = {"serialNumber": "urn:uuid:random", "metadata": {"timestamp": "2026-12-02T03:00:00Z", "tools": {}}}
+    scan: dict[str, Any] = {
+        "serialNumber": "urn:uuid:random",
+        "metadata": {"timestamp": "2026-12-02T03:00:00Z", "tools": {}},
+    }
     one = canonical_sbom(json.loads(json.dumps(scan)), "sha256:" + "1" * 64, "2026-01-01T00:00:00Z")
     scan["metadata"]["timestamp"] = "2026-12-02T04:00:00Z"
     scan["serialNumber"] = "urn:uuid:other"
