@@ -426,13 +426,22 @@ verify_key_option = click.option(
 )
 
 
-def _opened(target: Target, from_archive: Path | None, verify_key: Path | None, output: str) -> Any:
+max_bytes_option = click.option(
+    "--max-bytes",
+    type=click.IntRange(1),
+    default=256 << 30,
+    show_default=True,
+    help="With --from: refuse an archive whose members add up to more.",
+)
+
+
+def _opened(target: Target, from_archive: Path | None, verify_key: Path | None, max_bytes: int, output: str) -> Any:
     """The verified archive (or None without --from); a refused archive is exit 1, nothing changed."""
     if from_archive is None:
         return None
     from .airgap.site import open_archive
 
-    return _run(output, lambda: open_archive(from_archive, target.env_file, verify_key), NOTHING_CHANGED)
+    return _run(output, lambda: open_archive(from_archive, target.env_file, verify_key, max_bytes), NOTHING_CHANGED)
 
 
 @main.command()
@@ -440,6 +449,7 @@ def _opened(target: Target, from_archive: Path | None, verify_key: Path | None, 
 @cluster_options
 @from_option
 @verify_key_option
+@max_bytes_option
 @click.option("--all", "show_all", is_flag=True, help="Also list unchanged objects.")
 @output_option
 def plan(
@@ -447,6 +457,7 @@ def plan(
     target: Target,
     from_archive: Path | None,
     verify_key: Path | None,
+    max_bytes: int,
     show_all: bool,
     output: str,
 ) -> None:
@@ -454,7 +465,7 @@ def plan(
 
     MODELs (their names in out/) narrow the plan to them; by default, every model.
     """
-    opened = _opened(target, from_archive, verify_key, output)
+    opened = _opened(target, from_archive, verify_key, max_bytes, output)
     try:
         _plan(models, replace(target, out=opened.out) if opened else target, show_all, output)
     finally:
@@ -503,6 +514,7 @@ def _plan(models: tuple[str, ...], target: Target, show_all: bool, output: str) 
 @click.option("--create-namespace", is_flag=True, help="Create the namespace if it does not exist (never pruned).")
 @from_option
 @verify_key_option
+@max_bytes_option
 @output_option
 def apply(
     models: tuple[str, ...],
@@ -512,6 +524,7 @@ def apply(
     create_namespace: bool,
     from_archive: Path | None,
     verify_key: Path | None,
+    max_bytes: int,
     output: str,
 ) -> None:
     """Build and push missing images, then make the cluster match OUT (server-side apply, prune).
@@ -524,7 +537,7 @@ def apply(
     """
     from .apply.run import apply as run_apply
 
-    opened = _opened(target, from_archive, verify_key, output)
+    opened = _opened(target, from_archive, verify_key, max_bytes, output)
     try:
         if opened is not None:
             from .airgap.site import push_images
@@ -575,7 +588,8 @@ def build(models: tuple[str, ...], target: Target, registry: str | None, insecur
 
 @main.command()
 @click.argument("archive", type=click.Path(path_type=Path, dir_okay=False))
-@cluster_options
+@out_option
+@env_option
 @click.option("--registry", default=None, help="Read the images from this registry (as `aiar build --registry`).")
 @click.option(
     "--insecure-registry/--secure-registry",
@@ -589,9 +603,17 @@ def build(models: tuple[str, ...], target: Target, registry: str | None, insecur
     default=None,
     help="Sign the digest manifest with this ed25519 private key (PEM); apply --from --verify-key checks it.",
 )
+@click.option("--sbom/--no-sbom", default=True, show_default=True, help="A CycloneDX SBOM of each image (syft).")
 @output_option
 def export(
-    archive: Path, target: Target, registry: str | None, insecure: bool | None, sign_key: Path | None, output: str
+    archive: Path,
+    out: Path,
+    env_file: Path,
+    registry: str | None,
+    insecure: bool | None,
+    sign_key: Path | None,
+    sbom: bool,
+    output: str,
 ) -> None:
     """Write ARCHIVE (.tar, .tar.gz or .tar.zst): every image of OUT as one OCI layout, an SBOM of each,
     OUT itself and a sha256 manifest of every file, for `aiar apply --from` on a site with no network.
@@ -599,11 +621,11 @@ def export(
     The images must be in the registry (after `aiar apply` or `aiar build`); the same OUT and
     images give the same archive bytes.
     """
-    from .airgap.export import export_archive
+    from .airgap.export import export_archive, open_out
 
-    session = target.session(output, ())
+    out_dir, env = _run(output, lambda: open_out(out, env_file))
     note = (lambda text: _say(text, err=True)) if output != "json" else (lambda _: None)
-    result = _run(output, lambda: export_archive(session, archive, registry, insecure, sign_key, note))
+    result = _run(output, lambda: export_archive(out_dir, env, archive, registry, insecure, sign_key, note, sbom))
     if output == "json":
         click.echo(json.dumps({"ok": True, **result.as_dict()}, indent=2))
     else:

@@ -103,6 +103,7 @@ def write_archive(path: Path, manifest: bytes, signature: bytes | None, members:
             _compressed_writer(partial, path.name) as stream,
             tarfile.open(fileobj=stream, mode="w|", format=tarfile.GNU_FORMAT) as tar,
         ):
+            tar.copybufsize = CHUNK  # type: ignore[attr-defined]  # (typeshed lacks it; tarfile has it)
             tar.addfile(_info(MANIFEST, len(manifest)), _bytes_io(manifest))
             if signature is not None:
                 tar.addfile(_info(SIGNATURE, len(signature)), _bytes_io(signature))

@@ -23,8 +23,8 @@ from .. import __version__
 from ..apply.build import relocated, staging_registry
 from ..apply.images import Credentials
 from ..apply.outdir import Image, OutDir, read_out
-from ..apply.session import Session
 from ..contract import INDEX_FILE
+from ..environment import Environment, load_environment
 from ..errors import Problem
 from . import ArchiveError
 from .archive import FORMAT, IMAGES_DIR, OUT_DIR, SBOM_DIR, Member, manifest_bytes, sha256_file, write_archive
@@ -143,22 +143,31 @@ def _signature(manifest: bytes, key_file: Path) -> bytes:
     return base64.b64encode(key.sign(manifest)) + b"\n"
 
 
+def open_out(out_dir: Path, env_file: Path) -> tuple[OutDir, Environment]:
+    """``out/`` checked against its index, and the environment it was generated with."""
+    out = read_out(out_dir)
+    loaded = load_environment(env_file)
+    if loaded.digest != out.environment_digest:
+        message = f"is not the environment {out_dir} was generated with; run `aiar generate --env {env_file}` first"
+        raise ArchiveError([Problem(str(env_file), "", message)])
+    return out, loaded.env
+
+
 def export_archive(
-    session: Session,
+    out: OutDir,
+    env: Environment,
     archive: Path,
     registry: str | None = None,
     insecure: bool | None = None,
     sign_key: Path | None = None,
     note: Callable[[str], None] = lambda _: None,
+    sboms: bool = True,
 ) -> ExportResult:
-    """Write ``archive`` from the session's (verified) ``out/`` and the images a build pushed."""
-    out = session.out
-    if out.selection is not None:
-        raise ArchiveError([Problem(str(archive), "", "an archive holds the whole out/, not a selection of models")])
-    source = staging_registry(session, registry, insecure)
+    """Write ``archive`` from a (verified) ``out/`` and the images a build pushed."""
+    source = staging_registry(env, registry, insecure)
     credentials = Credentials.from_env(source)
-    images = sorted(session.out.images, key=lambda i: i.ref)
-    sources = relocated(images, session.env.registry.url, registry)
+    images = sorted(out.images, key=lambda i: i.ref)
+    sources = relocated(images, env.registry.url, registry)
     with workspace("aiar-export-") as scratch:
         tools = Tools(scratch, [credentials.password or ""])
         auth = tools.auth_file(source.url.split("/", 1)[0], credentials)
@@ -168,33 +177,29 @@ def export_archive(
             tools.copy(
                 f"docker://{where.ref}", f"oci:{layout}:{image.ref}", src_auth=auth, src_insecure=source.insecure
             )
-        sboms = scratch / "sbom-work"
-        sboms.mkdir()
+        work = scratch / "sbom-work"
+        work.mkdir()
         members = [Member(f"{IMAGES_DIR}/{p.relative_to(layout).as_posix()}", p) for p in _files(layout)]
         listed = []
         for image in images:
-            note(f"SBOM of {image.ref}")
-            path = scratch / SBOM_DIR / f"{image_name(image)}.cdx.json"
-            path.parent.mkdir(exist_ok=True)
-            path.write_bytes(sbom(tools, layout, image, sboms))
-            members.append(Member(f"{SBOM_DIR}/{path.name}", path))
-            listed.append(
-                {
-                    "model": image.model,
-                    "role": image.role,
-                    "ref": image.ref,
-                    "manifest": _descriptor(layout, image.ref)["digest"],
-                    "sbom": f"{SBOM_DIR}/{path.name}",
-                }
-            )
-        members += _out_members(read_out(out.root))
+            entry = {"model": image.model, "role": image.role, "ref": image.ref}
+            entry["manifest"] = _descriptor(layout, image.ref)["digest"]
+            if sboms:
+                note(f"SBOM of {image.ref}")
+                path = scratch / SBOM_DIR / f"{image_name(image)}.cdx.json"
+                path.parent.mkdir(exist_ok=True)
+                path.write_bytes(sbom(tools, layout, image, work))
+                members.append(Member(f"{SBOM_DIR}/{path.name}", path))
+                entry["sbom"] = f"{SBOM_DIR}/{path.name}"
+            listed.append(entry)
+        members += _out_members(out)
         manifest = manifest_bytes(
             {
                 "format": FORMAT,
                 "generator": {"name": "aiar", "version": __version__},
                 "environment": out.environment_digest,
                 "images": listed,
-                "files": {m.name: {"sha256": sha256_file(m.source), "size": m.source.stat().st_size} for m in members},
+                "files": {m.name: {"sha256": _digest(m), "size": m.source.stat().st_size} for m in members},
             }
         )
         signature = _signature(manifest, sign_key) if sign_key is not None else None
@@ -202,6 +207,14 @@ def export_archive(
         write_archive(archive, manifest, signature, members)
         blobs = sum(1 for m in members if m.name.startswith(f"{IMAGES_DIR}/blobs/"))
     return ExportResult(archive, len(images), blobs, archive.stat().st_size, signature is not None)
+
+
+def _digest(member: Member) -> str:
+    """A blob of the OCI layout is named by its sha256, which skopeo checked as it wrote it."""
+    head, _, name = member.name.rpartition("/")
+    if head == f"{IMAGES_DIR}/blobs/sha256" and len(name) == 64:
+        return f"sha256:{name}"
+    return sha256_file(member.source)
 
 
 def _files(root: Path) -> list[Path]:

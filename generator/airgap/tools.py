@@ -124,9 +124,10 @@ class Tools:
         self.run(source, [*argv, source, destination], {"REGISTRY_AUTH_FILE": str(self.no_auth)})
 
 
-SYFT_CONFIG = "check-for-app-update: false\nparallelism: 2\n"
-"""syft's whole config (given with --config, so no user config is read): no update check, its one
-network call for a local image."""
+SYFT_CONFIG = "check-for-app-update: false\nparallelism: 2\nfile:\n  metadata:\n    selection: none\n"
+"""syft's whole config (given with --config, so no user config is read): no update check (its one
+network call for a local image); packages only (OS and Python), not a component per file, which
+made SBOMs five times larger and their scan twice as slow."""
 SYFT_OFFLINE = {"SYFT_CHECK_FOR_APP_UPDATE": "false"}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from ..environment import Registry
+from ..environment import Environment, Registry
 from . import ApplyError, fail
 from .images import Credentials, ImageResult, Images, RegistryClient
 from .outdir import Image
@@ -42,16 +42,16 @@ def relocated(images: Sequence[Image], registry_url: str, into: str | None) -> t
     return tuple(moved)
 
 
-def staging_registry(session: Session, into: str | None, insecure: bool | None) -> Registry:
+def staging_registry(env: Environment, into: str | None, insecure: bool | None) -> Registry:
     """The registry images go to (or come from): the environment's, or ``into`` with its credentials."""
-    registry = session.env.registry
+    registry = env.registry
     if into is None:
         return registry
     return registry.model_copy(update={"url": into, "insecure": registry.insecure if insecure is None else insecure})
 
 
 def build(session: Session, into: str | None = None, insecure: bool | None = None) -> BuildReport:
-    registry = staging_registry(session, into, insecure)
+    registry = staging_registry(session.env, into, insecure)
     if into is None:
         images = session.images
     else:

@@ -181,6 +181,7 @@ def test_air_gapped_deploy(platform: Platform, tmp_path: Path) -> None:
             [str(a) for a in ["apply", "--from", archives[0], "--env", other_env, "--create-namespace"]],
             [str(a) for a in apply_from],
             [str(a) for a in apply_from],
+            [str(a) for a in ["plan", "--from", archives[0], "--env", env_file, "--verify-key", public]],
         ],
     }
     (tmp_path / "site.json").write_text(json.dumps(config))
@@ -202,7 +203,7 @@ def test_air_gapped_deploy(platform: Platform, tmp_path: Path) -> None:
     assert ": lo:" in links[0]
     assert result["reach"]["routes"].strip() == ""
 
-    refused, wrong_env, first, second = result["steps"]
+    refused, wrong_env, first, second, planned = result["steps"]
     assert refused["code"] == 1
     assert f"{flipped}!out/" in refused["stderr"]
     assert "deployment.yaml" in refused["stderr"]
@@ -225,6 +226,7 @@ def test_air_gapped_deploy(platform: Platform, tmp_path: Path) -> None:
     assert again["changed"] == []
     assert again["pruned"] == []
     assert {i["action"] for i in again["images"]} == {"present"}
+    assert planned["code"] == 0, planned["stdout"] + planned["stderr"]  # plan --from: nothing to do
 
     # --- no secret anywhere -----------------------------------------------------------------------
     texts = [*members.values(), *_layer_texts(members), archives[0].read_bytes(), flipped.read_bytes()]

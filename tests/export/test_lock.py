@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.platform, pytest.mark.slow]
 
 
 def _aiar(platform: Platform, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "-m", "generator.cli", *map(str, args)],
         capture_output=True,
         text=True,
