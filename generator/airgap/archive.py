@@ -196,12 +196,48 @@ def _expected(manifest: Any, archive: Path) -> dict[str, tuple[str, int]]:
     return expected
 
 
+class _Bounded:
+    """The decompressed stream, refusing to yield more than ``limit`` bytes in all: what tarfile reads
+    on its own (pax or GNU long-name records, padding) is bounded too, before it is allocated."""
+
+    def __init__(self, stream: IO[bytes], limit: int, archive: Path) -> None:
+        self.stream, self.limit, self.archive, self.consumed = stream, limit, archive, 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0 or self.consumed + size > self.limit:
+            size = self.limit - self.consumed + 1
+        data = self.stream.read(size)
+        self.consumed += len(data)
+        if self.consumed > self.limit:
+            raise ArchiveError([_problem(self.archive, "", f"holds more than {self.limit} bytes (the bound)")])
+        return data
+
+
+MAX_RECORD_BYTES = 64 << 10
+"""Bound on a pax or GNU long-name record (which tarfile reads whole into memory); aiar writes none
+longer than a name."""
+
+
+class _BoundedInfo(tarfile.TarInfo):
+    """Refuses a pax or GNU long-name record larger than :data:`MAX_RECORD_BYTES` before reading it."""
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        special = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME)
+        if self.type in (*special, tarfile.GNUTYPE_LONGLINK) and self.size > MAX_RECORD_BYTES:
+            raise tarfile.HeaderError(f"a header record of {self.size} bytes (more than {MAX_RECORD_BYTES})")
+        return cast(tarfile.TarInfo, super()._proc_member(tarfile_))  # type: ignore[misc]
+
+
 def unpack(archive: Path, into: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Unpacked:
     """Extract ``archive`` into the empty directory ``into``, refusing anything the manifest does not
     vouch for (name, type, size, sha256) and anything it lists that is missing; bounded throughout."""
+    # members, the manifest, and per member at most a header, a long-name record and padding
+    limit = max_bytes + MAX_MANIFEST_BYTES + MAX_SIGNATURE_BYTES + MAX_MEMBERS * (3 * 512 + MAX_NAME_BYTES) + (1 << 20)
     try:
-        with _decompressed_reader(archive) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
-            return _unpack(tar, archive, into, max_bytes)
+        with _decompressed_reader(archive) as raw:
+            stream = cast(IO[bytes], _Bounded(raw, limit, archive))
+            with tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedInfo) as tar:
+                return _unpack(tar, archive, into, max_bytes)
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
         if isinstance(exc, OSError) and exc.filename:
             raise

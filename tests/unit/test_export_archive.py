@@ -162,3 +162,19 @@ def test_sbom_time_and_serial_come_from_the_image() -> None:
     assert one == two
     assert json.loads(one)["metadata"]["timestamp"] == "2026-01-01T00:00:00Z"
     assert "timestamp" not in json.loads(canonical_sbom(scan, "sha256:" + "1" * 64, None))["metadata"]
+
+
+def test_a_huge_record_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    """A pax record claiming gigabytes: tarfile would read it whole into memory; the bound stops it."""
+    members = _tree(tmp_path / "src")
+    archive = tmp_path / "a.tar"
+    write_archive(archive, _manifest(members), None, members)
+    data = bytearray(archive.read_bytes())
+    pax = tarfile.TarInfo("././@PaxHeader")
+    pax.type = tarfile.XHDTYPE
+    pax.size = 1 << 40
+    header = pax.tobuf(format=tarfile.GNU_FORMAT)  # base-256 size field
+    first_end = 512 + ((len(_manifest(members)) + 511) // 512) * 512
+    archive.write_bytes(bytes(data[:first_end]) + header + bytes(data[first_end:]))
+    with pytest.raises(ArchiveError, match="header record of 1099511627776 bytes"):
+        unpack(archive, tmp_path / "x", max_bytes=1 << 20)
