@@ -15,6 +15,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from . import ArchiveError
 from .archive import FORMAT, IMAGES_DIR, OUT_DIR, SBOM_DIR, Member, manifest_bytes, sha256_file, write_archive
 from .tools import SYFT_CONFIG, SYFT_OFFLINE, Tools, syft, workspace
 
+SBOM_WORKERS = 2
 SBOM_NAMESPACE = uuid.UUID("6c1c3a4e-5a0b-4d0e-9a57-0a1a2a3a4a5a")
 """Fixed namespace of the SBOMs' serial numbers (uuid5 of the image's manifest digest)."""
 
@@ -87,9 +89,10 @@ def _single_image_layout(layout: Path, descriptor: dict[str, Any], into: Path) -
 def sbom(tools: Tools, layout: Path, image: Image, scratch: Path) -> bytes:
     """The image's CycloneDX SBOM (OS and Python packages), with no time or randomness of the scan."""
     descriptor = _descriptor(layout, image.ref)
-    single = scratch / image_name(image)
+    scratch.mkdir(parents=True)
+    single = scratch / "layout"
     config = _single_image_layout(layout, descriptor, single)
-    output = scratch / f"{image_name(image)}.cdx.json"
+    output = scratch / "sbom.cdx.json"
     config_file = scratch / "syft.yaml"
     config_file.write_text(SYFT_CONFIG)
     tools.run(
@@ -181,16 +184,23 @@ def export_archive(
         work.mkdir()
         members = [Member(f"{IMAGES_DIR}/{p.relative_to(layout).as_posix()}", p) for p in _files(layout)]
         listed = []
-        for image in images:
+        (scratch / SBOM_DIR).mkdir()
+
+        def scan(image: Image) -> Path:
+            note(f"SBOM of {image.ref}")
+            path = scratch / SBOM_DIR / f"{image_name(image)}.cdx.json"
+            path.write_bytes(sbom(tools, layout, image, work / image_name(image)))
+            return path
+
+        # syft reads every layer of an image: two scans at a time (each with two threads of its own)
+        with ThreadPoolExecutor(max_workers=SBOM_WORKERS) as pool:
+            scanned = list(pool.map(scan, images)) if sboms else []
+        members.extend(Member(f"{SBOM_DIR}/{path.name}", path) for path in scanned)
+        for i, image in enumerate(images):
             entry = {"model": image.model, "role": image.role, "ref": image.ref}
             entry["manifest"] = _descriptor(layout, image.ref)["digest"]
             if sboms:
-                note(f"SBOM of {image.ref}")
-                path = scratch / SBOM_DIR / f"{image_name(image)}.cdx.json"
-                path.parent.mkdir(exist_ok=True)
-                path.write_bytes(sbom(tools, layout, image, work))
-                members.append(Member(f"{SBOM_DIR}/{path.name}", path))
-                entry["sbom"] = f"{SBOM_DIR}/{path.name}"
+                entry["sbom"] = f"{SBOM_DIR}/{scanned[i].name}"
             listed.append(entry)
         members += _out_members(out)
         manifest = manifest_bytes(
