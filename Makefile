@@ -46,7 +46,7 @@ java: ## Maven and a JDK (apt-get, when missing): the test that rebuilds the H2O
 	@command -v mvn >/dev/null && command -v javac >/dev/null || { \
 	  sudo=$$(command -v sudo || true); $$sudo apt-get update -qq && $$sudo apt-get install -y -qq maven default-jdk-headless; }
 
-validators: ## kubeconform, checkov, deck and their offline schemas, pinned, into ~/.cache/aiar-tools
+validators: ## kubeconform, checkov, deck, kube-score, syft and the offline schemas, pinned, into ~/.cache/aiar-tools
 	bash tests/tools/install_validators.sh
 
 testenv: install ## start the local platform (etcd, kube-apiserver, kwok, registry, podman, RabbitMQ, S3)
@@ -71,6 +71,7 @@ bench: install testenv ## benchmarks, results in BENCHMARKS.md
 	$(PY) bench/generate.py
 	$(PY) bench/serve.py
 	$(PY) bench/apply.py
+	$(PY) bench/export.py
 
 h2o-jar: install ## rebuild the H2O jars from source (Maven Central): aiar's bridge and the examples'; reproducible bytes
 	bash java/h2o-bridge/build.sh --jar-only

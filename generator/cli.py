@@ -12,9 +12,10 @@ import functools
 import importlib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
@@ -240,6 +241,55 @@ def generate(bundles: tuple[Path, ...], env_file: Path, lock_file: Path, out: Pa
 
 
 @main.command()
+@bundles_argument
+@env_option
+@lock_option
+@click.option(
+    "--python-version",
+    default=None,
+    metavar="X.Y",
+    help="The base image's Python, instead of asking the image (with --machine and --glibc).",
+)
+@click.option("--machine", default="x86_64", show_default=True, help="With --python-version: its machine.")
+@click.option("--glibc", default=None, metavar="X.Y", help="With --python-version: its glibc (none: musl/unknown).")
+@output_option
+def lock(
+    bundles: tuple[Path, ...],
+    env_file: Path,
+    lock_file: Path,
+    python_version: str | None,
+    machine: str,
+    glibc: str | None,
+    output: str,
+) -> None:
+    """Resolve each model's Python requirements for its base image into aiar.requirements.lock.
+
+    The one compiler step that uses the network (the package index, and the container engine to ask
+    the base image for its Python): every package and its wheel's sha256, which generate then builds
+    from with pip's --require-hashes. A pin without a wheel for that Python is named; nothing is
+    written. BUNDLES narrow it to those models (the others' entries are kept).
+    """
+    from .apply.images import docker_client
+    from .apply.preflight import Target as PythonTarget
+    from .resolve import lock_requirements
+
+    given = None
+    if python_version is not None:
+        if not re.fullmatch(r"3\.\d{1,2}", python_version) or (glibc and not re.fullmatch(r"2\.\d{1,3}", glibc)):
+            raise click.BadParameter("--python-version is X.Y (3.11), --glibc is 2.Y (2.36)")
+        libc = (2, int(glibc.split(".")[1])) if glibc else None
+        given = PythonTarget(python_version, machine, libc)
+    result = _run(output, lambda: lock_requirements(_bundles(bundles), env_file, lock_file, docker_client, given))
+    if output == "json":
+        click.echo(json.dumps({"ok": True, **result.as_dict()}, indent=2))
+        return
+    for slug, count in result.models.items():
+        _say(f"locked  {slug}: {count} package(s)")
+    state = "wrote" if result.written else "unchanged:"
+    _say(f"{state} {result.path} ({result.target.describe()}, {result.target.base_image})")
+
+
+@main.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option(
     "--env",
@@ -361,14 +411,53 @@ def _asks(yes: bool) -> bool:
 models_argument = click.argument("models", nargs=-1, metavar="[MODEL]...")
 
 
+from_option = click.option(
+    "--from",
+    "from_archive",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="An archive of `aiar export` instead of --out: verified (every digest, the environment's) first.",
+)
+verify_key_option = click.option(
+    "--verify-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="With --from: an ed25519 public key (PEM); the archive's signature must verify with it.",
+)
+
+
+max_bytes_option = click.option(
+    "--max-bytes",
+    type=click.IntRange(1),
+    default=256 << 30,
+    show_default=True,
+    help="With --from: refuse an archive whose members add up to more.",
+)
+
+
+def _opened(target: Target, from_archive: Path | None, verify_key: Path | None, max_bytes: int, output: str) -> Any:
+    """The verified archive (or None without --from); a refused archive is exit 1, nothing changed."""
+    if from_archive is None:
+        return None
+    from .airgap.site import open_archive
+
+    return _run(output, lambda: open_archive(from_archive, target.env_file, verify_key, max_bytes), NOTHING_CHANGED)
+
+
 @main.command()
 @models_argument
 @cluster_options
+@from_option
+@verify_key_option
+@max_bytes_option
 @click.option("--all", "show_all", is_flag=True, help="Also list unchanged objects.")
 @output_option
 def plan(
     models: tuple[str, ...],
     target: Target,
+    from_archive: Path | None,
+    verify_key: Path | None,
+    max_bytes: int,
     show_all: bool,
     output: str,
 ) -> None:
@@ -376,6 +465,15 @@ def plan(
 
     MODELs (their names in out/) narrow the plan to them; by default, every model.
     """
+    opened = _opened(target, from_archive, verify_key, max_bytes, output)
+    try:
+        _plan(models, replace(target, out=opened.out) if opened else target, show_all, output)
+    finally:
+        if opened is not None:
+            opened.close()
+
+
+def _plan(models: tuple[str, ...], target: Target, show_all: bool, output: str) -> None:
     from .apply.plan import make_plan
 
     session = target.session(output, models)
@@ -414,6 +512,9 @@ def plan(
     "--timeout", type=float, default=600.0, show_default=True, help="Seconds to wait for each Job and rollout."
 )
 @click.option("--create-namespace", is_flag=True, help="Create the namespace if it does not exist (never pruned).")
+@from_option
+@verify_key_option
+@max_bytes_option
 @output_option
 def apply(
     models: tuple[str, ...],
@@ -421,21 +522,114 @@ def apply(
     force_conflicts: bool,
     timeout: float,
     create_namespace: bool,
+    from_archive: Path | None,
+    verify_key: Path | None,
+    max_bytes: int,
     output: str,
 ) -> None:
     """Build and push missing images, then make the cluster match OUT (server-side apply, prune).
 
     MODELs (their names in out/) narrow the apply to them: only their images are built and their
     objects applied or pruned; the other models are left as they are.
+
+    With --from ARCHIVE (air-gapped): the archive is verified, its images are pushed from it into
+    the environment's registry (none is built), then its out/ is applied as above.
     """
     from .apply.run import apply as run_apply
 
-    _operate(
-        target,
-        output,
-        lambda session: run_apply(session, force_conflicts, timeout, create_namespace),
-        models=models,
-    )
+    opened = _opened(target, from_archive, verify_key, max_bytes, output)
+    try:
+        if opened is not None:
+            from .airgap.site import push_images
+            from .environment import load_environment
+
+            env = _run(output, lambda: load_environment(target.env_file), NOTHING_CHANGED).env
+            pushed = _run(output, lambda: push_images(opened, env), NOTHING_CHANGED)
+            if output != "json":
+                counts = f"{len(pushed.pushed)} pushed from {from_archive}, {len(pushed.present)} already there"
+                _say(f"images: {counts}", err=True)
+            target = replace(target, out=opened.out)
+        _operate(
+            target,
+            output,
+            lambda session: run_apply(session, force_conflicts, timeout, create_namespace),
+            models=models,
+        )
+    finally:
+        if opened is not None:
+            opened.close()
+
+
+@main.command()
+@models_argument
+@cluster_options
+@click.option("--registry", default=None, help="Push to this registry (host[:port]) instead of the environment's.")
+@click.option(
+    "--insecure-registry/--secure-registry",
+    "insecure",
+    default=None,
+    help="With --registry: plain HTTP (default: as the environment's registry).",
+)
+@output_option
+def build(models: tuple[str, ...], target: Target, registry: str | None, insecure: bool | None, output: str) -> None:
+    """Build and push the images of OUT that the registry lacks; touch no cluster.
+
+    The connected side of an air-gapped deployment: build into a registry it can reach (--registry,
+    same repositories and tags), then `aiar export --registry` the same one.
+    """
+    from .apply.build import build as run_build
+
+    def say(report: Any) -> None:
+        for result in report.images:
+            _say(f"{result.action:8} {result.image.ref}")
+
+    _operate(target, output, lambda session: run_build(session, registry, insecure), say, models=models)
+
+
+@main.command()
+@click.argument("archive", type=click.Path(path_type=Path, dir_okay=False))
+@out_option
+@env_option
+@click.option("--registry", default=None, help="Read the images from this registry (as `aiar build --registry`).")
+@click.option(
+    "--insecure-registry/--secure-registry",
+    "insecure",
+    default=None,
+    help="With --registry: plain HTTP (default: as the environment's registry).",
+)
+@click.option(
+    "--sign-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Sign the digest manifest with this ed25519 private key (PEM); apply --from --verify-key checks it.",
+)
+@click.option("--sbom/--no-sbom", default=True, show_default=True, help="A CycloneDX SBOM of each image (syft).")
+@output_option
+def export(
+    archive: Path,
+    out: Path,
+    env_file: Path,
+    registry: str | None,
+    insecure: bool | None,
+    sign_key: Path | None,
+    sbom: bool,
+    output: str,
+) -> None:
+    """Write ARCHIVE (.tar, .tar.gz or .tar.zst): every image of OUT as one OCI layout, an SBOM of each,
+    OUT itself and a sha256 manifest of every file, for `aiar apply --from` on a site with no network.
+
+    The images must be in the registry (after `aiar apply` or `aiar build`); the same OUT and
+    images give the same archive bytes.
+    """
+    from .airgap.export import export_archive, open_out
+
+    out_dir, env = _run(output, lambda: open_out(out, env_file))
+    note = (lambda text: _say(text, err=True)) if output != "json" else (lambda _: None)
+    result = _run(output, lambda: export_archive(out_dir, env, archive, registry, insecure, sign_key, note, sbom))
+    if output == "json":
+        click.echo(json.dumps({"ok": True, **result.as_dict()}, indent=2))
+    else:
+        _say(f"wrote {result.archive}: {result.images} image(s), {result.blobs} blob(s), {result.bytes} bytes")
 
 
 def _confirm_deletion(subjects: list[str]) -> bool:

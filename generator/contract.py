@@ -115,6 +115,8 @@ REPLICAS_ANNOTATION = "aiar.dev/replicas"
 
 RUNTIME_REQUIREMENTS_MARKER = "# The aiar model server's own:"
 """In a build context's ``requirements.txt``: the model's pins come before this line, aiar's after."""
+LOCKED_REQUIREMENTS_MARKER = "# Locked by `aiar lock`: every package installed, with its wheel's sha256."
+"""In a locked build context's ``requirements.txt`` (hash-checking mode): no pins to look up before a build."""
 
 STOPPED_BY_ANNOTATION = "aiar.dev/stopped-by"
 """On a Deployment ``aiar stop`` stopped: who (``user@host``). apply keeps it at 0 replicas while set."""

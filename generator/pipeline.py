@@ -28,6 +28,7 @@ from .render.image import render_images
 from .render.index import ClusterEntry, ModelEntry, render_index
 from .render.openapi import render_openapi
 from .render.server_config import render_server_config
+from .reqlock import NO_LOCK, LoadedRequirementsLock, read_requirements_lock, requirements_lock_path
 from .runtime.config import ServerConfig
 from .writer import read_tree, write_file_atomic, write_tree
 
@@ -62,17 +63,21 @@ class Compiled:
     models: tuple[CompiledModel, ...]
 
 
-def compile_bundle(path: Path, env: LoadedEnvironment, lock: Lock) -> CompiledModel:
-    return compile_source(read_bundle(path), env, lock)
+def compile_bundle(
+    path: Path, env: LoadedEnvironment, lock: Lock, requirements_lock: LoadedRequirementsLock = NO_LOCK
+) -> CompiledModel:
+    return compile_source(read_bundle(path), env, lock, requirements_lock)
 
 
-def compile_source(source: BundleSource, env: LoadedEnvironment, lock: Lock) -> CompiledModel:
+def compile_source(
+    source: BundleSource, env: LoadedEnvironment, lock: Lock, requirements_lock: LoadedRequirementsLock = NO_LOCK
+) -> CompiledModel:
     """One model, from its bundle's files (already read and vetted) to every artifact of its own."""
     loaded = load_bundle(source)
     slug_version = resolve_version(loaded.slug(), loaded.manifest.version, source.digest(), lock, loaded.manifest_path)
     if isinstance(slug_version, Problem):
         raise AiarError([loaded.problem(slug_version.pointer, slug_version.message)])
-    plan = plan_model(loaded, slug_version.version, env)
+    plan = plan_model(loaded, slug_version.version, env, requirements_lock)
     files, images = render_images(plan)
     files |= render_openapi(plan)
     server_files = render_server_config(plan)
@@ -106,12 +111,17 @@ def _datasets(plan: ModelPlan) -> tuple[tuple[str, str], ...]:
     )
 
 
-def compile_all(bundles: Sequence[Path], env: LoadedEnvironment, lock: Lock) -> Compiled:
+def compile_all(
+    bundles: Sequence[Path],
+    env: LoadedEnvironment,
+    lock: Lock,
+    requirements_lock: LoadedRequirementsLock = NO_LOCK,
+) -> Compiled:
     problems: list[Problem] = []
     models: list[CompiledModel] = []
     for path in bundles:
         try:
-            models.append(compile_bundle(path, env, lock))
+            models.append(compile_bundle(path, env, lock, requirements_lock))
         except AiarError as exc:
             problems.extend(exc.problems)
     seen: dict[str, str] = {}
@@ -177,6 +187,7 @@ def compile_paths(bundles: Sequence[Path], env_file: Path, lock_file: Path) -> C
     problems: list[Problem] = []
     env: LoadedEnvironment | None = None
     lock: Lock | None = None
+    requirements_lock: LoadedRequirementsLock | None = None
     try:
         env = load_environment(env_file)
     except AiarError as exc:
@@ -185,9 +196,13 @@ def compile_paths(bundles: Sequence[Path], env_file: Path, lock_file: Path) -> C
         lock = read_lock(lock_file)
     except AiarError as exc:
         problems.extend(exc.problems)
-    if env is None or lock is None:
+    try:
+        requirements_lock = read_requirements_lock(requirements_lock_path(lock_file))
+    except AiarError as exc:
+        problems.extend(exc.problems)
+    if env is None or lock is None or requirements_lock is None:
         raise AiarError(problems + _bundle_problems(bundles))
-    return compile_all(bundles, env, lock)
+    return compile_all(bundles, env, lock, requirements_lock)
 
 
 def generate(bundles: Sequence[Path], env_file: Path, lock_file: Path, out: Path) -> Compiled:

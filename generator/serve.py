@@ -19,9 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import defaults
-from .assets import h2o_jar_path, runtime_archive, runtime_requirements
+from .assets import h2o_jar_path, runtime_archive
 from .bundle import read_bundle
 from .pipeline import local_plan_for
+from .plan import image_requirements
 from .runtime.config import CodeLayout, ServerConfig, StorageConfig
 
 PACKAGE = defaults.RUNTIME_PACKAGE
@@ -178,7 +179,7 @@ def serve_bundle(
         bundle_dir = _bundle_dir(bundle, scratch)
         config = local_config(config, bundle_dir, cache / "storage")
         if python is None:
-            requirements = [*plan.requirements, *runtime_requirements(), *plan.runtime_extras]
+            requirements = list(image_requirements(plan.requirements, plan.runtime_extras))
             python = ensure_venv(requirements, cache)
         config_path = scratch / "model-server.json"
         config_path.write_text(config.model_dump_json(indent=2), encoding="utf-8")

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ..contract import RUNTIME_REQUIREMENTS_MARKER
+from ..contract import LOCKED_REQUIREMENTS_MARKER, RUNTIME_REQUIREMENTS_MARKER
 from ..environment import Environment
 from ..errors import Problem
 from . import ApplyError
@@ -66,12 +66,16 @@ class Target:
 
 
 def model_pins(image: Image) -> tuple[str, ...]:
-    """The model's own pins in the build context's requirements (aiar's runtime pins come after)."""
+    """The model's own pins in the build context's requirements (aiar's runtime pins come after); none
+    for a locked context, whose every wheel ``aiar lock`` already found for the base image."""
     path = image.context / "requirements.txt"
     if not path.is_file():
         return ()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if LOCKED_REQUIREMENTS_MARKER in lines:
+        return ()
     pins = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in lines:
         if line.strip() == RUNTIME_REQUIREMENTS_MARKER:
             break
         if line.strip() and not line.lstrip().startswith("#"):
@@ -97,7 +101,7 @@ def target_of(docker: Any, base_image: str) -> Target:
     return Target(str(facts["python"]), str(facts["machine"]), glibc)
 
 
-def _index_options(env: Environment) -> list[str]:
+def index_options(env: Environment) -> list[str]:
     options: list[str] = []
     if env.pip.index_url:
         options += ["--index-url", env.pip.index_url]
@@ -108,15 +112,16 @@ def _index_options(env: Environment) -> list[str]:
     return options
 
 
-def _why_not(pin: str, target: Target, env: Environment) -> str | None:
+def why_not(pin: str, target: Target, env: Environment, wheels_only: bool = False) -> str | None:
     """None when ``pin`` installs on ``target``; else pip's reason, in one line."""
     # Wheels only: for the target's interpreter and platform. With source builds allowed, pip takes no
     # interpreter constraints (it would have to run the build): then the pin only has to exist.
-    constraints = ["--only-binary=:all:", *target.pip_options()] if not env.pip.source_builds else []
+    wheels = wheels_only or not env.pip.source_builds
+    constraints = ["--only-binary=:all:", *target.pip_options()] if wheels else []
     with tempfile.TemporaryDirectory(prefix="aiar-preflight-") as scratch:
         command = [
             sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
-            "--dest", scratch, *constraints, *_index_options(env), pin,
+            "--dest", scratch, *constraints, *index_options(env), pin,
         ]  # fmt: skip
         try:
             # a fixed argv, no shell: its parts come from the environment file or out/
@@ -147,7 +152,7 @@ def pin_problems(images: Sequence[Image], env: Environment, docker: Any) -> list
         return []
     target = target_of(docker, env.base_images.python)
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        reasons = dict(zip(pins, pool.map(lambda pin: _why_not(pin, target, env), pins), strict=True))
+        reasons = dict(zip(pins, pool.map(lambda pin: why_not(pin, target, env), pins), strict=True))
     return [
         _problem(pin, sorted(pins[pin]), why, target, env) for pin, why in sorted(reasons.items()) if why is not None
     ]

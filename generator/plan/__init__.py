@@ -10,14 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ..assets import runtime_requirements
 from ..bundle import BundleSource
 from ..environment import Environment, LoadedEnvironment
-from ..errors import ManifestError
+from ..errors import ManifestError, Problem
 from ..kinds import kind_of
 from ..kinds.docker_layers import LayersPlan
 from ..kinds.h2o import JavaPlan
 from ..load import LoadedBundle
 from ..manifest import HistoricDataTraining, Manifest, slugify
+from ..reqlock import NO_LOCK, LoadedRequirementsLock, LockedRequirements, locked_for
 from ..runtime import config as rc
 from .checks import check_bundle
 from .cluster import ClusterPlan, plan_cluster
@@ -58,6 +60,9 @@ class ModelPlan:
     """H2O models only."""
     layers: LayersPlan | None = None
     """DOCKER_LAYERS models only: their image is the bundle's Dockerfile after the named layers."""
+    locked: LockedRequirements | None = None
+    """The exact wheels ``aiar lock`` resolved for the model's requirements (and the model server's);
+    None when not locked: the image installs from the pins (see :mod:`generator.reqlock`)."""
 
     def image(self, role: Role) -> ImagePlan | None:
         return next((i for i in self.images if i.role == role), None)
@@ -75,7 +80,18 @@ def _images(slug: str, m: Manifest, env: Environment) -> tuple[ImagePlan, ...]:
     return tuple(images)
 
 
-def plan_model(loaded: LoadedBundle, version: int, environment: LoadedEnvironment) -> ModelPlan:
+def image_requirements(requirements: tuple[str, ...], extras: tuple[str, ...]) -> tuple[str, ...]:
+    """What a model's image installs (what ``aiar lock`` resolves for it): the manifest's pins, the model
+    server's, then the server's optional pins this model needs (``runtime_extras``)."""
+    return (*requirements, *runtime_requirements(), *extras)
+
+
+def plan_model(
+    loaded: LoadedBundle,
+    version: int,
+    environment: LoadedEnvironment,
+    requirements_lock: LoadedRequirementsLock = NO_LOCK,
+) -> ModelPlan:
     problems = check_bundle(loaded, environment)
     if problems:
         raise ManifestError(problems)
@@ -84,6 +100,14 @@ def plan_model(loaded: LoadedBundle, version: int, environment: LoadedEnvironmen
     part = kind.plan(loaded, environment)
     slug = slugify(m.name)
     server = server_config(slug, version, loaded, env, part)
+    extras = runtime_extras(server)
+    locked = None
+    if not kind.own_server:
+        wanted = image_requirements(part.requirements, extras)
+        found = locked_for(requirements_lock, slug, wanted, env.base_images.python)
+        if isinstance(found, Problem):
+            raise ManifestError([found])
+        locked = found
     routes = part.layers.routes if part.layers else ()
     return ModelPlan(
         slug=slug,
@@ -96,11 +120,12 @@ def plan_model(loaded: LoadedBundle, version: int, environment: LoadedEnvironmen
         server=server,
         images=_images(slug, m, env),
         requirements=part.requirements,
-        runtime_extras=runtime_extras(server),
+        runtime_extras=extras,
         trains_from_storage=_trains_from_storage(m),
         cluster=plan_cluster(slug, loaded, env, server, own_server=kind.own_server, api_routes=routes),
         java=part.java,
         layers=part.layers,
+        locked=locked,
     )
 
 

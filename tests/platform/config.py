@@ -97,6 +97,7 @@ APT_PACKAGES: tuple[str, ...] = (
     "debootstrap",
     "openssl",
     "chromium",  # the ui's end-to-end tests (playwright drives it; no browser download)
+    "skopeo",  # aiar export / apply --from: OCI image layouts and registry copies
     "wrk",  # bench/serve.py: the HTTP load generator (make bench)
     "prometheus",  # tests/runtime/test_observability.py: a real Prometheus, and promtool for the rules
 )

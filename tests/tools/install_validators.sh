@@ -10,6 +10,7 @@
 #   checkov              PyPI, pinned, in its own venv (its dependency tree must not meet ours)
 #   deck                 built from tests/tools/deck (go.mod + go.sum pin it and its dependencies)
 #   kube-score           built from tests/tools/kube-score, the same way
+#   syft                 built from tests/tools/syft, the same way (aiar export's SBOMs)
 set -euo pipefail
 
 KUBECONFORM_VERSION=v0.7.0
@@ -18,6 +19,7 @@ KUBERNETES_SCHEMA_VERSION=v1.34.0   # the cluster the local platform runs is 1.3
 CHECKOV_VERSION=3.2.500
 DECK_VERSION=v1.30.0   # must match tests/tools/deck/go.mod
 KUBE_SCORE_VERSION=v1.20.0   # must match tests/tools/kube-score/go.mod
+SYFT_VERSION=v1.57.2   # must match tests/tools/syft/go.mod
 
 TOOLS="${AIAR_TOOLS_DIR:-$HOME/.cache/aiar-tools}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -122,14 +124,31 @@ install_kube_score() {
     echo "$KUBE_SCORE_VERSION" >"$stamp"
 }
 
+install_syft() {
+    # aiar export's SBOM tool, built like kube-score from a tool module whose go.sum pins syft and
+    # every dependency; the version is linked in (`syft version`).
+    local stamp="$TOOLS/syft.version" pinned
+    pinned="$(awk '$1 == "require" && $2 == "github.com/anchore/syft" {print $3}' "$HERE/syft/go.mod")"
+    [[ "$pinned" == "$SYFT_VERSION" ]] || {
+        echo "tests/tools/syft/go.mod pins syft $pinned, this script $SYFT_VERSION" >&2
+        exit 1
+    }
+    if stamp_ok "$stamp" "$SYFT_VERSION" && [[ -x "$BIN/syft" ]]; then return; fi
+    (cd "$HERE/syft" && GOFLAGS="-buildvcs=false -mod=readonly" go build -trimpath \
+        -ldflags "-X main.version=$SYFT_VERSION" -o "$BIN/syft" github.com/anchore/syft/cmd/syft)
+    echo "$SYFT_VERSION" >"$stamp"
+}
+
 install_kubeconform
 install_schemas
 install_checkov
 install_deck
 install_kube_score
+install_syft
 
 echo "kubeconform=$BIN/kubeconform"
 echo "kubeconform-schemas=$TOOLS/kubeconform-schemas ($KUBERNETES_SCHEMA_VERSION)"
 echo "checkov=$BIN/checkov"
 echo "deck=$BIN/deck"
 echo "kube-score=$BIN/kube-score"
+echo "syft=$BIN/syft"

@@ -13,7 +13,7 @@ PACKAGE = REPO / "generator"
 
 COMPILER = {
     "bundle", "jsonpos", "validate", "manifest", "manifest_parts", "load", "environment", "lock", "kinds", "plan",
-    "dockerfile", "textrender", "yamlout", "render", "writer", "pipeline", "schema",
+    "dockerfile", "textrender", "yamlout", "render", "writer", "pipeline", "schema", "reqlock",
 }  # fmt: skip
 LEAVES = {"errors", "contract", "defaults", ""}
 """Imported by every room; they import nothing of aiar's (``""`` is the package itself: ``__version__``)."""
@@ -30,6 +30,10 @@ ALLOWED: dict[str, set[str]] = {
     **{room: COMPILER | ASSETS | {"runtime.config"} | LEAVES for room in COMPILER},
     "assets": {"defaults"},
     "serve": COMPILER | ASSETS | {"runtime", "runtime.config"} | LEAVES,
+    # Air-gapped export and apply --from: out/ and images, as apply reads them; never the compiler.
+    "airgap": {"airgap", "apply", "environment", "runtime.config"} | LEAVES,
+    # aiar lock: compiles the bundles, then asks the base image (as apply's pin check does) and pip.
+    "resolve": COMPILER | ASSETS | {"apply", "environment", "runtime.config"} | LEAVES,
     # The web app: every action is a compiler, apply or storage function the CLI calls too.
     "ui": COMPILER | {"ui", "apply", "ops", "runtime.config"} | LEAVES,
     "cli": {"*"},

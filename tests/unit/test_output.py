@@ -72,7 +72,7 @@ def test_fresh_clone_generates_the_committed_out(tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(clone)], check=True)
     # the clone holds what is committed; bring the working tree's state in so this tests the code, not git
-    for part in ("generator", "templates", "bundles", "aiar.lock", "out"):
+    for part in ("generator", "templates", "bundles", "aiar.lock", "aiar.requirements.lock", "out"):
         src, dst = REPO / part, clone / part
         if dst.exists():
             shutil.rmtree(dst) if dst.is_dir() else dst.unlink()

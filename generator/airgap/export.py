@@ -1,0 +1,231 @@
+"""``aiar export ARCHIVE``: the connected side. Every image of ``out/`` (from the registry a build
+pushed them to) into one OCI image layout with skopeo, a CycloneDX SBOM of each with syft, ``out/``
+itself, and the digest manifest; optionally signed. Same ``out/`` and images, same archive bytes.
+
+SBOMs: syft stamps the time of the scan (``metadata.timestamp``) and a random ``serialNumber``; both
+are replaced: the timestamp by the image's own creation time (its config's ``created``, an input;
+removed when the image has none), the serial number by a UUID derived from the image's manifest
+digest. syft names the scanned source by its path: it is given the image's repository and tag.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..apply.build import relocated, staging_registry
+from ..apply.images import Credentials
+from ..apply.outdir import Image, OutDir, read_out
+from ..contract import INDEX_FILE
+from ..environment import Environment, load_environment
+from ..errors import Problem
+from . import ArchiveError
+from .archive import FORMAT, IMAGES_DIR, OUT_DIR, SBOM_DIR, Member, manifest_bytes, sha256_file, write_archive
+from .tools import SYFT_CONFIG, SYFT_OFFLINE, Tools, syft, workspace
+
+SBOM_WORKERS = 2
+SBOM_NAMESPACE = uuid.UUID("6c1c3a4e-5a0b-4d0e-9a57-0a1a2a3a4a5a")
+"""Fixed namespace of the SBOMs' serial numbers (uuid5 of the image's manifest digest)."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    archive: Path
+    images: int
+    blobs: int
+    bytes: int
+    signed: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "archive": str(self.archive),
+            "images": self.images,
+            "blobs": self.blobs,
+            "bytes": self.bytes,
+            "signed": self.signed,
+        }
+
+
+def image_name(image: Image) -> str:
+    return f"{image.model}-{image.role}"
+
+
+def _blob(layout: Path, digest: str) -> Path:
+    algorithm, _, hexdigest = digest.partition(":")
+    return layout / "blobs" / algorithm / hexdigest
+
+
+def _descriptor(layout: Path, ref: str) -> dict[str, Any]:
+    index = json.loads((layout / "index.json").read_text())
+    for descriptor in index.get("manifests") or []:
+        if (descriptor.get("annotations") or {}).get("org.opencontainers.image.ref.name") == ref:
+            return dict(descriptor)
+    raise ArchiveError([Problem(ref, "", "skopeo wrote no manifest for it in the OCI layout")])
+
+
+def _single_image_layout(layout: Path, descriptor: dict[str, Any], into: Path) -> dict[str, Any]:
+    """A layout of one image for syft (which scans one image per layout), its blobs hard-linked."""
+    manifest = json.loads(_blob(layout, descriptor["digest"]).read_bytes())
+    digests = [descriptor["digest"], manifest["config"]["digest"], *(layer["digest"] for layer in manifest["layers"])]
+    for digest in digests:
+        target = _blob(into, digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            os.link(_blob(layout, digest), target)
+    (into / "oci-layout").write_bytes((layout / "oci-layout").read_bytes())
+    (into / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [descriptor]}))
+    config: dict[str, Any] = json.loads(_blob(layout, manifest["config"]["digest"]).read_bytes())
+    return config
+
+
+def sbom(tools: Tools, layout: Path, image: Image, scratch: Path) -> bytes:
+    """The image's CycloneDX SBOM (OS and Python packages), with no time or randomness of the scan."""
+    descriptor = _descriptor(layout, image.ref)
+    scratch.mkdir(parents=True)
+    single = scratch / "layout"
+    config = _single_image_layout(layout, descriptor, single)
+    output = scratch / "sbom.cdx.json"
+    config_file = scratch / "syft.yaml"
+    config_file.write_text(SYFT_CONFIG)
+    tools.run(
+        image.ref,
+        [
+            syft(),
+            "scan",
+            "--config",
+            str(config_file),
+            f"oci-dir:{single}",
+            "--quiet",
+            "--output",
+            f"cyclonedx-json={output}",
+            "--source-name",
+            image.repository,
+            "--source-version",
+            image.tag,
+        ],
+        {**SYFT_OFFLINE, "TMPDIR": str(scratch)},
+    )
+    document = json.loads(output.read_text(encoding="utf-8"))
+    return canonical_sbom(document, descriptor["digest"], config.get("created"))
+
+
+def canonical_sbom(document: dict[str, Any], manifest_digest: str, created: Any) -> bytes:
+    document["serialNumber"] = f"urn:uuid:{uuid.uuid5(SBOM_NAMESPACE, manifest_digest)}"
+    metadata = document.setdefault("metadata", {})
+    if isinstance(created, str) and created:
+        metadata["timestamp"] = created
+    else:
+        metadata.pop("timestamp", None)
+    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _out_members(out: OutDir) -> list[Member]:
+    index = json.loads((out.root / INDEX_FILE).read_bytes())
+    names = [INDEX_FILE, *index["files"]]
+    return [Member(f"{OUT_DIR}/{name}", out.root / name) for name in names]
+
+
+def _signature(manifest: bytes, key_file: Path) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        key = load_pem_private_key(key_file.read_bytes(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ArchiveError([Problem(str(key_file), "", f"not an unencrypted PEM private key: {exc}")]) from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ArchiveError([Problem(str(key_file), "", "must be an ed25519 private key")])
+    return base64.b64encode(key.sign(manifest)) + b"\n"
+
+
+def open_out(out_dir: Path, env_file: Path) -> tuple[OutDir, Environment]:
+    """``out/`` checked against its index, and the environment it was generated with."""
+    out = read_out(out_dir)
+    loaded = load_environment(env_file)
+    if loaded.digest != out.environment_digest:
+        message = f"is not the environment {out_dir} was generated with; run `aiar generate --env {env_file}` first"
+        raise ArchiveError([Problem(str(env_file), "", message)])
+    return out, loaded.env
+
+
+def export_archive(
+    out: OutDir,
+    env: Environment,
+    archive: Path,
+    registry: str | None = None,
+    insecure: bool | None = None,
+    sign_key: Path | None = None,
+    note: Callable[[str], None] = lambda _: None,
+    sboms: bool = True,
+) -> ExportResult:
+    """Write ``archive`` from a (verified) ``out/`` and the images a build pushed."""
+    source = staging_registry(env, registry, insecure)
+    credentials = Credentials.from_env(source)
+    images = sorted(out.images, key=lambda i: i.ref)
+    sources = relocated(images, env.registry.url, registry)
+    with workspace("aiar-export-") as scratch:
+        tools = Tools(scratch, [credentials.password or ""])
+        auth = tools.auth_file(source.url.split("/", 1)[0], credentials)
+        layout = scratch / IMAGES_DIR
+        for image, where in zip(images, sources, strict=True):
+            note(f"copying {where.ref}")
+            tools.copy(
+                f"docker://{where.ref}", f"oci:{layout}:{image.ref}", src_auth=auth, src_insecure=source.insecure
+            )
+        work = scratch / "sbom-work"
+        work.mkdir()
+        members = [Member(f"{IMAGES_DIR}/{p.relative_to(layout).as_posix()}", p) for p in _files(layout)]
+        listed = []
+        (scratch / SBOM_DIR).mkdir()
+
+        def scan(image: Image) -> Path:
+            note(f"SBOM of {image.ref}")
+            path = scratch / SBOM_DIR / f"{image_name(image)}.cdx.json"
+            path.write_bytes(sbom(tools, layout, image, work / image_name(image)))
+            return path
+
+        # syft reads every layer of an image: two scans at a time (each with two threads of its own)
+        with ThreadPoolExecutor(max_workers=SBOM_WORKERS) as pool:
+            scanned = list(pool.map(scan, images)) if sboms else []
+        members.extend(Member(f"{SBOM_DIR}/{path.name}", path) for path in scanned)
+        for i, image in enumerate(images):
+            entry = {"model": image.model, "role": image.role, "ref": image.ref}
+            entry["manifest"] = _descriptor(layout, image.ref)["digest"]
+            if sboms:
+                entry["sbom"] = f"{SBOM_DIR}/{scanned[i].name}"
+            listed.append(entry)
+        members += _out_members(out)
+        manifest = manifest_bytes(
+            {
+                "format": FORMAT,
+                "generator": {"name": "aiar", "version": __version__},
+                "environment": out.environment_digest,
+                "images": listed,
+                "files": {m.name: {"sha256": _digest(m), "size": m.source.stat().st_size} for m in members},
+            }
+        )
+        signature = _signature(manifest, sign_key) if sign_key is not None else None
+        note(f"writing {archive}")
+        write_archive(archive, manifest, signature, members)
+        blobs = sum(1 for m in members if m.name.startswith(f"{IMAGES_DIR}/blobs/"))
+    return ExportResult(archive, len(images), blobs, archive.stat().st_size, signature is not None)
+
+
+def _digest(member: Member) -> str:
+    """A blob of the OCI layout is named by its sha256, which skopeo checked as it wrote it."""
+    head, _, name = member.name.rpartition("/")
+    if head == f"{IMAGES_DIR}/blobs/sha256" and len(name) == 64:
+        return f"sha256:{name}"
+    return sha256_file(member.source)
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
