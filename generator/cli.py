@@ -467,13 +467,14 @@ def plan(
     """
     opened = _opened(target, from_archive, verify_key, max_bytes, output)
     try:
-        _plan(models, replace(target, out=opened.out) if opened else target, show_all, output)
+        _plan(models, replace(target, out=opened.out) if opened else target, show_all, output, opened is not None)
     finally:
         if opened is not None:
             opened.close()
 
 
-def _plan(models: tuple[str, ...], target: Target, show_all: bool, output: str) -> None:
+def _plan(models: tuple[str, ...], target: Target, show_all: bool, output: str, archive: bool = False) -> None:
+    """``archive``: out/ came from --from, so a missing image is pushed from the archive, not built."""
     from .apply.plan import make_plan
 
     session = target.session(output, models)
@@ -484,7 +485,8 @@ def _plan(models: tuple[str, ...], target: Target, show_all: bool, output: str) 
         marks = {"create": "+", "update": "~", "delete": "-", "build": "+", "unchanged": "="}
         for change in result.changes + (result.unchanged if show_all else ()):
             model = f"  ({change.model})" if change.model else ""
-            _say(f"{marks[change.action]} {change.action:9} {change.subject}{model}")
+            action = "push" if archive and change.action == "build" else change.action
+            _say(f"{marks[change.action]} {action:9} {change.subject}{model}")
             if change.conflict:
                 _say(f"      conflict: {change.conflict}")
             for name in change.fields:
@@ -492,6 +494,8 @@ def _plan(models: tuple[str, ...], target: Target, show_all: bool, output: str) 
         counts = result.as_dict()["counts"]
         if result.pending:
             parts = [f"{counts.get(a, 0)} to {a}" for a in ("build", "create", "update", "delete")]
+            if archive:
+                parts[0] = f"{counts.get('build', 0)} to push from the archive"
             click.echo(f"Plan: {', '.join(parts)}; {counts.get('unchanged', 0)} unchanged.")
         else:
             click.echo(f"No changes: {counts.get('unchanged', 0)} objects and every image up to date.")

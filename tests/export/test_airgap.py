@@ -179,6 +179,7 @@ def test_air_gapped_deploy(platform: Platform, tmp_path: Path) -> None:
         "commands": [
             [str(a) for a in ["apply", "--from", flipped, "--env", env_file, "--create-namespace"]],
             [str(a) for a in ["apply", "--from", archives[0], "--env", other_env, "--create-namespace"]],
+            [str(a) for a in ["plan", "--from", archives[0], "--env", env_file]],
             [str(a) for a in apply_from],
             [str(a) for a in apply_from],
             [str(a) for a in ["plan", "--from", archives[0], "--env", env_file, "--verify-key", public]],
@@ -203,7 +204,7 @@ def test_air_gapped_deploy(platform: Platform, tmp_path: Path) -> None:
     assert ": lo:" in links[0]
     assert result["reach"]["routes"].strip() == ""
 
-    refused, wrong_env, first, second, planned = result["steps"]
+    refused, wrong_env, before, first, second, planned = result["steps"]
     assert refused["code"] == 1
     assert f"{flipped}!out/" in refused["stderr"]
     assert "deployment.yaml" in refused["stderr"]
@@ -212,6 +213,9 @@ def test_air_gapped_deploy(platform: Platform, tmp_path: Path) -> None:
     assert wrong_env["code"] == 1
     assert "is not the environment the archive was generated for" in wrong_env["stderr"]
     assert wrong_env["registry"] == []
+    assert before["code"] == 2, before["stdout"] + before["stderr"]  # plan --from: pushes and creations pending
+    assert "2 to push from the archive" in before["stdout"]
+    assert before["registry"] == []  # plan pushes nothing
 
     assert first["code"] == 0, first["stderr"]
     assert sorted(first["registry"]) == ["aiar/export-airgap-one-predict", "aiar/export-airgap-two-predict"]
