@@ -6,11 +6,16 @@ SBOMs: syft stamps the time of the scan (``metadata.timestamp``) and a random ``
 are replaced: the timestamp by the image's own creation time (its config's ``created``, an input;
 removed when the image has none), the serial number by a UUID derived from the image's manifest
 digest. syft names the scanned source by its path: it is given the image's repository and tag.
+
+An SBOM is a function of the image's bytes, syft and its config, so it is made once per image manifest
+digest and kept in ``~/.cache/aiar/sbom`` (``$XDG_CACHE_HOME``): a second export of an image (after a
+code-only change, only the changed images are new) copies it from there instead of scanning again.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import uuid
@@ -86,9 +91,38 @@ def _single_image_layout(layout: Path, descriptor: dict[str, Any], into: Path) -
     return config
 
 
+def sbom_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "aiar" / "sbom"
+
+
+def _sbom_key(tool: str, manifest_digest: str, image: Image) -> str:
+    """What an SBOM depends on: the image (its manifest digest), the name it is given, syft (its
+    binary, by path, size and mtime) and syft's config."""
+    info = Path(tool).resolve().stat()
+    identity = [manifest_digest, image.repository, image.tag, str(Path(tool).resolve()), info.st_size, info.st_mtime_ns]
+    return hashlib.sha256(json.dumps([*identity, SYFT_CONFIG]).encode()).hexdigest()
+
+
 def sbom(tools: Tools, layout: Path, image: Image, scratch: Path) -> bytes:
-    """The image's CycloneDX SBOM (OS and Python packages), with no time or randomness of the scan."""
+    """The image's CycloneDX SBOM (OS and Python packages), with no time or randomness of the scan;
+    from the cache when this image was scanned before by the same syft."""
     descriptor = _descriptor(layout, image.ref)
+    tool = syft()
+    cached = sbom_cache_dir() / f"{_sbom_key(tool, descriptor['digest'], image)}.cdx.json"
+    try:
+        data = cached.read_bytes()
+        json.loads(data)
+    except (OSError, ValueError):
+        data = _scan(tools, tool, layout, image, descriptor, scratch)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f".{cached.name}.{os.getpid()}")
+        partial.write_bytes(data)
+        partial.replace(cached)  # whole or absent, for a concurrent export too
+    return data
+
+
+def _scan(tools: Tools, tool: str, layout: Path, image: Image, descriptor: dict[str, Any], scratch: Path) -> bytes:
     scratch.mkdir(parents=True)
     single = scratch / "layout"
     config = _single_image_layout(layout, descriptor, single)
@@ -98,7 +132,7 @@ def sbom(tools: Tools, layout: Path, image: Image, scratch: Path) -> bytes:
     tools.run(
         image.ref,
         [
-            syft(),
+            tool,
             "scan",
             "--config",
             str(config_file),

@@ -58,8 +58,10 @@ def _site_env(path: Path, registry_port: int, platform: Platform) -> Path:
     return path
 
 
-def _aiar(platform: Platform, *args: str | Path) -> subprocess.CompletedProcess[str]:
+def _aiar(platform: Platform, *args: str | Path, cache: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **platform.env(), **CANARIES, "PYTHONPATH": str(REPO)}
+    if cache is not None:  # aiar's cache (SBOMs by image digest) in a directory of the test's
+        env["XDG_CACHE_HOME"] = str(cache)
     return subprocess.run(
         [sys.executable, "-m", "generator.cli", *map(str, args)],
         capture_output=True,
@@ -135,14 +137,24 @@ def test_air_gapped_deploy(platform: Platform, tmp_path: Path) -> None:
     private, public = _keys(tmp_path)
     archives = [tmp_path / "a.tar.zst", tmp_path / "b.tar.zst"]
     logs = [generated, built]
-    for archive in archives:
+    for archive in archives:  # each export scans its images afresh (its own empty cache)
         exported = _aiar(
             platform, "export", archive, "--out", out, "--env", env_file,
             "--registry", platform.registry, "--insecure-registry", "--sign-key", private,
+            cache=tmp_path / f"cache-{archive.name}",
         )  # fmt: skip
         assert exported.returncode == 0, exported.stderr
         logs.append(exported)
     assert archives[0].read_bytes() == archives[1].read_bytes(), "two exports of the same out/ differ"
+    assert len(list((tmp_path / "cache-a.tar.zst" / "aiar" / "sbom").glob("*.cdx.json"))) == 2
+    cached = _aiar(
+        platform, "export", tmp_path / "c.tar.zst", "--out", out, "--env", env_file,
+        "--registry", platform.registry, "--insecure-registry", "--sign-key", private,
+        cache=tmp_path / "cache-a.tar.zst",
+    )  # fmt: skip
+    assert cached.returncode == 0, cached.stderr
+    logs.append(cached)
+    assert (tmp_path / "c.tar.zst").read_bytes() == archives[0].read_bytes(), "SBOMs from the cache differ"
 
     members = _members(archives[0])
     manifest = json.loads(members["aiar-export.json"])
