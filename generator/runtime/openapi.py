@@ -182,7 +182,7 @@ def openapi_document(config: ServerConfig, signature: Signature | None = None) -
         f"{base}/infer": {
             "post": {
                 "summary": "Inference with the Open Inference Protocol v2.",
-                "description": "Each input's name is a parameter name; see the model's metadata for its datatypes and shapes.",
+                "description": "Each input's name is a parameter name; its metadata gives datatypes and shapes.",
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferenceRequest"}}},
