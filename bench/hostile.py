@@ -26,8 +26,10 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
-from bench.serve import PREDICT, _config, _model, _rss_mb, _start_runtime, _stop, _wait_http  # noqa: E402
+from serve import PREDICT, _config, _model, _rss_mb, _start_runtime, _stop, _wait_http  # noqa: E402
+
 from tests.platform.proc import free_port  # noqa: E402
 
 
@@ -91,7 +93,7 @@ def under_attack(url: str, path: str, bodies: list[bytes], rounds: int) -> tuple
 
 
 def p99(values: list[float]) -> float:
-    return statistics.quantiles(values, n=100)[98]
+    return statistics.quantiles(values, n=100, method="inclusive")[98]
 
 
 def run(work: Path, name: str, config: dict[str, Any], slug: str, parameter: str, rounds: int) -> list[str]:
