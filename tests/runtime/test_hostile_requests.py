@@ -176,7 +176,11 @@ def test_typed_and_onnx_parameters_refuse_the_attacks_too(
         json.dumps({"features": [[1, 2, 3]] * 3 + [[1] * 5000]}).encode(),
     ]
     statuses, during, growth = attack(server, "/v2/models/onnx-quality/infer", typed[:-1])
-    statuses |= attack(server, "/v2/models/onnx-quality/predict", typed[-1:])[0]
+    # and on the simple route: a ragged row; 100,000 good rows then a bad one (checked off the event loop)
+    big = json.dumps({"features": [[1.0, 2.0, 3.0]] * 100_000 + [["x", 0, 0]]}).encode()
+    simple, during_simple, _ = attack(server, "/v2/models/onnx-quality/predict", [typed[-1], big], rounds=3)
+    statuses |= simple
     assert statuses == {400}
     assert during > 0
+    assert during_simple > 0
     assert growth < 20 * 2**20
