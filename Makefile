@@ -70,6 +70,7 @@ goldens: install ## refresh out/, tests/goldens/ and the manifest JSON Schema on
 bench: install testenv ## benchmarks, results in BENCHMARKS.md
 	$(PY) bench/generate.py
 	$(PY) bench/serve.py
+	$(PY) bench/hostile.py
 	$(PY) bench/apply.py
 	$(PY) bench/export.py
 

@@ -197,7 +197,9 @@ def check_numbers(name: str, datatype: str, flat: list[Any]) -> None:
     if datatype in INT_RANGES:
         low, high = INT_RANGES[datatype]
         for item in flat:
-            if not isinstance(item, int) or isinstance(item, bool):
+            # 2.0 is an integer in JSON (and to JSON Schema); 1.5 and true are not
+            integral = isinstance(item, float) and item.is_integer()
+            if not (isinstance(item, int) or integral) or isinstance(item, bool):
                 raise RequestError(f"parameter {name!r}: {datatype} data must be integers, got {item!r:.40}")
             if not low <= item <= high:
                 raise RequestError(f"parameter {name!r}: {item} is out of {datatype}'s range [{low}, {high}]")

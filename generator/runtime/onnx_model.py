@@ -79,10 +79,12 @@ class OnnxModel:
     def predict(self, *args: Any) -> Any:
         import numpy
 
-        feeds = {
-            p.name: numpy.asarray(value, dtype=dtype)
-            for p, value, dtype in zip(self.signature.parameters, args, self._dtypes, strict=True)
-        }
+        feeds = {}
+        for p, value, dtype in zip(self.signature.parameters, args, self._dtypes, strict=True):
+            array = numpy.asarray(value, dtype=dtype)
+            if array.size == 0 and p.tensor is not None:  # an empty batch: give it the graph's other dimensions
+                array = array.reshape([max(d, 0) for d in p.tensor.shape])
+            feeds[p.name] = array
         results = self.session.run(None, feeds)
         values = {o.name: result.tolist() for o, result in zip(self.outputs, results, strict=True)}
         return next(iter(values.values())) if len(values) == 1 else values

@@ -115,7 +115,7 @@ def _typed_tensor_schema(name: str, tensor: TensorType) -> dict[str, Any]:
             "shape": shape,
             "datatype": {"const": tensor.datatype},
             "parameters": {"type": "object"},
-            "data": _ANY,
+            "data": {"type": "array"},
         },
     }
 
@@ -182,7 +182,7 @@ def openapi_document(config: ServerConfig, signature: Signature | None = None) -
         f"{base}/infer": {
             "post": {
                 "summary": "Inference with the Open Inference Protocol v2.",
-                "description": "Each input's name is a parameter name; BYTES elements are JSON texts.",
+                "description": "Each input's name is a parameter name; its metadata gives datatypes and shapes.",
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InferenceRequest"}}},
@@ -230,7 +230,7 @@ def openapi_document(config: ServerConfig, signature: Signature | None = None) -
             "type": "object",
             "required": ["inputs"],
             "properties": {
-                "id": {"type": "string"},
+                "id": {"type": ["string", "null"]},
                 "parameters": {"type": "object"},
                 # One tensor per parameter (each name once: beyond what OpenAPI 3.0 can say).
                 "inputs": {

@@ -216,7 +216,7 @@ class RestApp:
         except RequestError as exc:
             self.metrics.errors.labels("rest", "request").inc()
             return error(400, str(exc))
-        outcome = await self._predict(values)
+        outcome = await self._predict(values, large=len(body) > INLINE_DECODE_BYTES)
         if isinstance(outcome, Response):
             return outcome
         model = self.config.model
@@ -228,22 +228,27 @@ class RestApp:
         return json_response(200, codec.infer_response(model.slug, model.version, tensors, request.id))
 
     async def predict(self, body: bytes) -> Response:
+        large = len(body) > INLINE_DECODE_BYTES and self.executor is not None
         try:
-            values = codec.loads(body)
+            if large:
+                values = await asyncio.get_running_loop().run_in_executor(self.executor, codec.loads, body)
+            else:
+                values = codec.loads(body)
         except ValueError:
             self.metrics.errors.labels("rest", "request").inc()
             return error(400, "the body is not valid JSON")
-        outcome = await self._predict(values)
+        outcome = await self._predict(values, large)
         if isinstance(outcome, Response):
             return outcome
         return Response(200, outcome)
 
-    async def _predict(self, values: Any) -> Response | bytes:
-        """predict()'s result as JSON, or the error response."""
+    async def _predict(self, values: Any, large: bool = False) -> Response | bytes:
+        """predict()'s result as JSON, or the error response. ``large``: a big request, whose checks
+        (against declared types) and prediction run in the pool however fast predict() has been."""
         try:
             if self.predictor.can_submit:
                 result = await self._submitted_json(values)
-            elif self.executor is None or not self._offload:
+            elif self.executor is None or not (self._offload or large):
                 result = self._predict_json(values)
             else:
                 loop = asyncio.get_running_loop()

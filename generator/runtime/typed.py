@@ -83,6 +83,8 @@ class Signature:
         if parameter.tensor is not None:
             tensor = parameter.tensor
             shape = codec.shape_of(value)
+            if shape == [0] and tensor.shape[:1] in ((-1,), (0,)):
+                return value  # an empty batch: [] has no inner dimensions to check
             if shape is None or (not tensor.shape and shape) or (tensor.shape and not fits(tensor.shape, shape)):
                 raise RequestError(
                     f"parameter {name!r}: expected {tensor.datatype} of shape {shape_text(tensor.shape)}"
@@ -119,6 +121,8 @@ class Signature:
                 f"parameter {name!r}: shape {tensor.shape} does not fit the declared {shape_text(declared.shape)}"
             )
         codec.check_shape(name, tensor.shape)
+        if not isinstance(tensor.data, list):
+            raise RequestError(f"parameter {name!r}: data must be a list")
         flat = codec.flatten(tensor.data, max(len(tensor.shape), 1))
         expected = math.prod(tensor.shape)
         if len(flat) != expected:
@@ -198,6 +202,8 @@ def _output_tensor(output: Output, value: Any) -> dict[str, Any]:
             "data": [codec.dumps(value).decode()],
         }
     shape = codec.shape_of(value)
+    if shape == [0] and declared.shape[:1] in ((-1,), (0,)):
+        shape = [0, *(max(d, 0) for d in declared.shape[1:])]  # an empty batch, in the declared rank
     if shape is None or not (fits(declared.shape, shape) if declared.shape else not shape):
         raise ResultError(
             f"the model's output {output.name!r} is not the declared {declared.datatype} {shape_text(declared.shape)}"

@@ -27,7 +27,9 @@ from tests import waiting
 from tests.conftest import REPO
 from tests.platform.testenv import Platform, ensure_java_base
 
-EXAMPLES = tuple(REPO / "bundles" / name for name in ("h2o-quality-gbm", "h2o-quality-trained", "greeting-service"))
+EXAMPLES = tuple(
+    REPO / "bundles" / name for name in ("h2o-quality-gbm", "h2o-quality-trained", "greeting-service", "onnx-quality")
+)
 CONFIG_MOUNT = "/etc/aiar/model-server.json"
 RUN_AS = "10001:10001"
 

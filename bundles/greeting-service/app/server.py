@@ -22,7 +22,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        if self.path == "/health":
+        if self.path == "/score":
+            self._not_allowed()
+        elif self.path == "/health":
             self._json(200, {"status": "ok"})
         elif self.path.startswith("/greetings/"):
             self._json(200, {"greeting": f"{os.environ.get('GREETING', 'Hello')}, {self.path.rsplit('/', 1)[1]}!"})
@@ -30,16 +32,34 @@ class Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f"no route {self.path}"})
 
     def do_POST(self) -> None:  # noqa: N802
+        if self.path == "/health" or self.path.startswith("/greetings/"):
+            self._not_allowed()
+            return
         if self.path != "/score":
             self._json(404, {"error": f"no route {self.path}"})
             return
         try:
             body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))))
-            temperature = float(body["temperature"])
+            temperature = body["temperature"]
+            if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+                raise TypeError("not a number")
         except (ValueError, KeyError, TypeError):
-            self._json(400, {"error": "send {\"temperature\": <number>}"})
+            self._json(400, {"error": 'send {"temperature": <number>}'})
             return
         self._json(200, {"label": "OK" if temperature <= THRESHOLD else "NOK"})
+
+    def _not_allowed(self) -> None:
+        allowed = "POST" if self.path == "/score" else "GET"
+        self.send_response(405)
+        self.send_header("allow", allowed)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def __getattr__(self, name: str) -> object:
+        # every other method (do_PUT, do_TRACE, ...): 405 with the allowed one, not http.server's 501 page
+        if name.startswith("do_"):
+            return self._not_allowed
+        raise AttributeError(name)
 
 
 if __name__ == "__main__":
