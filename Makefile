@@ -71,6 +71,7 @@ bench: install testenv ## benchmarks, results in BENCHMARKS.md
 	$(PY) bench/generate.py
 	$(PY) bench/serve.py
 	$(PY) bench/hostile.py
+	$(PY) bench/onnx.py
 	$(PY) bench/apply.py
 	$(PY) bench/export.py
 

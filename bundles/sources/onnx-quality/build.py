@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[3]
 DATASET = REPO / "bundles" / "datasets" / "quality_history.csv"
@@ -21,9 +22,8 @@ FEATURES = ("temperature", "pressure", "cycle_time")
 OPSET = 17
 
 
-def model_bytes(dataset: Path = DATASET) -> bytes:
-    from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import FloatTensorType
+def fit_pipeline(dataset: Path = DATASET) -> Any:
+    """The scikit-learn pipeline the ONNX file is converted from (also what bench/onnx.py pickles)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -32,7 +32,14 @@ def model_bytes(dataset: Path = DATASET) -> bytes:
         rows = list(csv.DictReader(f))
     x = [[float(row[name]) for name in FEATURES] for row in rows]
     y = [row["label"] for row in rows]
-    pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=7)).fit(x, y)
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=7)).fit(x, y)
+
+
+def model_bytes(dataset: Path = DATASET) -> bytes:
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+
+    pipeline = fit_pipeline(dataset)
     onx = to_onnx(
         pipeline,
         initial_types=[("features", FloatTensorType([None, len(FEATURES)]))],
