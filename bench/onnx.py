@@ -101,7 +101,11 @@ def main() -> int:
             for name, server in servers.items():
                 base = f"http://127.0.0.1:{ports[name]}"
                 _wait_http(f"{base}/v2/health/live", server)
-                poll(f"{name} ready", lambda b=base: httpx.get(f"{b}/v2/health/ready").status_code == 200, timeout=120)
+
+                def ready(url: str = f"{base}/v2/health/ready") -> bool:
+                    return httpx.get(url).status_code == 200
+
+                poll(f"{name} ready", ready, timeout=120)
                 for route, body in bodies.items():  # both answer, and alike
                     answer = httpx.post(base + paths[route], content=body, headers={"content-type": "application/json"})
                     assert answer.status_code == 200, (name, route, answer.text)
