@@ -88,9 +88,7 @@ def test_the_trees_have_monitoring_objects() -> None:
 
 
 @pytest.fixture
-def busy_server(
-    tmp_path: Path, rabbitmq: RabbitNode, start_server: Callable[..., RunningServer]
-) -> RunningServer:
+def busy_server(tmp_path: Path, rabbitmq: RabbitNode, start_server: Callable[..., RunningServer]) -> RunningServer:
     """A REST + bus model server that answered REST and bus predictions, one failing of each."""
     name = f"obs-{uuid.uuid4().hex[:8]}"
     bus = prediction_bus(name, max_retries=0)
@@ -375,3 +373,17 @@ def test_dashboards_load_into_the_sdk_model() -> None:
         assert json.loads(json.dumps(model, cls=JSONEncoder)) == board
         assert model.panels
         assert all(p.targets for p in model.panels)  # type: ignore[union-attr]
+
+
+def test_every_alert_has_its_runbook_section() -> None:
+    """``runbook_url`` points at ``docs/runbooks.md#<alert>``: one section per alert, by that anchor."""
+    headings = {
+        line.removeprefix("## ").strip().lower()
+        for line in (REPO / "docs" / "runbooks.md").read_text().splitlines()
+        if line.startswith("## ")
+    }
+    for obj in _rules():
+        for rule in (r for g in obj["spec"]["groups"] for r in g["rules"]):
+            anchor = rule["annotations"]["runbook_url"].rsplit("#", 1)[1]
+            assert anchor == rule["alert"].lower()
+            assert anchor in headings, rule["alert"]
