@@ -107,4 +107,13 @@ def server_config(
         if env.data_processor is None
         else rc.DataProcessor(url=env.data_processor.url, timeout_s=env.data_processor.timeout_s),
         jvm=jvm,
+        drift=_drift(m),
     )
+
+
+def _drift(m: Manifest) -> rc.DriftConfig | None:
+    """Input drift of the REST parameters, when the manifest asks (checked: it has some)."""
+    rest = _rest(m)
+    if m.monitoring is None or not m.monitoring.drift or rest is None:
+        return None
+    return rc.DriftConfig(inputs=tuple(p.name for p in rest.parameters))

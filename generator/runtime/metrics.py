@@ -78,6 +78,12 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.input_drift = Gauge(
+            "aiar_input_drift_psi",
+            "Population Stability Index of an input's recent values against the training data (NaN: too few yet).",
+            ["input"],
+            registry=r,
+        )
         # every series exists from the start: an alert on increase() sees the first failure
         for source in ("start", "training"):
             self.model_loads.labels(source)

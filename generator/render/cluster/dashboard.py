@@ -73,6 +73,8 @@ def panels(plan: ModelPlan) -> list[_Panel]:
                 ],
             )
         )
+    if monitor.drift_inputs:
+        found.append(("Input drift (PSI)", "short", [(f"max by (input) (aiar_input_drift_psi{{{sel}}})", "{{input}}")]))
     found += [
         ("Memory (RSS)", "bytes", [(f"process_resident_memory_bytes{{{sel}}}", "{{pod}}")]),
         ("CPU", "percentunit", [(f"rate(process_cpu_seconds_total{{{sel}}}[5m])", "{{pod}}")]),
