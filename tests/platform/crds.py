@@ -140,7 +140,8 @@ def _strict(schema: Any) -> Any:
 def kubeconform_schemas(cachedir: Path) -> str:
     """A kubeconform ``-schema-location`` for the pinned custom resources (written once per pin)."""
     root = crd_dir(cachedir) / "kubeconform"
-    stamp = root / (".from-" + "-".join(f"{s.version}" for s in SOURCES))
+    pins = hashlib.sha256("".join(sorted(h for s in SOURCES for h in s.files.values())).encode()).hexdigest()
+    stamp = root / f".from-{pins[:16]}"
     if not stamp.is_file():
         for crd in crd_documents(cachedir):
             spec = crd["spec"]
