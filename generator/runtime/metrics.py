@@ -78,6 +78,12 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.bus_backlog = Gauge(
+            "aiar_bus_queue_messages",
+            "Messages waiting in a consumer's queue (ready, not yet delivered), measured every few seconds.",
+            ["consumer"],
+            registry=r,
+        )
         self.input_drift = Gauge(
             "aiar_input_drift_psi",
             "Population Stability Index of an input's recent values against the training data (NaN: too few yet).",

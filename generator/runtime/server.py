@@ -233,6 +233,7 @@ def serve(config: ServerConfig, host: str, port: int | None = None, workers: int
             bus.prefetch,
             stop=stop,
         )
+        consumer.on_depth = metrics.bus_backlog.labels("prediction").set
         threads.append(
             threading.Thread(target=_after_ready, args=(state, stop, consumer), name="bus-prediction", daemon=True)
         )
@@ -248,11 +249,13 @@ def serve(config: ServerConfig, host: str, port: int | None = None, workers: int
         trainer = BufferTrainer(config, train_code(config), storage, on_model=swapper.swap, metrics=metrics)
         training = training_consumer(config, trainer, "buffer-training")
         training.stop = stop
+        training.on_depth = metrics.bus_backlog.labels("training").set
         threads.append(threading.Thread(target=training.run, name="bus-training", daemon=True))
     if config.message_bus and _online(config):
         updater = OnlineUpdater(config, _update_function(config, code), state, metrics)
         consumer = training_consumer(config, updater, "online-training")
         consumer.stop = stop
+        consumer.on_depth = metrics.bus_backlog.labels("training").set
         threads.append(
             threading.Thread(target=_after_ready, args=(state, stop, consumer), name="bus-online-training", daemon=True)
         )

@@ -73,6 +73,9 @@ def panels(plan: ModelPlan) -> list[_Panel]:
                 ],
             )
         )
+        found.append(
+            ("Bus backlog", "short", [(f"sum by (consumer) (aiar_bus_queue_messages{{{sel}}})", "{{consumer}}")])
+        )
     if monitor.drift_inputs:
         found.append(("Input drift (PSI)", "short", [(f"max by (input) (aiar_input_drift_psi{{{sel}}})", "{{input}}")]))
     found += [
