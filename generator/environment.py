@@ -246,6 +246,8 @@ class Observability(_Model):
     """p99 request latency above which the latency alert fires; a manifest may set its own."""
     error_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.05
     """Share of failed requests or predictions above which the error alert fires."""
+    drift_psi: Annotated[float, Field(gt=0, le=10)] = 0.2
+    """Population Stability Index of an input above which the drift alert fires (models with ``monitoring.drift``)."""
     runbook_base_url: Url | None = None
     """Where the runbooks are published (``<url>#<alert>``); unset: the repository's docs/runbooks.md."""
 

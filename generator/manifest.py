@@ -129,6 +129,8 @@ class Monitoring(StrictModel):
     latencySloSeconds: Annotated[float, Field(gt=0, le=600)] | None = None
     """This model's p99 latency objective (default: the environment's)."""
     errorRatio: Annotated[float, Field(gt=0, lt=1)] | None = None
+    drift: bool = False
+    """Watch the REST parameters for drift from the training data (PSI gauge and alert)."""
 
 
 class Autoscaling(StrictModel):

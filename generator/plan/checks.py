@@ -42,6 +42,12 @@ def _common_problems(loaded: LoadedBundle, environment: LoadedEnvironment) -> li
                 "Prometheus monitoring is enabled but the environment has no 'observability' section",
             )
         )
+    if m.monitoring is not None and m.monitoring.drift and not m.has_rest():
+        problems.append(
+            loaded.problem(
+                "/monitoring/drift", "drift is watched on the REST_API parameters, and the manifest has none"
+            )
+        )
     auto = m.autoscaling
     if auto is not None and auto.minReplicas == 0 and m.has_rest():
         problems.append(

@@ -36,6 +36,9 @@ class MonitorPlan:
     rest: bool
     bus_training: bool
     """The server trains from the bus (buffered): it counts its trainings and their failures."""
+    drift_inputs: tuple[str, ...] = ()
+    """The inputs whose drift the server scores (``monitoring.drift``)."""
+    drift_psi: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,8 @@ def plan_monitor(m: Manifest, env: Environment, server: rc.ServerConfig, *, own_
         bus_consumers=tuple(consumers),
         rest=server.rest is not None,
         bus_training=server.message_bus is not None and training_bus is not None and not training_bus.online,
+        drift_inputs=server.drift.inputs if server.drift is not None else (),
+        drift_psi=obs.drift_psi,
     )
 
 

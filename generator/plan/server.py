@@ -71,6 +71,7 @@ def server_config(slug: str, version: int, loaded: LoadedBundle, env: Environmen
         else rc.DataProcessor(url=env.data_processor.url, timeout_s=env.data_processor.timeout_s),
         jvm=part.jvm,
         runner=part.runner,
+        drift=_drift(m),
     )
 
 
@@ -84,3 +85,11 @@ def runtime_extras(server: rc.ServerConfig) -> tuple[str, ...]:
     if server.runner == "onnx":
         names += ["numpy", "onnxruntime"]
     return tuple(pins[name] for name in names)
+
+
+def _drift(m: Manifest) -> rc.DriftConfig | None:
+    """Input drift of the REST parameters, when the manifest asks (checked: it has some)."""
+    rest = _rest(m)
+    if m.monitoring is None or not m.monitoring.drift or rest is None:
+        return None
+    return rc.DriftConfig(inputs=tuple(p.name for p in rest.parameters))

@@ -12,6 +12,7 @@ import logging
 import os
 import random
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -32,6 +33,8 @@ PERSISTENT = 2  # AMQP delivery mode: written to disk by the broker
 MAX_PREFETCH = 65535
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
+DEPTH_EVERY_S = 5.0
+"""How often a consumer measures its queue's backlog (for ``aiar_bus_queue_messages``)."""
 
 
 def connection_parameters(config: BusConnection) -> pika.ConnectionParameters:
@@ -112,6 +115,8 @@ class Consumer:
     prefetch: int
     stop: threading.Event = field(default_factory=threading.Event)
     connected: threading.Event = field(default_factory=threading.Event)
+    on_depth: Callable[[int], None] | None = None
+    """Called with the queue's ready messages (its backlog) on connecting, then every ``DEPTH_EVERY_S``."""
     _was_connected: bool = field(default=False, init=False)
 
     def run(self) -> None:
@@ -140,9 +145,11 @@ class Consumer:
             self._was_connected = True
             self.connected.set()
             log.info("%s: consuming %s", self.name, self.queue)
+            measured = self._measure(channel, 0.0)
             for method, properties, body in channel.consume(self.queue, inactivity_timeout=0.5):
                 if self.stop.is_set():
                     break
+                measured = self._measure(channel, measured)
                 if method is None:  # inactivity tick: lets us notice the stop signal
                     continue
                 assert method.delivery_tag is not None and properties is not None
@@ -155,6 +162,16 @@ class Consumer:
             if connection.is_open:
                 with contextlib.suppress(pika.exceptions.AMQPError):
                     connection.close()
+
+    def _measure(self, channel: BlockingChannel, last: float) -> float:
+        """The backlog, by a passive declare (one round trip), at most every ``DEPTH_EVERY_S``."""
+        now = time.monotonic()
+        if self.on_depth is None or (last and now - last < DEPTH_EVERY_S):
+            return last
+        count = channel.queue_declare(self.queue, durable=True, passive=True).method.message_count
+        if count is not None:
+            self.on_depth(int(count))
+        return now
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, name=f"bus-{self.name}", daemon=True)

@@ -202,6 +202,15 @@ class JvmConfig(_Frozen):
 Runner = Literal["code", "onnx"]
 
 
+class DriftConfig(_Frozen):
+    """Input drift of the named inputs (PSI against the training data's reference; runtime/drift.py)."""
+
+    inputs: tuple[str, ...]
+    window: int = Field(default=1000, ge=10, le=100_000)
+    """The last this many values of each input are compared with the reference."""
+    bins: int = Field(default=10, ge=2, le=100)
+
+
 class ServerConfig(_Frozen):
     schema_version: Literal[1] = SCHEMA_VERSION
     model: ModelInfo
@@ -220,3 +229,5 @@ class ServerConfig(_Frozen):
     """Only for H2O models: the JVM that runs ``predict.jar``."""
     runner: Runner = "code"
     """``onnx``: a PYTHON model without predict.py, its ``model_file`` run by onnxruntime."""
+    drift: DriftConfig | None = None
+    """Only when the manifest asks for it (``monitoring.drift``)."""

@@ -101,6 +101,18 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.bus_backlog = Gauge(
+            "aiar_bus_queue_messages",
+            "Messages waiting in a consumer's queue (ready, not yet delivered), measured every few seconds.",
+            ["consumer"],
+            registry=r,
+        )
+        self.input_drift = Gauge(
+            "aiar_input_drift_psi",
+            "Population Stability Index of an input's recent values against the training data (NaN: too few yet).",
+            ["input"],
+            registry=r,
+        )
         # every series exists from the start: an alert on increase() sees the first failure
         for source in ("start", "training"):
             self.model_loads.labels(source)

@@ -8,6 +8,7 @@ from typing import Any
 
 from .codec import RequestError
 from .config import ServerConfig
+from .drift import DriftMonitor
 from .processor import ProcessorClient
 from .typed import Signature
 from .usercode import ModelState, PredictCode
@@ -33,6 +34,11 @@ class Predictor:
         self.processor = ProcessorClient(config.data_processor, self.slug) if config.data_processor else None
         self.timeout_s = config.jvm.request_timeout_s if config.jvm else 30.0
         """How long :meth:`submit`'s answer may take."""
+        self.drift: DriftMonitor | None = None
+
+    def watch(self, monitor: DriftMonitor) -> None:
+        """From now on, every valid request's inputs go into ``monitor``'s windows."""
+        self.drift = monitor
 
     @property
     def signature(self) -> Signature:
@@ -54,6 +60,8 @@ class Predictor:
         if not self.state.ready:
             raise NotReadyError(self.state.not_ready_reason())
         args = self.check(values)  # validate what the client sent before any processor sees it
+        if self.drift is not None:
+            self.drift.observe(values)
         if self.processor is not None:
             args = self.check(self.processor.transform("input", values))
         try:
@@ -77,4 +85,7 @@ class Predictor:
         assert self.code.submit is not None
         if not self.state.ready:
             raise NotReadyError(self.state.not_ready_reason())
-        return self.code.submit(self.state.model, *self.check(values))
+        args = self.check(values)
+        if self.drift is not None:
+            self.drift.observe(values)
+        return self.code.submit(self.state.model, *args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 from .bus import Consumer, Publisher
 from .bus_predict import PredictionHandler
 from .config import ServerConfig
+from .drift import DRIFT_REFERENCE_FILE, DriftMonitor
 from .metrics import Metrics
 from .predictor import Predictor
 from .rest import RestApp
@@ -71,6 +73,8 @@ class ModelLoader:
         self.config, self.code, self.state = config, code, state
         self.storage, self.metrics, self.stop = storage, metrics, stop
         self.model_dir = Path(os.environ.get("AIAR_MODEL_DIR") or tempfile.mkdtemp(prefix="aiar-"))
+        self.on_drift: Callable[[DriftMonitor], None] | None = None
+        """Called with the drift monitor once the model and its reference are loaded."""
 
     def _fetch(self) -> Path | None:
         name = self.config.model_file
@@ -84,6 +88,36 @@ class ModelLoader:
         # Not (yet) in storage: a model file shipped next to the code serves meanwhile.
         src = Path(self.config.code.src_dir)
         return next((p for p in (src / name, src.parent / name) if p.is_file()), None)
+
+    def _drift_reference(self) -> Path | None:
+        """The training data's reference: beside the model in storage, else shipped with the code."""
+        key = self.config.model_key
+        if key and self.storage is not None:
+            stored = key.rpartition("/")[0] + "/" + DRIFT_REFERENCE_FILE
+            if self.storage.exists(stored):
+                target = self.model_dir / DRIFT_REFERENCE_FILE
+                self.storage.download(stored, target)
+                return target
+        shipped = Path(self.config.code.src_dir) / DRIFT_REFERENCE_FILE
+        return shipped if shipped.is_file() else None
+
+    def _watch_drift(self) -> None:
+        drift = self.config.drift
+        if drift is None:
+            return
+        try:
+            path = self._drift_reference()
+            monitor = DriftMonitor.load(path, drift.window) if path is not None else None
+        except (StorageError, OSError, ValueError) as exc:
+            log.warning("no drift reference: %s", exc)
+            return
+        if monitor is None:
+            log.warning("drift is watched but no %s was saved at training", DRIFT_REFERENCE_FILE)
+            return
+        for name in monitor.inputs:
+            self.metrics.input_drift.labels(name).set_function(functools.partial(monitor.score, name))
+        if self.on_drift is not None:
+            self.on_drift(monitor)
 
     def _must_wait(self) -> bool:
         stored = bool(self.config.model_file and self.config.model_key and self.storage)
@@ -117,6 +151,7 @@ class ModelLoader:
             self.state.load_seconds = seconds
             self.metrics.model_load_seconds.set(seconds)
             self.metrics.model_loads.labels("start").inc()
+            self._watch_drift()
             log.info("model ready after %.3fs (file: %s)", seconds, path)
             return
 
@@ -197,6 +232,7 @@ def serve(
     app = RestApp(config, predictor, metrics, workers=workers)
     stop = threading.Event()
     loader = ModelLoader(config, code, state, storage, metrics, stop)
+    loader.on_drift = predictor.watch
     threads = [threading.Thread(target=loader.run, name="model-loader", daemon=True)]
     if config.message_bus and config.prediction_bus:
         bus = config.prediction_bus
@@ -209,6 +245,7 @@ def serve(
             bus.prefetch,
             stop=stop,
         )
+        consumer.on_depth = metrics.bus_backlog.labels("prediction").set
         threads.append(
             threading.Thread(target=_after_ready, args=(state, stop, consumer), name="bus-prediction", daemon=True)
         )
@@ -224,11 +261,13 @@ def serve(
         trainer = BufferTrainer(config, train_code(config), storage, on_model=swapper.swap, metrics=metrics)
         training = training_consumer(config, trainer, "buffer-training")
         training.stop = stop
+        training.on_depth = metrics.bus_backlog.labels("training").set
         threads.append(threading.Thread(target=training.run, name="bus-training", daemon=True))
     if config.message_bus and _online(config):
         updater = OnlineUpdater(config, _update_function(config, code), state, metrics)
         consumer = training_consumer(config, updater, "online-training")
         consumer.stop = stop
+        consumer.on_depth = metrics.bus_backlog.labels("training").set
         threads.append(
             threading.Thread(target=_after_ready, args=(state, stop, consumer), name="bus-online-training", daemon=True)
         )

@@ -22,6 +22,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from . import codec
 from .bus import Consumer, Delivery, Publisher, publish_json, run_heartbeating
 from .config import TRAINING_STATS_FILE, ServerConfig
+from .drift import DRIFT_REFERENCE_FILE, reference_from_csv
 from .metrics import Metrics
 from .storage import Storage
 from .usercode import ModelState, TrainCode
@@ -46,7 +47,19 @@ def run_train(config: ServerConfig, code: TrainCode, dataset: Path, workdir: Pat
     """Call train(), check it wrote the model file, upload it to ``model_key``; return the stats."""
     stats = train_model(config, code, dataset, workdir)
     upload_model(config, workdir / model_file_name(config), storage, stats, "historic")
+    save_drift_reference(config, dataset, workdir, storage)
     return stats
+
+
+def save_drift_reference(config: ServerConfig, dataset: Path, workdir: Path, storage: Storage | None) -> Path | None:
+    """The training data's reference statistics, beside the model (``drift-reference.json``)."""
+    if config.drift is None or dataset.suffix.lower() != ".csv":
+        return None
+    path = workdir / DRIFT_REFERENCE_FILE
+    path.write_bytes(codec.dumps(reference_from_csv(dataset, config.drift.inputs, config.drift.bins)))
+    if storage is not None and config.model_key:
+        storage.upload(path, config.model_key.rpartition("/")[0] + "/" + DRIFT_REFERENCE_FILE)
+    return path
 
 
 def train_model(config: ServerConfig, code: TrainCode, dataset: Path, workdir: Path) -> Any:

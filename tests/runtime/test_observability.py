@@ -28,6 +28,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from generator.runtime import drift
 from tests.conftest import REPO
 from tests.platform.proc import free_port, port_open
 from tests.platform.rabbitmq import RabbitNode
@@ -77,6 +78,7 @@ def test_the_trees_have_monitoring_objects() -> None:
         "AiarModelNotReady",
         "AiarModelDeadLetters",
         "AiarModelTrainingFailures",
+        "AiarModelInputDrift",
     }
     assert len(_dashboards()) >= 4
     assert {"ScaledObject", "TriggerAuthentication"} <= {o["kind"] for o in _objects("ScaledObject")} | {
@@ -93,8 +95,16 @@ def busy_server(tmp_path: Path, rabbitmq: RabbitNode, start_server: Callable[...
     name = f"obs-{uuid.uuid4().hex[:8]}"
     bus = prediction_bus(name, max_retries=0)
     src = write_bundle(tmp_path / "bundle", ECHO_PREDICT)
+    # the training data's reference, as training saves it: the server scores the drift of a and b
+    ref = drift.reference({"a": range(100), "b": [2] * 50 + [3] * 50}, 10)
+    (src / drift.DRIFT_REFERENCE_FILE).write_text(json.dumps(ref))
     config = base_config(
-        src, slug="obs-echo", parameters=("a", "b"), message_bus=bus_connection(rabbitmq.port), prediction_bus=bus
+        src,
+        slug="obs-echo",
+        parameters=("a", "b"),
+        message_bus=bus_connection(rabbitmq.port),
+        prediction_bus=bus,
+        drift={"inputs": ["a", "b"]},
     )
     server = start_server(config)
     server.wait_ready()
@@ -202,6 +212,11 @@ def _series(alert: str, state: str) -> list[tuple[dict[str, str], str]]:
                 "0+1x40" if sick else "0x40",
             ),
         ]
+    if alert == "AiarModelInputDrift":
+        return [
+            ({"__name__": "aiar_input_drift_psi", "input": "x1"}, "0.6x40" if sick else "0.05x40"),
+            ({"__name__": "aiar_input_drift_psi", "input": "x2"}, "0.01x40"),
+        ]
     raise AssertionError(f"no synthetic series for the alert {alert}: add them here")
 
 
@@ -225,8 +240,10 @@ def _unit_test(rule: dict[str, Any], rule_file: Path, state: str) -> dict[str, A
             labels = dict(r["labels"])
             if r["alert"] == "AiarModelNotReady":  # not aggregated: the pod's own labels stay
                 labels |= model
+            if r["alert"] == "AiarModelInputDrift":  # by input: the drifted one
+                labels |= {"input": "x1"}
             expected = [{"exp_labels": labels, "exp_annotations": r["annotations"]}]
-        alerts.append({"eval_time": "30m", "alertname": r["alert"], "exp_alerts": expected})
+        alerts.append({"eval_time": "35m", "alertname": r["alert"], "exp_alerts": expected})
     return {
         "rule_files": [rule_file.name],
         "evaluation_interval": "1m",
@@ -373,3 +390,17 @@ def test_dashboards_load_into_the_sdk_model() -> None:
         assert json.loads(json.dumps(model, cls=JSONEncoder)) == board
         assert model.panels
         assert all(p.targets for p in model.panels)  # type: ignore[union-attr]
+
+
+def test_every_alert_has_its_runbook_section() -> None:
+    """``runbook_url`` points at ``docs/runbooks.md#<alert>``: one section per alert, by that anchor."""
+    headings = {
+        line.removeprefix("## ").strip().lower()
+        for line in (REPO / "docs" / "runbooks.md").read_text().splitlines()
+        if line.startswith("## ")
+    }
+    for obj in _rules():
+        for rule in (r for g in obj["spec"]["groups"] for r in g["rules"]):
+            anchor = rule["annotations"]["runbook_url"].rsplit("#", 1)[1]
+            assert anchor == rule["alert"].lower()
+            assert anchor in headings, rule["alert"]

@@ -73,6 +73,11 @@ def panels(plan: ModelPlan) -> list[_Panel]:
                 ],
             )
         )
+        found.append(
+            ("Bus backlog", "short", [(f"sum by (consumer) (aiar_bus_queue_messages{{{sel}}})", "{{consumer}}")])
+        )
+    if monitor.drift_inputs:
+        found.append(("Input drift (PSI)", "short", [(f"max by (input) (aiar_input_drift_psi{{{sel}}})", "{{input}}")]))
     found += [
         ("Memory (RSS)", "bytes", [(f"process_resident_memory_bytes{{{sel}}}", "{{pod}}")]),
         ("CPU", "percentunit", [(f"rate(process_cpu_seconds_total{{{sel}}}[5m])", "{{pod}}")]),

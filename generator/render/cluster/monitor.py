@@ -130,6 +130,16 @@ def alerts(plan: ModelPlan) -> tuple[Alert, ...]:
         found.append(
             Alert("AiarModelTrainingFailures", f"{failed} > 0", "0m", "warning", f"Bus training of {plan.slug} fails")
         )
+    if monitor.drift_inputs:
+        found.append(
+            Alert(
+                "AiarModelInputDrift",
+                f"max by (input) (aiar_input_drift_psi{{{sel}}}) > {monitor.drift_psi:g}",
+                "30m",
+                "warning",
+                f"An input of {plan.slug} drifted from its training data (PSI over {monitor.drift_psi:g})",
+            )
+        )
     return tuple(found)
 
 
