@@ -9,7 +9,8 @@ own (the pod restarts whole, as it would with one process). A child asks the ker
 when the supervisor dies (``PR_SET_PDEATHSIG``), so even a SIGKILLed supervisor leaves no orphan.
 
 Metrics use prometheus_client's multiprocess mode: the supervisor gives the children one directory
-(``PROMETHEUS_MULTIPROC_DIR``), every process writes its counters and histograms there, and whichever
+(``PROMETHEUS_MULTIPROC_DIR``: the one set in its environment, emptied first, else a temporary one it
+removes when it stops), every process writes its counters and histograms there, and whichever
 process answers ``/metrics`` reports the sums over all of them (see ``metrics.py``).
 
 Bus training is refused with more than one process: each process would train on a share of the
@@ -58,14 +59,13 @@ def check_config(config: ServerConfig, processes: int) -> None:
         )
 
 
-def _address(host: str, port: int) -> tuple[socket.AddressFamily, tuple[str, int]]:
-    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-    return family, (str(address[0]), int(address[1]))
-
-
 def _reuse_port_socket(host: str, port: int) -> socket.socket:
-    family, address = _address(host, port)
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+    )[0]
+    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
+    # without it Nagle's algorithm holds each response's body behind its headers (40 ms a request)
+    sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -100,7 +100,12 @@ def supervise(config_path: Path, config: ServerConfig, host: str, port: int, pro
     # no connections itself.
     holder = _reuse_port_socket(host, port)
     port = holder.getsockname()[1]
-    metrics_dir = tempfile.mkdtemp(prefix="aiar-metrics-")
+    given = os.environ.get(MULTIPROC_ENV)
+    metrics_dir = given or tempfile.mkdtemp(prefix="aiar-metrics-")
+    if given:  # an operator's directory (e.g. an emptyDir): last run's values must not count again
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
     env = {**os.environ, MULTIPROC_ENV: metrics_dir}
     stop = threading.Event()
 
@@ -141,7 +146,8 @@ def supervise(config_path: Path, config: ServerConfig, host: str, port: int, pro
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         holder.close()
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+        if not given:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return code
 
 

@@ -52,12 +52,15 @@ def _alive(pid: int) -> bool:
 def _start(runtime_path: Path, tmp_path: Path, processes: int) -> tuple[subprocess.Popen[bytes], str]:
     src = write_bundle(tmp_path / "bundle", PID_PREDICT)
     port = free_port()
+    # the metrics directory in the test's own: a SIGKILLed supervisor cannot remove its temporary one
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "counter_1.db").write_bytes(b"")  # a stale file of an earlier run: removed
     process = run_runtime(
         runtime_path,
         "serve",
         base_config(src),
         tmp_path,
-        None,
+        {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")},
         "--host",
         "127.0.0.1",
         "--port",
@@ -106,6 +109,7 @@ def test_two_processes_serve_share_metrics_and_stop_together(runtime_path: Path,
         poll("ready", lambda: httpx.get(f"{url}/v2/health/ready").status_code == 200, timeout=60)
         children = _children(supervisor.pid)
         assert len(children) == 2, children
+        assert not (tmp_path / "metrics" / "counter_1.db").exists()  # the earlier run's values are gone
         pids = _pids_serving(url, 2)
         assert pids == set(children), (pids, children)
         # Whichever process answers /metrics reports every process's predictions.
