@@ -70,6 +70,8 @@ goldens: install ## refresh out/, tests/goldens/ and the manifest JSON Schema on
 bench: install testenv ## benchmarks, results in BENCHMARKS.md
 	$(PY) bench/generate.py
 	$(PY) bench/serve.py
+	$(PY) bench/peers.py --model quality
+	$(PY) bench/peers.py --model iris
 	$(PY) bench/apply.py
 
 h2o-jar: install ## rebuild the H2O jars from source (Maven Central): aiar's bridge and the examples'; reproducible bytes
