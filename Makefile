@@ -72,6 +72,8 @@ bench: install testenv ## benchmarks, results in BENCHMARKS.md
 	$(PY) bench/serve.py
 	$(PY) bench/hostile.py
 	$(PY) bench/onnx.py
+	$(PY) bench/peers.py --model quality
+	$(PY) bench/peers.py --model iris
 	$(PY) bench/apply.py
 	$(PY) bench/export.py
 

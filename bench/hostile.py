@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from serve import PREDICT, _config, _model, _rss_mb, _start_runtime, _stop, _wait_http  # noqa: E402
+from serve import PREDICT, _config, iris_model, rss_mb, start_runtime, stop_process, wait_http  # noqa: E402
 
 from tests.platform.proc import free_port  # noqa: E402
 
@@ -98,16 +98,16 @@ def p99(values: list[float]) -> float:
 
 def run(work: Path, name: str, config: dict[str, Any], slug: str, parameter: str, rounds: int) -> list[str]:
     port = free_port()
-    process = _start_runtime(work, config, port)
+    process = start_runtime(work, config, port)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(f"{url}/v2/health/ready", process)
-        idle_rss = _rss_mb(process.pid)
+        wait_http(f"{url}/v2/health/ready", process)
+        idle_rss = rss_mb(process.pid)
         idle = probe_latencies(url, rounds * 3)
         probes, answers, statuses = under_attack(url, f"/v2/models/{slug}/infer", attacks(parameter), rounds)
-        grown = _rss_mb(process.pid) - idle_rss
+        grown = rss_mb(process.pid) - idle_rss
     finally:
-        _stop(process)
+        stop_process(process)
     return [
         f"| {name}: health probe p50 / p99 / max, idle (baseline) | {statistics.median(idle):.2f} / "
         f"{p99(idle):.2f} / {max(idle):.2f} ms |  |  |",
@@ -136,7 +136,7 @@ def main() -> int:
         src = work / "iris"
         src.mkdir()
         (src / "predict.py").write_text(PREDICT)
-        _model(src / "model.pkl")
+        iris_model(src / "model.pkl")
         rows = ["| measure | value | ratio | goal |", "|---|---|---|---|"]
         rows += run(work, "ONNX (typed)", onnx_config, "onnx-quality", "features", args.rounds)
         rows += run(work, "iris (untyped)", _config(src, "model.pkl"), "iris", "features", args.rounds)

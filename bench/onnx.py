@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from serve import _start_runtime, _stop, _wait_http, _wrk  # noqa: E402
+from serve import start_runtime, stop_process, wait_http, wrk_post  # noqa: E402
 
 from generator.pipeline import server_config_for  # noqa: E402
 from tests.platform.proc import free_port  # noqa: E402
@@ -88,7 +88,7 @@ def main() -> int:
         configs = _configs(work)
         slug = configs["onnx"]["model"]["slug"]
         ports = {name: free_port() for name in configs}
-        servers = {name: _start_runtime(work, config, ports[name]) for name, config in configs.items()}
+        servers = {name: start_runtime(work, config, ports[name]) for name, config in configs.items()}
         bodies = {
             "simple route": json.dumps({"features": rows}),
             "OIP route": json.dumps(
@@ -100,7 +100,7 @@ def main() -> int:
         try:
             for name, server in servers.items():
                 base = f"http://127.0.0.1:{ports[name]}"
-                _wait_http(f"{base}/v2/health/live", server)
+                wait_http(f"{base}/v2/health/live", server)
 
                 def ready(url: str = f"{base}/v2/health/ready") -> bool:
                     return httpx.get(url).status_code == 200
@@ -113,11 +113,11 @@ def main() -> int:
                 for route, body in bodies.items():
                     for name in configs:
                         runs[route][name].append(
-                            _wrk(f"http://127.0.0.1:{ports[name]}{paths[route]}", body, args.seconds, 16, work)
+                            wrk_post(f"http://127.0.0.1:{ports[name]}{paths[route]}", body, args.seconds, 16, work)
                         )
         finally:
             for server in servers.values():
-                _stop(server)
+                stop_process(server)
     print(f"{args.rows} row(s) per request; wrk 16 connections, {args.seconds} s; median of {args.rounds} rounds\n")
     print("| route | pickled scikit-learn req/s | ONNX req/s | ratio | p99 sklearn / ONNX | goal |")
     print("|---|---:|---:|---:|---:|---|")

@@ -114,7 +114,7 @@ RAW_CONSUMER = textwrap.dedent("""
 WRK_POST = 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [==[{}]==]\n'
 
 
-def _model(path: Path) -> None:
+def iris_model(path: Path) -> None:
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
@@ -122,7 +122,7 @@ def _model(path: Path) -> None:
     path.write_bytes(pickle.dumps(LogisticRegression(max_iter=500).fit(data.data, data.target)))
 
 
-def _runtime_env(root: Path) -> dict[str, str]:
+def runtime_env(root: Path) -> dict[str, str]:
     """A directory holding ``aiar_runtime`` as images have it; returns the env to run it."""
     package = root / "aiar_runtime"
     if not package.exists():
@@ -140,7 +140,7 @@ def _config(src: Path, model_file: str | None, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _start_runtime(work: Path, config: dict[str, Any], port: int) -> subprocess.Popen[bytes]:
+def start_runtime(work: Path, config: dict[str, Any], port: int, *args: str) -> subprocess.Popen[bytes]:
     path = work / f"config-{port}.json"
     path.write_text(json.dumps(config))
     return subprocess.Popen(
@@ -155,14 +155,15 @@ def _start_runtime(work: Path, config: dict[str, Any], port: int) -> subprocess.
             "127.0.0.1",
             "--port",
             str(port),
+            *args,
         ],
-        env=_runtime_env(work),
+        env=runtime_env(work),
         stdout=subprocess.DEVNULL,
         stderr=(work / "server.log").open("ab"),
     )
 
 
-def _wait_http(url: str, process: subprocess.Popen[bytes]) -> None:
+def wait_http(url: str, process: subprocess.Popen[bytes]) -> None:
     def up() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
@@ -171,7 +172,7 @@ def _wait_http(url: str, process: subprocess.Popen[bytes]) -> None:
     poll(url, up, timeout=60, retry_on=(httpx.HTTPError,))
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
         process.wait(15)
@@ -189,7 +190,7 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def _wrk(url: str, body: str, seconds: int, connections: int, work: Path) -> dict[str, float]:
+def wrk_post(url: str, body: str, seconds: int, connections: int, work: Path) -> dict[str, float]:
     script = work / "post.lua"
     script.write_text(WRK_POST.format(body))
     args = ["wrk", "-t1", f"-c{connections}", "--latency", "-s", str(script), url]
@@ -214,11 +215,11 @@ def bench_rest(work: Path, src: Path, model: Path, seconds: int, rounds: int) ->
     bare = subprocess.Popen(
         [sys.executable, str(work / "bare_app.py"), str(src), str(model), str(bare_port)], stderr=subprocess.DEVNULL
     )
-    server = _start_runtime(work, _config(src, model.name), port)
+    server = start_runtime(work, _config(src, model.name), port)
     runs: dict[str, list[dict[str, float]]] = {"bare": [], "aiar": []}
     try:
         poll("the bare app", lambda: port_open(bare_port), timeout=30)
-        _wait_http(f"http://127.0.0.1:{port}/v2/health/live", server)
+        wait_http(f"http://127.0.0.1:{port}/v2/health/live", server)
         poll("ready", lambda: httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200, timeout=60)
         urls = {
             "bare": f"http://127.0.0.1:{bare_port}/predict",
@@ -226,10 +227,10 @@ def bench_rest(work: Path, src: Path, model: Path, seconds: int, rounds: int) ->
         }
         for _ in range(rounds):
             for name, url in urls.items():
-                runs[name].append(_wrk(url, body, seconds, 16, work))
+                runs[name].append(wrk_post(url, body, seconds, 16, work))
     finally:
-        _stop(bare)
-        _stop(server)
+        stop_process(bare)
+        stop_process(server)
     ratios = [a["rps"] / b["rps"] for a, b in zip(runs["aiar"], runs["bare"], strict=True)]
     median = sorted(range(rounds), key=lambda i: ratios[i])[rounds // 2]
     return {"bare": runs["bare"][median], "aiar": runs["aiar"][median]}
@@ -247,8 +248,8 @@ def _h2o_config() -> dict[str, Any]:
 def bench_h2o(work: Path, src: Path, model: Path, seconds: int, rounds: int) -> dict[str, dict[str, float]]:
     """The H2O example and the Python example, both on the aiar server; alternating wrk rounds."""
     python_port, h2o_port = free_port(), free_port()
-    python = _start_runtime(work, _config(src, model.name), python_port)
-    h2o = _start_runtime(work, _h2o_config(), h2o_port)
+    python = start_runtime(work, _config(src, model.name), python_port)
+    h2o = start_runtime(work, _h2o_config(), h2o_port)
     bodies = {
         "python": json.dumps({"features": [[5.1, 3.5, 1.4, 0.2]]}),
         "h2o": json.dumps({"temperature": 241.0, "pressure": 880.0, "cycle_time": 29.5}),
@@ -260,7 +261,7 @@ def bench_h2o(work: Path, src: Path, model: Path, seconds: int, rounds: int) -> 
     runs: dict[str, list[dict[str, float]]] = {"python": [], "h2o": []}
     try:
         for process, port in ((python, python_port), (h2o, h2o_port)):
-            _wait_http(f"http://127.0.0.1:{port}/v2/health/live", process)
+            wait_http(f"http://127.0.0.1:{port}/v2/health/live", process)
 
             def ready(url: str = f"http://127.0.0.1:{port}/v2/health/ready") -> bool:
                 return httpx.get(url).status_code == 200
@@ -268,10 +269,10 @@ def bench_h2o(work: Path, src: Path, model: Path, seconds: int, rounds: int) -> 
             poll("ready", ready, timeout=120)
         for _ in range(rounds):
             for name, url in urls.items():
-                runs[name].append(_wrk(url, bodies[name], seconds, 16, work))
+                runs[name].append(wrk_post(url, bodies[name], seconds, 16, work))
     finally:
-        _stop(python)
-        _stop(h2o)
+        stop_process(python)
+        stop_process(h2o)
     ratios = [a["rps"] / b["rps"] for a, b in zip(runs["h2o"], runs["python"], strict=True)]
     for i, ratio in enumerate(ratios):  # every round, so that the spread behind the median shows
         python_rps, h2o_rps = runs["python"][i]["rps"], runs["h2o"][i]["rps"]
@@ -341,20 +342,20 @@ def bench_bus(work: Path, src: Path, model: Path, count: int, rounds: int) -> di
             try:
                 bare = _drain_rate(node, collector, count)
             finally:
-                _stop(raw)
+                stop_process(raw)
             collector = _fill(node, "aiar", "aiar.out", count)
-            server = _start_runtime(work, config, free_port())
+            server = start_runtime(work, config, free_port())
             try:
                 runs.append((bare, _drain_rate(node, collector, count)))
             finally:
-                _stop(server)
+                stop_process(server)
     finally:
         node.stop(epmd=True)
     bare, aiar = sorted(runs, key=lambda run: run[1] / run[0])[rounds // 2]
     return {"bare": bare, "aiar": aiar}
 
 
-def _rss_mb(pid: int) -> float:
+def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
@@ -366,16 +367,16 @@ def bench_idle_rss(work: Path) -> float:
     src.mkdir(parents=True)
     (src / "predict.py").write_text(IDLE_PREDICT)
     port = free_port()
-    server = _start_runtime(work, _config(src, None), port)
+    server = start_runtime(work, _config(src, None), port)
     try:
         poll("the idle server", lambda: port_open(port), timeout=30)
-        _wait_http(f"http://127.0.0.1:{port}/v2/health/ready", server)
+        wait_http(f"http://127.0.0.1:{port}/v2/health/ready", server)
         httpx.post(f"http://127.0.0.1:{port}/v2/models/iris/predict", json={"features": 1})
         httpx.get(f"http://127.0.0.1:{port}/metrics")
         time.sleep(1)
-        return _rss_mb(server.pid)
+        return rss_mb(server.pid)
     finally:
-        _stop(server)
+        stop_process(server)
 
 
 def main() -> int:
@@ -391,7 +392,7 @@ def main() -> int:
         src.mkdir(parents=True)
         (src / "predict.py").write_text(PREDICT)
         model = work / "bundle" / "model.pkl"
-        _model(model)
+        iris_model(model)
         h2o = bench_h2o(work, src, model, args.seconds, args.rounds)
         h2o_row = (
             f"H2O REST requests/s vs the Python example (same server; median of {args.rounds})",

@@ -307,13 +307,20 @@ def lock(
     default=None,
     help="Train from this file first (the file the manifest's HISTORIC_DATA input names).",
 )
-def serve(bundle: Path, env_file: Path | None, host: str, port: int, dataset: Path | None) -> None:
+@click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes sharing the port: predict() holds the GIL, so one process uses about one core.",
+)
+def serve(bundle: Path, env_file: Path | None, host: str, port: int, dataset: Path | None, processes: int) -> None:
     """Run BUNDLE's model server locally, without a cluster, in a venv of its own dependencies."""
     from .serve import ServeError, serve_bundle
 
     def run() -> int:
         try:
-            return serve_bundle(bundle, env_file=env_file, host=host, port=port, dataset=dataset)
+            return serve_bundle(bundle, env_file=env_file, host=host, port=port, dataset=dataset, processes=processes)
         except ServeError as exc:
             from .errors import AiarError, Problem
 

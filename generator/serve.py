@@ -162,13 +162,15 @@ def serve_bundle(
     python: Path | None = None,
     cache: Path | None = None,
     dataset: Path | None = None,
+    processes: int = 1,
 ) -> int:
     """Run the bundle's model server until interrupted; returns its exit code.
 
     ``python`` skips the venv (tests use the current interpreter); ``cache`` defaults to
     ``~/.cache/aiar`` (venvs, the runtime package, local storage). ``dataset`` is the file that the
     manifest's HISTORIC_DATA input names: it is put in storage and the model trained from it first,
-    as the training Job would in a cluster.
+    as the training Job would in a cluster. ``processes`` > 1 runs that many server processes on
+    the port (the runtime's ``--processes``).
     """
     cache = cache or cache_root()
     cache.mkdir(parents=True, exist_ok=True)
@@ -197,6 +199,8 @@ def serve_bundle(
             host,
             "--port",
             str(port),
+            "--processes",
+            str(processes),
         ]
         # a fixed argv, no shell: its parts come from the environment file or out/
         process = subprocess.Popen(command, env=env, cwd=bundle_dir)  # noqa: S603

@@ -39,13 +39,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # While the broker is away each retry logs one line of ours; pika's own would add a traceback each.
     logging.getLogger("pika").setLevel(logging.CRITICAL)
-    from . import server  # after argument parsing: --help stays fast
+    from .config import ServerConfig  # after argument parsing: --help stays fast
     from .usercode import UserCodeError
 
-    config = server.load_config(args.config)
+    config = ServerConfig.model_validate_json(args.config.read_bytes())
     try:
         if args.command == "serve":
             return _serve(args, config)
+        from . import server
+
         return server.train(config, args.rounds, args.historic_only)
     except UserCodeError as exc:  # the bundle's code breaks the contract: say how, in one line
         logging.getLogger("aiar").error("%s", exc)
@@ -53,12 +55,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace, config: ServerConfig) -> int:
-    from . import server, workers
+    # A supervisor of --processes N imports no more than it needs: its children import the server,
+    # and each start counts in the cold start.
+    from . import workers
 
     port = args.port if args.port is not None else (config.rest.port if config.rest else 8080)
     if args.worker_of is not None:  # one of the processes of --processes N
         workers.become_worker(args.worker_of)
-        return server.serve(config, args.host, port, args.workers, [workers.listening_socket(args.host, port)])
+        from . import server
+
+        sockets = [workers.listening_socket(args.host, port)]
+        return server.serve(config, args.host, port, args.workers, sockets, workers.SharedReadiness.from_environment())
     try:
         workers.check_config(config, args.processes)
     except workers.WorkersError as exc:
@@ -66,6 +73,8 @@ def _serve(args: argparse.Namespace, config: ServerConfig) -> int:
         return 1
     if args.processes > 1:
         return workers.supervise(args.config, config, args.host, port, args.processes, args.workers)
+    from . import server
+
     return server.serve(config, args.host, port, args.workers)
 
 

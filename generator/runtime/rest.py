@@ -107,6 +107,8 @@ class RestApp:
         self._predict_seconds = 1.0
         self._predictions = metrics.predictions.labels("rest")
         self._answers: _Answers | None = None
+        self.all_ready: Callable[[], bool] | None = None
+        """Set for one of several processes (``--processes``): whether all of them are ready."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -161,12 +163,15 @@ class RestApp:
     async def live(self, _: bytes) -> Response:
         return json_response(200, {"live": True})
 
+    def _ready(self) -> bool:
+        return self.predictor.state.ready and (self.all_ready is None or self.all_ready())
+
     async def ready(self, _: bytes) -> Response:
-        ready = self.predictor.state.ready
+        ready = self._ready()
         return json_response(200 if ready else 503, {"ready": ready})
 
     async def model_ready(self, _: bytes) -> Response:
-        ready = self.predictor.state.ready
+        ready = self._ready()
         body = {"name": self.config.model.slug, "ready": ready}
         return json_response(200 if ready else 503, body)
 

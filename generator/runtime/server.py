@@ -29,6 +29,7 @@ from .training import (
     training_consumer,
 )
 from .usercode import ModelState, PredictCode, TrainCode, import_module
+from .workers import SharedReadiness
 
 log = logging.getLogger("aiar.server")
 
@@ -208,8 +209,10 @@ def serve(
     port: int | None = None,
     workers: int = 4,
     sockets: list[socket.socket] | None = None,
+    shared: SharedReadiness | None = None,
 ) -> int:
-    """Serve until stopped; ``sockets``: already listening ones (a process of ``--processes N``)."""
+    """Serve until stopped; ``sockets``: already listening ones, ``shared``: the readiness of all the
+    processes (both for one of the processes of ``--processes N``)."""
     import uvicorn
 
     metrics = Metrics()
@@ -230,6 +233,9 @@ def serve(
     metrics.ready_from(lambda: state.ready)
     predictor = Predictor(config, code, state)
     app = RestApp(config, predictor, metrics, workers=workers)
+    if shared is not None:
+        shared.publish_from(lambda: state.ready)
+        app.all_ready = shared.all_ready
     stop = threading.Event()
     loader = ModelLoader(config, code, state, storage, metrics, stop)
     loader.on_drift = predictor.watch

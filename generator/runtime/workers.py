@@ -9,7 +9,8 @@ own (the pod restarts whole, as it would with one process). A child asks the ker
 when the supervisor dies (``PR_SET_PDEATHSIG``), so even a SIGKILLed supervisor leaves no orphan.
 
 Metrics use prometheus_client's multiprocess mode: the supervisor gives the children one directory
-(``PROMETHEUS_MULTIPROC_DIR``), every process writes its counters and histograms there, and whichever
+(``PROMETHEUS_MULTIPROC_DIR``: the one set in its environment, emptied first, else a temporary one it
+removes when it stops), every process writes its counters and histograms there, and whichever
 process answers ``/metrics`` reports the sums over all of them (see ``metrics.py``).
 
 Bus training is refused with more than one process: each process would train on a share of the
@@ -30,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -38,6 +40,9 @@ from .metrics import MULTIPROC_ENV
 
 log = logging.getLogger("aiar.workers")
 
+PROCESSES_ENV = "AIAR_PROCESSES"
+"""How many server processes the supervisor started (set for each of them)."""
+READY_PUBLISH_S = 0.5
 STOP_GRACE_S = 15.0
 """How long the children get to finish (uvicorn's own graceful shutdown is 10 s) before SIGKILL."""
 POLL_S = 0.2
@@ -58,14 +63,13 @@ def check_config(config: ServerConfig, processes: int) -> None:
         )
 
 
-def _address(host: str, port: int) -> tuple[socket.AddressFamily, tuple[str, int]]:
-    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-    return family, (str(address[0]), int(address[1]))
-
-
 def _reuse_port_socket(host: str, port: int) -> socket.socket:
-    family, address = _address(host, port)
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+    )[0]
+    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
+    # without it Nagle's algorithm holds each response's body behind its headers (40 ms a request)
+    sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -93,6 +97,43 @@ def become_worker(supervisor: int) -> None:
         raise SystemExit(1)
 
 
+class SharedReadiness:
+    """Readiness over all the processes: ``/v2/health/ready`` answers for whichever process the kernel
+    picked, so it says ready only when every process is (a probe must not see a ready process while
+    the next request goes to one still loading its model).
+
+    Each process keeps a file ``ready-<pid>`` in the shared directory while its model can answer
+    (checked every ``READY_PUBLISH_S``); the check counts the files of living processes.
+    """
+
+    def __init__(self, directory: Path, expected: int) -> None:
+        self.directory, self.expected = directory, expected
+        self._mine = directory / f"ready-{os.getpid()}"
+
+    def publish_from(self, ready: Callable[[], bool]) -> None:
+        def publish() -> None:
+            while True:
+                if ready():
+                    self._mine.touch()
+                else:
+                    self._mine.unlink(missing_ok=True)
+                time.sleep(READY_PUBLISH_S)
+
+        threading.Thread(target=publish, name="shared-readiness", daemon=True).start()
+
+    def all_ready(self) -> bool:
+        living = 0
+        for path in self.directory.glob("ready-*"):
+            with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
+                os.kill(int(path.name.removeprefix("ready-")), 0)
+                living += 1
+        return living >= self.expected
+
+    @classmethod
+    def from_environment(cls) -> SharedReadiness:
+        return cls(Path(os.environ[MULTIPROC_ENV]), int(os.environ[PROCESSES_ENV]))
+
+
 def supervise(config_path: Path, config: ServerConfig, host: str, port: int, processes: int, threads: int) -> int:
     """Run ``processes`` servers on ``host:port`` until a signal (exit 0) or one of them exits (its code)."""
     check_config(config, processes)
@@ -100,8 +141,13 @@ def supervise(config_path: Path, config: ServerConfig, host: str, port: int, pro
     # no connections itself.
     holder = _reuse_port_socket(host, port)
     port = holder.getsockname()[1]
-    metrics_dir = tempfile.mkdtemp(prefix="aiar-metrics-")
-    env = {**os.environ, MULTIPROC_ENV: metrics_dir}
+    given = os.environ.get(MULTIPROC_ENV)
+    metrics_dir = given or tempfile.mkdtemp(prefix="aiar-metrics-")
+    if given:  # an operator's directory (e.g. an emptyDir): last run's values must not count again
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in [*Path(given).glob("*.db"), *Path(given).glob("ready-*")]:
+            stale.unlink()
+    env = {**os.environ, MULTIPROC_ENV: metrics_dir, PROCESSES_ENV: str(processes)}
     stop = threading.Event()
 
     def requested(signum: int, frame: FrameType | None) -> None:
@@ -141,7 +187,8 @@ def supervise(config_path: Path, config: ServerConfig, host: str, port: int, pro
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         holder.close()
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+        if not given:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return code
 
 

@@ -25,6 +25,24 @@ def predict(model, x):
 """
 
 
+GATED_PREDICT = """
+import os
+import pathlib
+import time
+
+
+def load(model_path):
+    gate = pathlib.Path(os.environ["AIAR_TEST_GATES"]) / f"open-{os.getpid()}"
+    while not gate.exists():  # each process loads its model when the test opens its own gate
+        time.sleep(0.02)
+    return "model"
+
+
+def predict(model, features):
+    return {"pid": os.getpid()}
+"""
+
+
 def _children(pid: int) -> list[int]:
     """The direct children of ``pid``, from /proc."""
     found = []
@@ -49,15 +67,24 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _start(runtime_path: Path, tmp_path: Path, processes: int) -> tuple[subprocess.Popen[bytes], str]:
-    src = write_bundle(tmp_path / "bundle", PID_PREDICT)
+def _start(
+    runtime_path: Path, tmp_path: Path, processes: int, predict: str = PID_PREDICT, **extra: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    src = write_bundle(tmp_path / "bundle", predict)
+    config = base_config(src)
+    if predict is GATED_PREDICT:
+        (src.parent / "model.bin").write_bytes(b"")
+        config["model_file"] = "model.bin"
     port = free_port()
+    # the metrics directory in the test's own: a SIGKILLed supervisor cannot remove its temporary one
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "counter_1.db").write_bytes(b"")  # a stale file of an earlier run: removed
     process = run_runtime(
         runtime_path,
         "serve",
-        base_config(src),
+        config,
         tmp_path,
-        None,
+        {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), **extra},
         "--host",
         "127.0.0.1",
         "--port",
@@ -106,6 +133,7 @@ def test_two_processes_serve_share_metrics_and_stop_together(runtime_path: Path,
         poll("ready", lambda: httpx.get(f"{url}/v2/health/ready").status_code == 200, timeout=60)
         children = _children(supervisor.pid)
         assert len(children) == 2, children
+        assert not (tmp_path / "metrics" / "counter_1.db").exists()  # the earlier run's values are gone
         pids = _pids_serving(url, 2)
         assert pids == set(children), (pids, children)
         # Whichever process answers /metrics reports every process's predictions.
@@ -129,6 +157,34 @@ def test_two_processes_serve_share_metrics_and_stop_together(runtime_path: Path,
         if supervisor.poll() is None:
             supervisor.kill()
             supervisor.wait()
+
+
+def _ready_answers(url: str, count: int) -> set[int]:
+    """The status of /v2/health/ready over ``count`` new connections (any process may answer each)."""
+    return {httpx.get(f"{url}/v2/health/ready", timeout=10).status_code for _ in range(count)}
+
+
+def test_ready_only_when_every_process_is(runtime_path: Path, tmp_path: Path) -> None:
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    supervisor, url = _start(runtime_path, tmp_path, 2, GATED_PREDICT, AIAR_TEST_GATES=str(gates))
+    try:
+        first, second = _children(supervisor.pid)
+        (gates / f"open-{first}").touch()
+
+        def first_answers() -> bool:
+            answer = httpx.post(f"{url}/v2/models/iris/predict", json={"features": 1}, timeout=10)
+            return answer.status_code == 200 and answer.json()["pid"] == first
+
+        poll("the first process to answer", first_answers, timeout=30, interval=0)
+        # the second is still loading: whichever process answers the probe, it is not ready
+        assert _ready_answers(url, 12) == {503}
+        (gates / f"open-{second}").touch()
+        poll("ready", lambda: _ready_answers(url, 1) == {200}, timeout=30)
+        assert _ready_answers(url, 12) == {200}
+    finally:
+        supervisor.terminate()
+        supervisor.wait(30)
 
 
 def test_a_killed_supervisor_leaves_no_orphan(runtime_path: Path, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import httpx
+import pytest
 
 from generator.runtime.config import ServerConfig
 from generator.serve import ensure_venv, local_config, venv_key
@@ -19,6 +20,7 @@ from tests.waiting import poll
 
 from .bundles import IRIS_PREDICT, base_config, iris, iris_model, write_bundle
 from .conftest import REPO
+from .test_processes import _children
 
 MANIFEST = {
     "name": "Iris",
@@ -39,7 +41,8 @@ MANIFEST = {
 }
 
 
-def test_serve_bundle_from_a_directory(tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", [1, 2])
+def test_serve_bundle_from_a_directory(tmp_path: Path, processes: int) -> None:
     bundle = tmp_path / "iris"
     write_bundle(bundle, IRIS_PREDICT)
     (bundle / "manifest.json").write_text(json.dumps(MANIFEST))
@@ -49,7 +52,7 @@ def test_serve_bundle_from_a_directory(tmp_path: Path) -> None:
         import sys
         from pathlib import Path
         from generator.serve import serve_bundle
-        sys.exit(serve_bundle(Path({str(bundle)!r}), env_file=None, port={port},
+        sys.exit(serve_bundle(Path({str(bundle)!r}), env_file=None, port={port}, processes={processes},
                               python=Path(sys.executable), cache=Path({str(tmp_path / "cache")!r})))
     """)
     log = (tmp_path / "serve.log").open("wb")
@@ -71,6 +74,8 @@ def test_serve_bundle_from_a_directory(tmp_path: Path) -> None:
         rows = iris()[0][:3].tolist()
         answer = httpx.post(f"{url}/v2/models/iris/predict", json={"features": rows})
         assert answer.json() == model.predict(rows).tolist()
+        (server,) = _children(process.pid)
+        assert len(_children(server)) == (processes if processes > 1 else 0)  # a supervisor's server processes
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl-C: the server is stopped with it
         assert process.wait(30) == 0
