@@ -137,6 +137,13 @@ class SharedReadiness:
 def supervise(config_path: Path, config: ServerConfig, host: str, port: int, processes: int, threads: int) -> int:
     """Run ``processes`` servers on ``host:port`` until a signal (exit 0) or one of them exits (its code)."""
     check_config(config, processes)
+    stop = threading.Event()
+
+    def requested(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    # first: a signal from now on is a requested stop that cleans up, never the default death
+    previous = {sig: signal.signal(sig, requested) for sig in (signal.SIGTERM, signal.SIGINT)}
     # Bound but not listening: it holds the port (and resolves port 0) for the children, and takes
     # no connections itself.
     holder = _reuse_port_socket(host, port)
@@ -148,12 +155,6 @@ def supervise(config_path: Path, config: ServerConfig, host: str, port: int, pro
         for stale in [*Path(given).glob("*.db"), *Path(given).glob("ready-*")]:
             stale.unlink()
     env = {**os.environ, MULTIPROC_ENV: metrics_dir, PROCESSES_ENV: str(processes)}
-    stop = threading.Event()
-
-    def requested(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, requested) for sig in (signal.SIGTERM, signal.SIGINT)}
     command = [
         sys.executable,
         "-m",
