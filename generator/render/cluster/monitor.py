@@ -72,7 +72,8 @@ class Alert:
 
 
 def alerts(plan: ModelPlan) -> tuple[Alert, ...]:
-    """The model's alerts, each only where its metric can exist (REST, bus predictions, bus training)."""
+    """The model's alerts, each only where its metric can exist (REST, bus predictions, bus training,
+    a training Job)."""
     monitor = _monitor(plan)
     sel = model_selector(plan)
     found: list[Alert] = []
@@ -129,6 +130,19 @@ def alerts(plan: ModelPlan) -> tuple[Alert, ...]:
         )
         found.append(
             Alert("AiarModelTrainingFailures", f"{failed} > 0", "0m", "warning", f"Bus training of {plan.slug} fails")
+        )
+    if plan.trains_from_storage:
+        # the training Job runs before serving and is gone before a scrape could find it: its outcome
+        # is kube-state-metrics' (part of every Prometheus Operator stack), by the Job's name
+        jobs = f'namespace="{plan.cluster.namespace}", job_name=~"{plan.slug}-train-[0-9a-f]+"'
+        found.append(
+            Alert(
+                "AiarModelTrainingJobFailed",
+                f"sum(kube_job_status_failed{{{jobs}}}) > 0",
+                "0m",
+                "warning",
+                f"The training Job of {plan.slug} failed: the model is not (re)trained",
+            )
         )
     if monitor.drift_inputs:
         found.append(
