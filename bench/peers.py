@@ -335,6 +335,7 @@ SERVERS: dict[str, Callable[[Setup], Started]] = {
     "aiar": lambda s: _start_aiar(s, "predict"),
     "aiar-oip": lambda s: _start_aiar(s, "infer"),
     "aiar-2proc": lambda s: _start_aiar(s, "predict", "--processes", "2"),
+    "aiar-1thread": lambda s: _start_aiar(s, "predict", "--workers", "1"),
     "mlserver-pw0": lambda s: _start_mlserver(s, 0),
     "mlserver-pw1": lambda s: _start_mlserver(s, 1),
     "bentoml": _start_bentoml,
