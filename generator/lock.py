@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -64,19 +64,29 @@ def resolve_version(
     )
 
 
-def read_lock(path: Path) -> Lock:
+AnyLock = TypeVar("AnyLock", bound=BaseModel)
+
+
+def read_lock_file(path: Path, model: type[AnyLock], version: int) -> AnyLock | None:
+    """A lock file (this one or ``aiar.requirements.lock``) read and validated, every problem located;
+    None when there is none yet."""
     if not path.exists():
-        return Lock()
+        return None
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise LockError([Problem(str(path), "", f"cannot read: {exc}")]) from None
-    lock, problems, _ = parse_and_validate(text, str(path), Lock)
+    lock, problems, _ = parse_and_validate(text, str(path), model)
     if lock is None:
         raise LockError(problems)
-    if lock.lock_version != LOCK_VERSION:
-        raise LockError([Problem(str(path), "/lock_version", f"unsupported lock version {lock.lock_version}")])
+    found = getattr(lock, "lock_version", None)
+    if found != version:
+        raise LockError([Problem(str(path), "/lock_version", f"unsupported lock version {found}")])
     return lock
+
+
+def read_lock(path: Path) -> Lock:
+    return read_lock_file(path, Lock, LOCK_VERSION) or Lock()
 
 
 def render_lock(lock: Lock) -> bytes:

@@ -20,8 +20,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from .errors import LockError, Problem
-from .validate import parse_and_validate
+from .errors import Problem
+from .lock import read_lock_file
 
 REQUIREMENTS_LOCK_VERSION = 1
 REQUIREMENTS_LOCK_NAME = "aiar.requirements.lock"
@@ -85,17 +85,7 @@ def requirements_lock_path(lock_file: Path) -> Path:
 
 
 def read_requirements_lock(path: Path) -> LoadedRequirementsLock:
-    if not path.exists():
-        return LoadedRequirementsLock(RequirementsLock(), str(path))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LockError([Problem(str(path), "", f"cannot read: {exc}")]) from None
-    lock, problems, _ = parse_and_validate(text, str(path), RequirementsLock)
-    if lock is None:
-        raise LockError(problems)
-    if lock.lock_version != REQUIREMENTS_LOCK_VERSION:
-        raise LockError([Problem(str(path), "/lock_version", f"unsupported lock version {lock.lock_version}")])
+    lock = read_lock_file(path, RequirementsLock, REQUIREMENTS_LOCK_VERSION) or RequirementsLock()
     return LoadedRequirementsLock(lock, str(path))
 
 

@@ -68,12 +68,17 @@ def _blob(layout: Path, digest: str) -> Path:
     return layout / "blobs" / algorithm / hexdigest
 
 
-def _descriptor(layout: Path, ref: str) -> dict[str, Any]:
+def _descriptors(layout: Path, images: list[Image]) -> dict[str, dict[str, Any]]:
+    """Each image's entry in the layout's index, by its ref (read once, after every copy)."""
     index = json.loads((layout / "index.json").read_text())
-    for descriptor in index.get("manifests") or []:
-        if (descriptor.get("annotations") or {}).get("org.opencontainers.image.ref.name") == ref:
-            return dict(descriptor)
-    raise ArchiveError([Problem(ref, "", "skopeo wrote no manifest for it in the OCI layout")])
+    found = {
+        (d.get("annotations") or {}).get("org.opencontainers.image.ref.name"): dict(d)
+        for d in index.get("manifests") or []
+    }
+    missing = [i.ref for i in images if i.ref not in found]
+    if missing:
+        raise ArchiveError([Problem(ref, "", "skopeo wrote no manifest for it in the OCI layout") for ref in missing])
+    return {i.ref: found[i.ref] for i in images}
 
 
 def _single_image_layout(layout: Path, descriptor: dict[str, Any], into: Path) -> dict[str, Any]:
@@ -104,10 +109,10 @@ def _sbom_key(tool: str, manifest_digest: str, image: Image) -> str:
     return hashlib.sha256(json.dumps([*identity, SYFT_CONFIG]).encode()).hexdigest()
 
 
-def sbom(tools: Tools, layout: Path, image: Image, scratch: Path) -> bytes:
+def sbom(tools: Tools, layout: Path, image: Image, descriptor: dict[str, Any], scratch: Path) -> bytes:
     """The image's CycloneDX SBOM (OS and Python packages), with no time or randomness of the scan;
-    from the cache when this image was scanned before by the same syft."""
-    descriptor = _descriptor(layout, image.ref)
+    from the cache when this image was scanned before by the same syft. ``descriptor``: the image's
+    entry in the layout's index."""
     tool = syft()
     cached = sbom_cache_dir() / f"{_sbom_key(tool, descriptor['digest'], image)}.cdx.json"
     try:
@@ -214,6 +219,7 @@ def export_archive(
             tools.copy(
                 f"docker://{where.ref}", f"oci:{layout}:{image.ref}", src_auth=auth, src_insecure=source.insecure
             )
+        descriptors = _descriptors(layout, images)
         work = scratch / "sbom-work"
         work.mkdir()
         members = [Member(f"{IMAGES_DIR}/{p.relative_to(layout).as_posix()}", p) for p in _files(layout)]
@@ -223,7 +229,7 @@ def export_archive(
         def scan(image: Image) -> Path:
             note(f"SBOM of {image.ref}")
             path = scratch / SBOM_DIR / f"{image_name(image)}.cdx.json"
-            path.write_bytes(sbom(tools, layout, image, work / image_name(image)))
+            path.write_bytes(sbom(tools, layout, image, descriptors[image.ref], work / image_name(image)))
             return path
 
         # syft reads every layer of an image: two scans at a time (each with two threads of its own)
@@ -232,7 +238,7 @@ def export_archive(
         members.extend(Member(f"{SBOM_DIR}/{path.name}", path) for path in scanned)
         for i, image in enumerate(images):
             entry = {"model": image.model, "role": image.role, "ref": image.ref}
-            entry["manifest"] = _descriptor(layout, image.ref)["digest"]
+            entry["manifest"] = descriptors[image.ref]["digest"]
             if sboms:
                 entry["sbom"] = f"{SBOM_DIR}/{scanned[i].name}"
             listed.append(entry)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pika
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -140,3 +141,39 @@ def wait_http(url: str, container: Any, timeout: float = 180) -> None:
         assert container.status == "running", f"the container exited:\n{logs(container)}"
 
     waiting.wait_http(url, timeout=timeout, alive=alive, diagnostics=lambda: logs(container))
+
+
+@dataclass(frozen=True)
+class BusProbe:
+    """A channel to the platform's broker beside a served model: its prediction queue as the server
+    declares it, and an exclusive queue collecting what it publishes on its first output key."""
+
+    channel: Any
+    exchange: str
+    input_key: str
+    collector: str
+
+    def publish(self, body: bytes, correlation_id: str) -> None:
+        properties = pika.BasicProperties(
+            correlation_id=correlation_id, content_type="application/json", delivery_mode=2
+        )
+        self.channel.basic_publish(self.exchange, self.input_key, body, properties)
+
+
+@contextmanager
+def prediction_bus(platform: Platform, config: Mapping[str, Any]) -> Iterator[BusProbe]:
+    """``config``: the model's server config (``server/model-server.json``)."""
+    exchange, bus = config["message_bus"]["exchange"], config["prediction_bus"]
+    connection = pika.BlockingConnection(pika.URLParameters(platform.amqp_url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        # as the server declares them: the input queue exists before anything is sent
+        channel.queue_declare(bus["queue"], durable=True)
+        for key in bus["input_keys"]:
+            channel.queue_bind(bus["queue"], exchange, routing_key=key)
+        collector = str(channel.queue_declare("", exclusive=True).method.queue)
+        channel.queue_bind(collector, exchange, routing_key=bus["output_keys"][0])
+        yield BusProbe(channel, exchange, bus["input_keys"][0], collector)
+    finally:
+        connection.close()

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pika
 import pytest
 
 from tests.platform.proc import free_port
@@ -22,7 +21,7 @@ from tests.platform.testenv import Platform
 from tests.runtime.test_h2o import assert_same, h2o_own_scores, rows
 from tests.waiting import poll
 
-from .conftest import Compiled, build_image, logs, running, wait_http
+from .conftest import Compiled, build_image, logs, prediction_bus, running, wait_http
 
 pytestmark = pytest.mark.platform
 
@@ -89,31 +88,15 @@ def test_rest_and_oip_equal_h2o(served: Served, expected: list[dict[str, Any]]) 
 
 
 def test_bus_equals_h2o(served: Served, compiled: Compiled, platform: Platform, expected: list[dict[str, Any]]) -> None:
-    config = json.loads(compiled.config(SLUG).read_text())
-    exchange, bus = config["message_bus"]["exchange"], config["prediction_bus"]
     run = uuid.uuid4().hex
-    connection = pika.BlockingConnection(pika.URLParameters(platform.amqp_url))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        # as the server declares them: the input queue exists before anything is sent
-        channel.queue_declare(bus["queue"], durable=True)
-        for key in bus["input_keys"]:
-            channel.queue_bind(bus["queue"], exchange, routing_key=key)
-        collector = str(channel.queue_declare("", exclusive=True).method.queue)
-        channel.queue_bind(collector, exchange, routing_key=bus["output_keys"][0])
+    with prediction_bus(platform, json.loads(compiled.config(SLUG).read_text())) as bus:
         for i, row in enumerate(rows()):
-            channel.basic_publish(
-                exchange,
-                bus["input_keys"][0],
-                json.dumps(row).encode(),
-                pika.BasicProperties(correlation_id=f"{run}-{i}", content_type="application/json", delivery_mode=2),
-            )
+            bus.publish(json.dumps(row).encode(), f"{run}-{i}")
         results: dict[str, Any] = {}
 
         def collected() -> bool:
             while True:  # everything that arrived, then a pause
-                method, properties, body = channel.basic_get(collector, auto_ack=True)
+                method, properties, body = bus.channel.basic_get(bus.collector, auto_ack=True)
                 if method is None or properties is None or body is None:
                     return len(results) >= len(expected)
                 if str(properties.correlation_id).startswith(run):
@@ -125,8 +108,6 @@ def test_bus_equals_h2o(served: Served, compiled: Compiled, platform: Platform, 
             timeout=60,
             diagnostics=lambda: f"{len(results)} of {len(expected)} bus results:\n{logs(served.container)}",
         )
-    finally:
-        connection.close()
     assert len(results) == len(expected), f"{len(results)} of {len(expected)} bus results:\n{logs(served.container)}"
     for i, score in enumerate(expected):
         message = results[f"{run}-{i}"]

@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import numpy as np
 import onnxruntime
-import pika
 import pytest
 
 from tests.conftest import REPO
@@ -19,7 +18,7 @@ from tests.platform.proc import free_port
 from tests.platform.testenv import Platform
 from tests.waiting import poll
 
-from .conftest import Compiled, build_image, logs, running, wait_http
+from .conftest import Compiled, build_image, logs, prediction_bus, running, wait_http
 
 pytestmark = pytest.mark.platform
 
@@ -72,34 +71,17 @@ def test_rest_and_oip_equal_onnxruntime(served: tuple[str, Any]) -> None:
 
 def test_bus_equals_onnxruntime(served: tuple[str, Any], compiled: Compiled, platform: Platform) -> None:
     _, container = served
-    config = json.loads(compiled.config(SLUG).read_text())
-    exchange, bus = config["message_bus"]["exchange"], config["prediction_bus"]
     run = uuid.uuid4().hex
-    connection = pika.BlockingConnection(pika.URLParameters(platform.amqp_url))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.queue_declare(bus["queue"], durable=True)
-        for key in bus["input_keys"]:
-            channel.queue_bind(bus["queue"], exchange, routing_key=key)
-        collector = str(channel.queue_declare("", exclusive=True).method.queue)
-        channel.queue_bind(collector, exchange, routing_key=bus["output_keys"][0])
-        channel.basic_publish(
-            exchange,
-            bus["input_keys"][0],
-            json.dumps({"features": ROWS}).encode(),
-            pika.BasicProperties(correlation_id=run, content_type="application/json", delivery_mode=2),
-        )
+    with prediction_bus(platform, json.loads(compiled.config(SLUG).read_text())) as bus:
+        bus.publish(json.dumps({"features": ROWS}).encode(), run)
         results: list[Any] = []
 
         def collected() -> bool:
-            method, properties, body = channel.basic_get(collector, auto_ack=True)
+            method, properties, body = bus.channel.basic_get(bus.collector, auto_ack=True)
             if method is not None and properties is not None and body is not None and properties.correlation_id == run:
                 results.append(json.loads(body))
             return bool(results)
 
         poll("the bus result", collected, timeout=60, diagnostics=lambda: logs(container))
-    finally:
-        connection.close()
     assert results[0]["model"] == SLUG
     assert results[0]["result"] == own()
