@@ -1,9 +1,10 @@
 """The REST server: a small ASGI application (no framework) for OIP v2 and the simple predict route.
 
 Every route is known when the config is read (one model per server), so routing is one dict lookup
-and the per-request cost stays close to a bare ASGI endpoint. predict() runs in a thread pool so
-that a slow model never stalls health probes or /metrics on the event loop, except for predictions
-so fast that the hop would cost more than it protects (``INLINE_BUDGET_S``).
+and the per-request cost stays close to a bare ASGI endpoint. predict() runs either on the event
+loop, one call per turn of the loop, or in a thread pool, whichever its recent calls show to be
+right for it (``placement.py``): a short, computing predict() on the loop, a slow or waiting one in
+the pool, so that health probes and /metrics never wait behind a queue of predictions.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .config import Output, ServerConfig
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
 from .openapi import openapi_document
+from .placement import LoopGate, Placement
 from .predictor import NotReadyError, PredictError, Predictor
 from .processor import ProcessorError
 from .typed import Signature
@@ -36,11 +38,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
-# predict() runs on the event loop while it averages under this: a thread-pool hop costs about as
-# much as a small scikit-learn prediction (0.8x the throughput in bench/serve.py), and a loop
-# blocked for a few milliseconds delays nobody. Slower models, and any data-processor call (network
-# I/O), run in the pool so that probes and /metrics stay responsive.
-INLINE_BUDGET_S = 0.005
 INLINE_DECODE_BYTES = 64 * 1024
 """Larger request bodies are parsed and decoded in the worker pool: the event loop (health probes,
 other requests) never waits on a big or hostile body."""
@@ -103,8 +100,8 @@ class RestApp:
             methods.setdefault(path, []).append(route_method)
         self._methods = {path: ", ".join(sorted(m)).encode() for path, m in methods.items()}
         self._children: dict[tuple[str, int], Any] = {}
-        # Start as if predict() were slow: it runs off the loop until it has shown it is fast.
-        self._predict_seconds = 1.0
+        self._placement = Placement()
+        self._gate = LoopGate()
         self._predictions = metrics.predictions.labels("rest")
         self._answers: _Answers | None = None
         self.all_ready: Callable[[], bool] | None = None
@@ -254,7 +251,11 @@ class RestApp:
             if self.predictor.can_submit:
                 result = await self._submitted_json(values)
             elif self.executor is None or not (self._offload or large):
-                result = self._predict_json(values)
+                await self._gate.enter()
+                try:
+                    result = self._predict_json(values)
+                finally:
+                    self._gate.leave()
             else:
                 loop = asyncio.get_running_loop()
                 result = await loop.run_in_executor(self.executor, self._predict_json, values)
@@ -274,8 +275,9 @@ class RestApp:
 
     @property
     def _offload(self) -> bool:
-        """Whether predict() goes to the thread pool (see ``INLINE_BUDGET_S``)."""
-        return self.predictor.processor is not None or self._predict_seconds > INLINE_BUDGET_S
+        """Whether predict() goes to the thread pool (see ``placement.py``); a data processor's calls
+        are network I/O."""
+        return self.predictor.processor is not None or not self._placement.inline
 
     async def _submitted_json(self, values: Any) -> bytes:
         """A pipelining model (H2O): await its answer without holding a thread, so many are in flight."""
@@ -308,13 +310,11 @@ class RestApp:
             raise PredictError("the model returned a value that is not JSON serialisable") from None
 
     def _predict_json(self, values: Any) -> bytes:
-        started = time.perf_counter()
+        started, computed = time.perf_counter(), time.thread_time()
         try:
             result = self.predictor(values)
         finally:
-            # An exponential average: one slow call is enough to move predict() off the loop.
-            spent = time.perf_counter() - started
-            self._predict_seconds = 0.9 * self._predict_seconds + 0.1 * spent
+            self._placement.record(time.perf_counter() - started, time.thread_time() - computed)
         try:
             return codec.dumps_result(result)  # encoded in the worker thread, off the event loop
         except TypeError as exc:

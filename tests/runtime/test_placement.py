@@ -1,0 +1,127 @@
+"""Where predict() runs: a short computing one on the event loop, one call per turn of the loop; a
+waiting or slow one in the thread pool. The gate's order is checked on a real asyncio loop, the
+placement on a real server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from generator.runtime.placement import INLINE_BUDGET_S, LoopGate, Placement
+
+from .bundles import base_config, write_bundle
+from .conftest import RunningServer
+
+
+def settled(wall_s: float, cpu_s: float, calls: int = 100) -> Placement:
+    placement = Placement()
+    for _ in range(calls):
+        placement.record(wall_s, cpu_s)
+    return placement
+
+
+def test_a_new_predict_runs_in_the_pool_until_its_calls_show_otherwise() -> None:
+    assert not Placement().inline
+    assert settled(0.004, 0.0039).inline  # a 4 ms scikit-learn call, all of it computing
+
+
+@pytest.mark.parametrize(
+    ("wall_s", "cpu_s", "why"),
+    [
+        (0.004, 0.0002, "it waits (I/O, a sleep): several at once in the pool overlap"),
+        (INLINE_BUDGET_S * 2, INLINE_BUDGET_S * 2, "it is slower than a loop may be blocked for"),
+    ],
+)
+def test_a_waiting_or_slow_predict_runs_in_the_pool(wall_s: float, cpu_s: float, why: str) -> None:
+    assert not settled(wall_s, cpu_s).inline, why
+
+
+def test_one_slow_call_moves_a_fast_predict_off_the_loop() -> None:
+    placement = settled(0.001, 0.001)
+    placement.record(INLINE_BUDGET_S * 10, INLINE_BUDGET_S * 10)
+    assert not placement.inline
+
+
+async def _serve(gate: LoopGate, events: list[str], count: int, probe_during_first: bool) -> None:
+    loop = asyncio.get_running_loop()
+
+    def probe() -> None:
+        events.append("probe")
+
+    async def prediction(index: int) -> None:
+        await gate.enter()
+        try:
+            events.append(f"predict {index}")
+            if index == 0 and probe_during_first:
+                loop.call_soon(probe)  # a probe read from its socket while the first call runs
+        finally:
+            gate.leave()
+
+    await asyncio.gather(*(prediction(i) for i in range(count)))
+
+
+def test_the_gate_lets_a_probe_in_between_two_predictions() -> None:
+    events: list[str] = []
+    asyncio.run(_serve(LoopGate(), events, 5, probe_during_first=True))
+    # Without the gate all five ready calls run back to back and the probe waits for every one.
+    assert events == ["predict 0", "probe", "predict 1", "predict 2", "predict 3", "predict 4"]
+
+
+def test_the_gate_keeps_arrival_order_and_is_free_after() -> None:
+    events: list[str] = []
+    gate = LoopGate()
+    asyncio.run(_serve(gate, events, 4, probe_during_first=False))
+    assert events == [f"predict {i}" for i in range(4)]
+    assert gate.waiting == 0
+    asyncio.run(_serve(gate, events, 1, probe_during_first=False))  # entered at once: not held
+
+
+def test_a_waiter_cancelled_after_being_let_in_hands_the_gate_on() -> None:
+    async def scenario() -> list[str]:
+        gate, events = LoopGate(), []
+        await gate.enter()  # held by "the first call"
+        second = asyncio.ensure_future(gate.enter())
+        third = asyncio.ensure_future(gate.enter())
+        await asyncio.sleep(0)
+        gate.leave()
+        await asyncio.sleep(0)  # the gate is handed to the second waiter...
+        second.cancel()  # ...which is cancelled before it runs
+        await asyncio.wait_for(third, timeout=5)
+        events.append(f"third in, {gate.waiting} waiting")
+        gate.leave()
+        return events
+
+    assert asyncio.run(scenario()) == ["third in, 0 waiting"]
+
+
+WHERE_PREDICT = """
+import threading
+import time
+
+
+def predict(model, mode):
+    if mode == "compute":  # about 2 ms of work on the calling thread
+        deadline = time.thread_time() + 0.002
+        while time.thread_time() < deadline:
+            pass
+    else:  # waits without computing
+        time.sleep(0.002)
+    return threading.current_thread().name
+"""
+
+
+@pytest.mark.parametrize(("mode", "on_the_loop"), [("compute", True), ("wait", False)])
+def test_the_server_places_predict_by_what_its_calls_do(
+    tmp_path: Path, start_server: Callable[..., RunningServer], mode: str, on_the_loop: bool
+) -> None:
+    src = write_bundle(tmp_path / "bundle", WHERE_PREDICT)
+    server = start_server(base_config(src, slug="where", parameters=("mode",)))
+    server.wait_ready()
+    with server.client() as http:
+        threads = [http.post("/v2/models/where/predict", json={"mode": mode}).json() for _ in range(80)]
+    assert threads[0].startswith("predict"), "a new predict() starts in the pool"
+    assert all(name == "MainThread" for name in threads[-20:]) is on_the_loop, threads[-20:]
+    assert any(name.startswith("predict") for name in threads[-20:]) is not on_the_loop, threads[-20:]
