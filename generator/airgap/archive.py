@@ -78,6 +78,10 @@ def _info(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
+def _compressed(name: str) -> bool:
+    return name.endswith((".tar.zst", ".tzst", ".tar.gz", ".tgz"))
+
+
 @contextmanager
 def _compressed_writer(path: Path, name: str) -> Iterator[IO[bytes]]:
     """A stream writing ``path``, compressed as ``name`` (the final name) says."""
@@ -98,12 +102,11 @@ def _compressed_writer(path: Path, name: str) -> Iterator[IO[bytes]]:
 def write_archive(path: Path, manifest: bytes, signature: bytes | None, members: list[Member]) -> None:
     """The archive at ``path`` (written beside it, then renamed): manifest, signature, members sorted."""
     partial = path.with_name(path.name + ".partial")
+    # A plain tar is written straight to its file ("w"); through tarfile's stream mode ("w|"), which
+    # compression needs, every byte is copied once more in small records (0.23 s against 0.05 s for
+    # 90 MB of layers). Both give the same bytes.
     try:
-        with (
-            _compressed_writer(partial, path.name) as stream,
-            tarfile.open(fileobj=stream, mode="w|", format=tarfile.GNU_FORMAT) as tar,
-        ):
-            tar.copybufsize = CHUNK  # type: ignore[attr-defined]  # (typeshed lacks it; tarfile has it)
+        with _compressed_writer(partial, path.name) as stream, _tar_writer(stream, path.name) as tar:
             tar.addfile(_info(MANIFEST, len(manifest)), _bytes_io(manifest))
             if signature is not None:
                 tar.addfile(_info(SIGNATURE, len(signature)), _bytes_io(signature))
@@ -114,6 +117,18 @@ def write_archive(path: Path, manifest: bytes, signature: bytes | None, members:
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+@contextmanager
+def _tar_writer(stream: IO[bytes], name: str) -> Iterator[tarfile.TarFile]:
+    if _compressed(name):
+        with tarfile.open(fileobj=stream, mode="w|", format=_GNU) as tar:
+            tar.copybufsize = CHUNK  # type: ignore[attr-defined]  # (typeshed lacks it; tarfile has it)
+            yield tar
+    else:
+        with tarfile.open(fileobj=stream, mode="w", format=_GNU) as tar:
+            tar.copybufsize = CHUNK  # type: ignore[attr-defined]
+            yield tar
 
 
 def _bytes_io(data: bytes) -> IO[bytes]:

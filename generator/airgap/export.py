@@ -187,7 +187,7 @@ def _signature(manifest: bytes, key_file: Path) -> bytes:
 
 def open_out(out_dir: Path, env_file: Path) -> tuple[OutDir, Environment]:
     """``out/`` checked against its index, and the environment it was generated with."""
-    out = read_out(out_dir)
+    out = read_out(out_dir, kube_objects=False)
     loaded = load_environment(env_file)
     if loaded.digest != out.environment_digest:
         message = f"is not the environment {out_dir} was generated with; run `aiar generate --env {env_file}` first"

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from ..environment import Environment, Registry
 from . import ApplyError, fail
 from .images import Credentials, ImageResult, Images, RegistryClient
 from .outdir import Image
 from .preflight import pin_problems
-from .session import Session
+
+if TYPE_CHECKING:  # the session (kube client, schedules) is not imported by export, which needs the rest
+    from .session import Session
 
 
 @dataclass

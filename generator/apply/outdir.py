@@ -235,8 +235,12 @@ def _parent_file(index: Index) -> str | None:
     return parent or None
 
 
-def read_out(root: Path) -> OutDir:
-    """Check ``out/`` against its index and read what apply needs; refuse anything inconsistent."""
+def read_out(root: Path, *, kube_objects: bool = True) -> OutDir:
+    """Check ``out/`` against its index and read what apply needs; refuse anything inconsistent.
+
+    ``kube_objects=False``: every file is still checked against the index, but no Kubernetes object
+    is parsed (the models have none, and there is no parent): what an export needs, which carries the
+    checked bytes and leaves their reading to the site's apply."""
     root = root.absolute()
     try:
         index: Index = json.loads((root / INDEX_FILE).read_bytes())
@@ -252,7 +256,7 @@ def read_out(root: Path) -> OutDir:
         raise OutputError(problems)
 
     parent_name = _parent_file(index)
-    parent = KubeObject(parent_name, None, _load_yaml(root, parent_name)) if parent_name else None
+    parent = KubeObject(parent_name, None, _load_yaml(root, parent_name)) if parent_name and kube_objects else None
     models: list[Model] = []
     for slug, entry in sorted(index["models"].items()):
         images = tuple(
@@ -262,7 +266,7 @@ def read_out(root: Path) -> OutDir:
         waits = entry.get("wait_for") or {}
         objects = tuple(
             KubeObject(name, slug, _load_yaml(root, name), waits.get(name))
-            for name in object_files(root, slug, entry, expected)
+            for name in (object_files(root, slug, entry, expected) if kube_objects else ())
         )
         for obj in objects:
             _phase(root, obj.path, obj.body)

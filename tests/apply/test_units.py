@@ -47,6 +47,16 @@ def test_reads_a_generated_out(example_out: Path) -> None:
     assert [o.wait_for for o in model.objects if o.kind == "Job"] == ["Complete"]
 
 
+def test_an_export_reads_the_images_and_checks_every_file_but_parses_no_object(out_copy: Path) -> None:
+    out = read_out(out_copy, kube_objects=False)
+    assert [i.ref for i in out.images] == [i.ref for i in read_out(out_copy).images]
+    assert out.objects == ()
+    assert out.parent is None
+    (out_copy / "quality-classifier/k8s/deployment.yaml").write_text("kind: [unparsed")
+    with pytest.raises(OutputError, match="content differs"):
+        read_out(out_copy, kube_objects=False)
+
+
 @pytest.mark.parametrize(
     ("tamper", "message"),
     [

@@ -57,6 +57,23 @@ def test_same_files_same_bytes_and_round_trip(tmp_path: Path, suffix: str) -> No
     assert unpacked.signature is None
 
 
+def test_a_plain_tar_is_the_compressed_ones_tar(tmp_path: Path) -> None:
+    """A plain .tar is written straight to its file, a compressed one through tarfile's stream mode:
+    the tar inside is the same bytes."""
+    import gzip
+
+    import zstandard
+
+    members = _tree(tmp_path / "src")
+    for suffix in (".tar", ".tar.gz", ".tar.zst"):
+        write_archive(tmp_path / f"a{suffix}", _manifest(members), b"sig\n", members)
+    plain = (tmp_path / "a.tar").read_bytes()
+    assert gzip.decompress((tmp_path / "a.tar.gz").read_bytes()) == plain
+    with zstandard.ZstdDecompressor().stream_reader((tmp_path / "a.tar.zst").open("rb")) as reader:
+        assert reader.read() == plain
+    assert len(plain) % tarfile.RECORDSIZE == 0
+
+
 def test_members_have_no_time_or_owner(tmp_path: Path) -> None:
     members = _tree(tmp_path / "src")
     archive = tmp_path / "a.tar"
