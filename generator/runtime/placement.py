@@ -17,6 +17,7 @@ slower than the budget.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import deque
 
 INLINE_BUDGET_S = 0.025
@@ -28,14 +29,35 @@ _WEIGHT = 0.1
 
 
 class Placement:
-    """Running averages of predict()'s wall time and of the CPU time of the thread that ran it."""
+    """Running averages of predict()'s wall time and of the CPU time of the thread that ran it.
 
-    __slots__ = ("cpu_s", "wall_s")
+    Calls that run at once in the pool share the GIL: a computing call's wall time grows with the
+    number of them, while its CPU time does not. Each call's wall time is divided by the calls in
+    flight beside it (``begin`` counts them), so that a computing predict() measured under load in
+    the pool is still seen computing (and moves to the loop), while a waiting one, whose CPU time is
+    near nothing however many run, is not.
+    """
+
+    __slots__ = ("_lock", "_running", "cpu_s", "wall_s")
 
     def __init__(self) -> None:
         # Start as if predict() were slow and waiting: it runs in the pool until it has shown otherwise.
         self.wall_s = 1.0
         self.cpu_s = 0.0
+        self._running = 0
+        self._lock = threading.Lock()
+
+    def begin(self) -> int:
+        """A call starts: how many are running now, this one included."""
+        with self._lock:
+            self._running += 1
+            return self._running
+
+    def end(self, began_with: int, wall_s: float, cpu_s: float) -> None:
+        with self._lock:
+            sharing = (began_with + self._running) / 2
+            self._running -= 1
+        self.record(wall_s / sharing, cpu_s)
 
     def record(self, wall_s: float, cpu_s: float) -> None:
         self.wall_s += _WEIGHT * (wall_s - self.wall_s)

@@ -310,11 +310,13 @@ class RestApp:
             raise PredictError("the model returned a value that is not JSON serialisable") from None
 
     def _predict_json(self, values: Any) -> bytes:
+        placement = self._placement
+        running = placement.begin()
         started, computed = time.perf_counter(), time.thread_time()
         try:
             result = self.predictor(values)
         finally:
-            self._placement.record(time.perf_counter() - started, time.thread_time() - computed)
+            placement.end(running, time.perf_counter() - started, time.thread_time() - computed)
         try:
             return codec.dumps_result(result)  # encoded in the worker thread, off the event loop
         except TypeError as exc:

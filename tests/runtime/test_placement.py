@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,22 @@ def test_a_new_predict_runs_in_the_pool_until_its_calls_show_otherwise() -> None
 )
 def test_a_waiting_or_slow_predict_runs_in_the_pool(wall_s: float, cpu_s: float, why: str) -> None:
     assert not settled(wall_s, cpu_s).inline, why
+
+
+def test_calls_sharing_the_gil_in_the_pool_are_still_seen_computing() -> None:
+    """Four computing calls at once in the pool: each takes four times its CPU time in wall time."""
+    placement = Placement()
+    for _ in range(100):
+        running = [placement.begin() for _ in range(4)]
+        for began_with in running:
+            placement.end(began_with, 0.016, 0.004)
+    assert placement.inline
+    waiting = Placement()
+    for _ in range(100):
+        running = [waiting.begin() for _ in range(4)]
+        for began_with in running:
+            waiting.end(began_with, 0.016, 0.0001)
+    assert not waiting.inline
 
 
 def test_one_slow_call_moves_a_fast_predict_off_the_loop() -> None:
@@ -121,7 +138,12 @@ def test_the_server_places_predict_by_what_its_calls_do(
     server = start_server(base_config(src, slug="where", parameters=("mode",)))
     server.wait_ready()
     with server.client() as http:
-        threads = [http.post("/v2/models/where/predict", json={"mode": mode}).json() for _ in range(80)]
-    assert threads[0].startswith("predict"), "a new predict() starts in the pool"
-    assert all(name == "MainThread" for name in threads[-20:]) is on_the_loop, threads[-20:]
-    assert any(name.startswith("predict") for name in threads[-20:]) is not on_the_loop, threads[-20:]
+        first = http.post("/v2/models/where/predict", json={"mode": mode}).json()
+        # Under load first: in the pool, eight calls at once share the GIL (a computing call's wall
+        # time is several times its CPU time), which must not make it look like one that waits.
+        with ThreadPoolExecutor(max_workers=8) as clients:
+            list(clients.map(lambda _: http.post("/v2/models/where/predict", json={"mode": mode}), range(120)))
+        threads = [http.post("/v2/models/where/predict", json={"mode": mode}).json() for _ in range(20)]
+    assert first.startswith("predict"), "a new predict() starts in the pool"
+    assert all(name == "MainThread" for name in threads) is on_the_loop, threads
+    assert any(name.startswith("predict") for name in threads) is not on_the_loop, threads
