@@ -251,11 +251,7 @@ class RestApp:
             if self.predictor.can_submit:
                 result = await self._submitted_json(values)
             elif self.executor is None or not (self._offload or large):
-                await self._gate.enter()
-                try:
-                    result = self._predict_json(values)
-                finally:
-                    self._gate.leave()
+                result = await self._inline_json(values)
             else:
                 loop = asyncio.get_running_loop()
                 result = await loop.run_in_executor(self.executor, self._predict_json, values)
@@ -309,14 +305,30 @@ class RestApp:
         except TypeError:
             raise PredictError("the model returned a value that is not JSON serialisable") from None
 
-    def _predict_json(self, values: Any) -> bytes:
+    async def _inline_json(self, values: Any) -> bytes:
+        """predict() on the loop, when its turn comes (``LoopGate``); in the pool after all if it was
+        moved there while this call waited."""
+        await self._gate.enter()
+        try:
+            if self.executor is None or not self._offload:
+                return self._predict_json(values, on_loop=True)
+        finally:
+            self._gate.leave()
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self._predict_json, values)
+
+    def _predict_json(self, values: Any, on_loop: bool = False) -> bytes:
         placement = self._placement
         running = placement.begin()
         started, computed = time.perf_counter(), time.thread_time()
         try:
             result = self.predictor(values)
-        finally:
-            placement.end(running, time.perf_counter() - started, time.thread_time() - computed)
+        except (RequestError, NotReadyError):
+            placement.skip()  # refused before predict() ran: says nothing of where it should run
+            raise
+        except BaseException:
+            placement.end(running, time.perf_counter() - started, time.thread_time() - computed, on_loop=on_loop)
+            raise
+        placement.end(running, time.perf_counter() - started, time.thread_time() - computed, on_loop=on_loop)
         try:
             return codec.dumps_result(result)  # encoded in the worker thread, off the event loop
         except TypeError as exc:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.runtime.placement import INLINE_BUDGET_S, LoopGate, Placement
+from generator.runtime.placement import HOLD_OFF_CALLS, INLINE_BUDGET_S, LoopGate, Placement
 
 from .bundles import base_config, write_bundle
 from .conftest import RunningServer
@@ -22,6 +22,16 @@ def settled(wall_s: float, cpu_s: float, calls: int = 100) -> Placement:
     for _ in range(calls):
         placement.record(wall_s, cpu_s)
     return placement
+
+
+def under_load(placement: Placement, wall_s: float, cpu_s: float, calls: int = 200, in_flight: int = 4) -> None:
+    """``calls`` calls through the pool with ``in_flight`` of them running at any time."""
+    running = [placement.begin() for _ in range(in_flight)]
+    for _ in range(calls):
+        placement.end(running.pop(0), wall_s, cpu_s)
+        running.append(placement.begin())
+    for began_with in running:
+        placement.end(began_with, wall_s, cpu_s)
 
 
 def test_a_new_predict_runs_in_the_pool_until_its_calls_show_otherwise() -> None:
@@ -42,18 +52,45 @@ def test_a_waiting_or_slow_predict_runs_in_the_pool(wall_s: float, cpu_s: float,
 
 def test_calls_sharing_the_gil_in_the_pool_are_still_seen_computing() -> None:
     """Four computing calls at once in the pool: each takes four times its CPU time in wall time."""
-    placement = Placement()
-    for _ in range(100):
-        running = [placement.begin() for _ in range(4)]
-        for began_with in running:
-            placement.end(began_with, 0.016, 0.004)
-    assert placement.inline
-    waiting = Placement()
-    for _ in range(100):
-        running = [waiting.begin() for _ in range(4)]
-        for began_with in running:
-            waiting.end(began_with, 0.016, 0.0001)
+    computing, waiting = Placement(), Placement()
+    under_load(computing, 0.016, 0.004)
+    under_load(waiting, 0.016, 0.0001)
+    assert computing.inline
     assert not waiting.inline
+
+
+def test_calls_on_several_cores_at_once_stay_in_the_pool() -> None:
+    """Native code without the GIL: four calls at once on two cores use two cores' worth of CPU."""
+    placement = Placement()
+    under_load(placement, 0.008, 0.004)
+    assert not placement.inline
+
+
+def test_found_unfit_on_the_loop_it_is_held_off_longer_each_time() -> None:
+    placement = settled(0.004, 0.004)
+    assert placement.inline
+    held: list[int] = []
+    for _ in range(2):
+        for _ in range(60):  # on the loop, alone: it mostly waits (30 ms of which 6 computing)
+            placement.end(placement.begin(), 0.030, 0.006, on_loop=True)
+            if not placement.inline:
+                break
+        assert not placement.inline
+        calls = 0
+        while not placement.inline:  # in the pool, under load, its estimate looks fit at once
+            under_load(placement, 0.036, 0.006, calls=4)
+            calls += 8
+        held.append(calls)
+    assert held[0] >= HOLD_OFF_CALLS
+    assert held[1] >= 2 * HOLD_OFF_CALLS
+
+
+def test_a_refused_call_is_not_measured() -> None:
+    placement = Placement()
+    placement.begin()
+    placement.skip()
+    assert (placement.wall_s, placement.cpu_s) == (1.0, 0.0)
+    assert placement.begin() == 1
 
 
 def test_one_slow_call_moves_a_fast_predict_off_the_loop() -> None:
@@ -112,6 +149,24 @@ def test_a_waiter_cancelled_after_being_let_in_hands_the_gate_on() -> None:
         return events
 
     assert asyncio.run(scenario()) == ["third in, 0 waiting"]
+
+
+def test_a_waiter_cancelled_after_a_hand_over_that_skipped_it_raises_only_cancellation() -> None:
+    async def scenario() -> None:
+        gate = LoopGate()
+        await gate.enter()
+        second = asyncio.ensure_future(gate.enter())
+        third = asyncio.ensure_future(gate.enter())
+        await asyncio.sleep(0)
+        gate.leave()  # the hand-over runs on the next turn...
+        second.cancel()  # ...after the second waiter's future is cancelled: it is skipped
+        await asyncio.wait_for(third, timeout=5)
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        gate.leave()
+        assert gate.waiting == 0
+
+    asyncio.run(scenario())
 
 
 WHERE_PREDICT = """
