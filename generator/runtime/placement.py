@@ -20,92 +20,105 @@ import asyncio
 import contextlib
 import threading
 from collections import deque
+from collections.abc import Iterator
+from typing import Literal
 
 INLINE_BUDGET_S = 0.025
 """A predict() that averages under this (alone) may run on the loop."""
 COMPUTE_SHARE = 0.4
 """...if its thread computes for at least this share of the call (below: it waits)..."""
 PARALLEL_SHARE = 1.5
-"""...and at most this: more CPU than one thread's worth of the call's time means the calls in flight
-computed on several cores at once (native code without the GIL), which the pool does and the loop
-cannot."""
+"""...and at most this: more CPU than the call's time means it computed on several cores at once
+(native code without the GIL), which the pool allows and the loop does not."""
+GATE_FROM_S = 0.001
+"""Shorter calls on the loop skip ``LoopGate``: a burst of them delays a probe by a few milliseconds
+at most, while taking turns costs each one a future and a turn of the loop (10% of the requests/s
+of a 50 us model)."""
+TRIAL_CALLS = 16
+"""Calls measured one at a time in the pool before predict() may move to the loop."""
 _WEIGHT = 0.1
 """Of the newest call in the averages: a call longer than the average by ten times the average's
 headroom under the budget (214 ms for a 4 ms average) moves predict() off the loop on its own."""
 HOLD_OFF_CALLS = 256
-"""Pool calls during which predict() may not return to the loop after it was found unfit there;
-doubled at each such return (to ``MAX_HOLD_OFF_CALLS``), reset after ``SETTLED_CALLS`` on the loop."""
+"""Pool calls before predict() is tried again after it was found unfit (in a trial or on the loop);
+doubled each time (to ``MAX_HOLD_OFF_CALLS``), reset after ``SETTLED_CALLS`` on the loop."""
 MAX_HOLD_OFF_CALLS = 1 << 16
 SETTLED_CALLS = 10_000
 
+Measured = Literal["trial", "loop", "pool"]
+
 
 class Placement:
-    """Running averages of predict()'s wall time and of the CPU time of the thread that ran it.
+    """Where predict() runs, from what its calls do: first a trial in the pool, then the loop or the pool.
 
-    Calls that run at once in the pool share the GIL: a computing call's wall time grows with the
-    number of them, while its CPU time does not. Each call's wall time is divided by the calls in
-    flight beside it (``begin`` counts them), so that a computing predict() measured under load in
-    the pool is still seen computing, while a waiting one, whose CPU time is near nothing however
-    many run, is not. What that estimate cannot tell apart (a call that waits for most of its time
-    but computes for some of it, under load) is settled on the loop, where a call runs alone: found
-    unfit there, predict() goes back to the pool and stays there for ``HOLD_OFF_CALLS`` calls, twice
-    as many each time, so that it cannot flap.
+    Only calls that ran alone say what predict() does. Several calls at once in the pool share the
+    GIL, which stretches a computing call's wall time (it then looks like one that waits), or, for
+    calls shorter than the GIL's switch interval, not at all; either way their times are no measure.
+    So a trial runs ``TRIAL_CALLS`` calls in the pool one at a time (``pool_call``); if they compute,
+    briefly, on one core, predict() moves to the loop, where each call runs alone and keeps being
+    measured. Found unfit (in the trial or on the loop), predict() runs in the pool, with every
+    thread, for ``HOLD_OFF_CALLS`` calls, twice as many each time, and is then tried again.
     """
 
-    __slots__ = ("_held", "_hold_off", "_lock", "_on_loop", "_running", "cpu_s", "wall_s")
+    __slots__ = ("_held", "_hold_off", "_lock", "_on_loop", "_samples", "_state", "_trial", "cpu_s", "wall_s")
 
     def __init__(self) -> None:
-        # Start as if predict() were slow and waiting: it runs in the pool until it has shown otherwise.
         self.wall_s = 1.0
         self.cpu_s = 0.0
-        self._running = 0
+        self._state: Measured = "trial"
+        self._samples = 0
         self._held = 0
-        """Pool calls left before predict() may return to the loop."""
         self._hold_off = HOLD_OFF_CALLS
         self._on_loop = 0
         self._lock = threading.Lock()
+        self._trial = threading.Lock()
 
-    def begin(self) -> int:
-        """A call starts: how many are running now, this one included."""
-        with self._lock:
-            self._running += 1
-            return self._running
+    @property
+    def inline(self) -> bool:
+        return self._state == "loop"
 
-    def end(self, began_with: int, wall_s: float, cpu_s: float, *, on_loop: bool = False) -> None:
+    @contextlib.contextmanager
+    def pool_call(self) -> Iterator[Measured]:
+        """Around a call in the pool: during a trial, one at a time; says how the call is measured."""
+        if self._state != "trial":
+            yield "pool"
+            return
+        with self._trial:
+            yield "trial" if self._state == "trial" else "pool"
+
+    def record(self, wall_s: float, cpu_s: float, measured: Measured) -> None:
         with self._lock:
-            sharing = (began_with + self._running) / 2
-            self._running -= 1
-            self._record(wall_s / sharing, cpu_s)
-            if not on_loop:
-                self._held = max(0, self._held - 1)
-            elif not self._fits():  # measured alone on the loop and unfit: back to the pool, held off
-                self._held, self._on_loop = self._hold_off, 0
-                self._hold_off = min(2 * self._hold_off, MAX_HOLD_OFF_CALLS)
+            if measured == "pool" or measured != self._state:
+                if self._state == "pool" and measured == "pool":
+                    self._held -= 1
+                    if self._held <= 0:
+                        self._state, self._samples = "trial", 0
+                return  # a call among others, or one begun before the last change: no measure
+            if measured == "trial" and self._samples == 0:
+                self.wall_s, self.cpu_s = wall_s, cpu_s
+            else:
+                self.wall_s += _WEIGHT * (wall_s - self.wall_s)
+                self.cpu_s += _WEIGHT * (cpu_s - self.cpu_s)
+            if measured == "trial":
+                self._samples += 1
+                if not self._fits() and (wall_s > INLINE_BUDGET_S or self._samples >= TRIAL_CALLS):
+                    self._hold()
+                elif self._samples >= TRIAL_CALLS:
+                    self._state, self._on_loop = "loop", 0
+            elif not self._fits():
+                self._hold()
             else:
                 self._on_loop += 1
                 if self._on_loop >= SETTLED_CALLS:
                     self._hold_off, self._on_loop = HOLD_OFF_CALLS, 0
 
-    def skip(self) -> None:
-        """A call that ended before predict() ran (a refused request, a model not ready): not measured."""
-        with self._lock:
-            self._running -= 1
-
-    def record(self, wall_s: float, cpu_s: float) -> None:
-        with self._lock:
-            self._record(wall_s, cpu_s)
-
-    def _record(self, wall_s: float, cpu_s: float) -> None:
-        self.wall_s += _WEIGHT * (wall_s - self.wall_s)
-        self.cpu_s += _WEIGHT * (cpu_s - self.cpu_s)
+    def _hold(self) -> None:
+        self._state, self._held = "pool", self._hold_off
+        self._hold_off = min(2 * self._hold_off, MAX_HOLD_OFF_CALLS)
 
     def _fits(self) -> bool:
         share = self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
         return self.wall_s <= INLINE_BUDGET_S and COMPUTE_SHARE <= share <= PARALLEL_SHARE
-
-    @property
-    def inline(self) -> bool:
-        return not self._held and self._fits()
 
 
 class LoopGate:

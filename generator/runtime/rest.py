@@ -25,7 +25,7 @@ from .config import Output, ServerConfig
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
 from .openapi import openapi_document
-from .placement import LoopGate, Placement
+from .placement import GATE_FROM_S, LoopGate, Measured, Placement
 from .predictor import NotReadyError, PredictError, Predictor
 from .processor import ProcessorError
 from .typed import Signature
@@ -251,7 +251,10 @@ class RestApp:
             if self.predictor.can_submit:
                 result = await self._submitted_json(values)
             elif self.executor is None or not (self._offload or large):
-                result = await self._inline_json(values)
+                if self._placement.wall_s < GATE_FROM_S:  # too short for a queue of them to delay a probe
+                    result = self._predict_json(values, on_loop=True)
+                else:
+                    result = await self._inline_json(values)
             else:
                 loop = asyncio.get_running_loop()
                 result = await loop.run_in_executor(self.executor, self._predict_json, values)
@@ -318,17 +321,22 @@ class RestApp:
 
     def _predict_json(self, values: Any, on_loop: bool = False) -> bytes:
         placement = self._placement
-        running = placement.begin()
-        started, computed = time.perf_counter(), time.thread_time()
-        try:
-            result = self.predictor(values)
-        except (RequestError, NotReadyError):
-            placement.skip()  # refused before predict() ran: says nothing of where it should run
-            raise
-        except BaseException:
-            placement.end(running, time.perf_counter() - started, time.thread_time() - computed, on_loop=on_loop)
-            raise
-        placement.end(running, time.perf_counter() - started, time.thread_time() - computed, on_loop=on_loop)
+        where: contextlib.AbstractContextManager[Measured]
+        where = contextlib.nullcontext("loop") if on_loop else placement.pool_call()
+        with where as measured:
+            started, computed = time.perf_counter(), time.thread_time()
+
+            def spent() -> None:
+                placement.record(time.perf_counter() - started, time.thread_time() - computed, measured)
+
+            try:
+                result = self.predictor(values)
+            except (RequestError, NotReadyError):
+                raise  # refused before predict() ran: says nothing of where it should run
+            except BaseException:
+                spent()
+                raise
+            spent()
         try:
             return codec.dumps_result(result)  # encoded in the worker thread, off the event loop
         except TypeError as exc:

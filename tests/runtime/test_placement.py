@@ -5,97 +5,105 @@ placement on a real server."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from generator.runtime.placement import HOLD_OFF_CALLS, INLINE_BUDGET_S, LoopGate, Placement
+from generator.runtime.placement import HOLD_OFF_CALLS, INLINE_BUDGET_S, TRIAL_CALLS, LoopGate, Placement
 
 from .bundles import base_config, write_bundle
 from .conftest import RunningServer
 
 
-def settled(wall_s: float, cpu_s: float, calls: int = 100) -> Placement:
+def tried(wall_s: float, cpu_s: float, calls: int = TRIAL_CALLS) -> Placement:
+    """A new placement after ``calls`` trial calls in the pool, one at a time."""
     placement = Placement()
     for _ in range(calls):
-        placement.record(wall_s, cpu_s)
+        with placement.pool_call() as measured:
+            placement.record(wall_s, cpu_s, measured)
     return placement
 
 
-def under_load(placement: Placement, wall_s: float, cpu_s: float, calls: int = 200, in_flight: int = 4) -> None:
-    """``calls`` calls through the pool with ``in_flight`` of them running at any time."""
-    running = [placement.begin() for _ in range(in_flight)]
-    for _ in range(calls):
-        placement.end(running.pop(0), wall_s, cpu_s)
-        running.append(placement.begin())
-    for began_with in running:
-        placement.end(began_with, wall_s, cpu_s)
-
-
-def test_a_new_predict_runs_in_the_pool_until_its_calls_show_otherwise() -> None:
+def test_a_new_predict_is_tried_in_the_pool_then_runs_on_the_loop_if_it_computes_briefly() -> None:
     assert not Placement().inline
-    assert settled(0.004, 0.0039).inline  # a 4 ms scikit-learn call, all of it computing
+    assert not tried(0.004, 0.0039, calls=TRIAL_CALLS - 1).inline
+    assert tried(0.004, 0.0039).inline  # a 4 ms scikit-learn call, all of it computing
 
 
 @pytest.mark.parametrize(
     ("wall_s", "cpu_s", "why"),
     [
         (0.004, 0.0002, "it waits (I/O, a sleep): several at once in the pool overlap"),
+        (0.008, 0.016, "it computes on two cores at once (native code without the GIL)"),
         (INLINE_BUDGET_S * 2, INLINE_BUDGET_S * 2, "it is slower than a loop may be blocked for"),
     ],
 )
-def test_a_waiting_or_slow_predict_runs_in_the_pool(wall_s: float, cpu_s: float, why: str) -> None:
-    assert not settled(wall_s, cpu_s).inline, why
+def test_a_waiting_parallel_or_slow_predict_runs_in_the_pool(wall_s: float, cpu_s: float, why: str) -> None:
+    assert not tried(wall_s, cpu_s).inline, why
 
 
-def test_calls_sharing_the_gil_in_the_pool_are_still_seen_computing() -> None:
-    """Four computing calls at once in the pool: each takes four times its CPU time in wall time."""
-    computing, waiting = Placement(), Placement()
-    under_load(computing, 0.016, 0.004)
-    under_load(waiting, 0.016, 0.0001)
-    assert computing.inline
-    assert not waiting.inline
+def test_a_slow_trial_call_ends_the_trial_at_once() -> None:
+    placement = tried(INLINE_BUDGET_S * 4, INLINE_BUDGET_S * 4, calls=1)
+    with placement.pool_call() as measured:
+        assert measured == "pool"  # no more one-at-a-time calls: every thread of the pool serves
 
 
-def test_calls_on_several_cores_at_once_stay_in_the_pool() -> None:
-    """Native code without the GIL: four calls at once on two cores use two cores' worth of CPU."""
+def test_trial_calls_run_one_at_a_time_and_the_others_are_not_measured() -> None:
     placement = Placement()
-    under_load(placement, 0.008, 0.004)
-    assert not placement.inline
+    inside, release, second = threading.Event(), threading.Event(), threading.Event()
+
+    def first_call() -> None:
+        with placement.pool_call():
+            inside.set()
+            release.wait(5)
+
+    def second_call() -> None:
+        with placement.pool_call():
+            second.set()
+
+    threads = [threading.Thread(target=first_call), threading.Thread(target=second_call)]
+    threads[0].start()
+    assert inside.wait(5)
+    threads[1].start()
+    assert not second.wait(0.2), "a second trial call ran beside the first"
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert second.is_set()
+    placement.record(0.001, 0.0, "pool")  # a call among others: no measure
+    assert (placement.wall_s, placement.cpu_s) == (1.0, 0.0)
 
 
 def test_found_unfit_on_the_loop_it_is_held_off_longer_each_time() -> None:
-    placement = settled(0.004, 0.004)
-    assert placement.inline
+    placement = tried(0.004, 0.004)
     held: list[int] = []
     for _ in range(2):
+        assert placement.inline
         for _ in range(60):  # on the loop, alone: it mostly waits (30 ms of which 6 computing)
-            placement.end(placement.begin(), 0.030, 0.006, on_loop=True)
+            placement.record(0.030, 0.006, "loop")
             if not placement.inline:
                 break
         assert not placement.inline
         calls = 0
-        while not placement.inline:  # in the pool, under load, its estimate looks fit at once
-            under_load(placement, 0.036, 0.006, calls=4)
-            calls += 8
+        while True:
+            with placement.pool_call() as measured:
+                if measured == "trial":
+                    break
+                placement.record(0.001, 0.001, measured)
+                calls += 1
         held.append(calls)
-    assert held[0] >= HOLD_OFF_CALLS
-    assert held[1] >= 2 * HOLD_OFF_CALLS
-
-
-def test_a_refused_call_is_not_measured() -> None:
-    placement = Placement()
-    placement.begin()
-    placement.skip()
-    assert (placement.wall_s, placement.cpu_s) == (1.0, 0.0)
-    assert placement.begin() == 1
+        for _ in range(TRIAL_CALLS):  # tried again, fit again
+            with placement.pool_call() as measured:
+                placement.record(0.004, 0.004, measured)
+    assert held == [HOLD_OFF_CALLS, 2 * HOLD_OFF_CALLS]
 
 
 def test_one_slow_call_moves_a_fast_predict_off_the_loop() -> None:
-    placement = settled(0.001, 0.001)
-    placement.record(INLINE_BUDGET_S * 10, INLINE_BUDGET_S * 10)
+    placement = tried(0.001, 0.001)
+    placement.record(0.001 + 10 * INLINE_BUDGET_S, 0.001 + 10 * INLINE_BUDGET_S, "loop")
     assert not placement.inline
 
 
