@@ -78,21 +78,25 @@ def _info(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
+ZSTD_SUFFIXES = (".tar.zst", ".tzst")
+GZIP_SUFFIXES = (".tar.gz", ".tgz")
+
+
 def _compressed(name: str) -> bool:
-    return name.endswith((".tar.zst", ".tzst", ".tar.gz", ".tgz"))
+    return name.endswith(ZSTD_SUFFIXES + GZIP_SUFFIXES)
 
 
 @contextmanager
 def _compressed_writer(path: Path, name: str) -> Iterator[IO[bytes]]:
     """A stream writing ``path``, compressed as ``name`` (the final name) says."""
     with path.open("wb") as raw:
-        if name.endswith((".tar.zst", ".tzst")):
+        if name.endswith(ZSTD_SUFFIXES):
             import zstandard
 
             writer = zstandard.ZstdCompressor(level=3, threads=0).stream_writer(raw, closefd=False)
             with writer:
                 yield cast(IO[bytes], writer)
-        elif name.endswith((".tar.gz", ".tgz")):
+        elif name.endswith(GZIP_SUFFIXES):
             with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as writer_gz:
                 yield cast(IO[bytes], writer_gz)
         else:

@@ -88,12 +88,13 @@ class Placement:
 
     def record(self, wall_s: float, cpu_s: float, measured: Measured) -> None:
         with self._lock:
-            if measured == "pool" or measured != self._state:
-                if self._state == "pool" and measured == "pool":
-                    self._held -= 1
-                    if self._held <= 0:
-                        self._state, self._samples = "trial", 0
-                return  # a call among others, or one begun before the last change: no measure
+            if measured != self._state:
+                return  # a call among others in the pool, or one begun before the last change
+            if measured == "pool":  # held off: counting down to the next trial
+                self._held -= 1
+                if self._held <= 0:
+                    self._state, self._samples = "trial", 0
+                return
             if measured == "trial" and self._samples == 0:
                 self.wall_s, self.cpu_s = wall_s, cpu_s
             else:

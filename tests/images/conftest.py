@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from generator.cli import main
 from tests import waiting
 from tests.conftest import REPO
+from tests.platform.proc import free_port
 from tests.platform.testenv import Platform, ensure_java_base
 
 EXAMPLES = tuple(
@@ -127,6 +128,17 @@ def running(
         yield container
     finally:
         container.remove(force=True)
+
+
+@contextmanager
+def serving(client: Any, ref: str, *, environment: Mapping[str, str], config: Path) -> Iterator[tuple[str, Any]]:
+    """aiar's model server image running with ``config`` on a free port, once it is ready: its URL
+    and its container."""
+    port = free_port()
+    with running(client, ref, environment=environment, config=config, command=["--port", str(port)]) as container:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/v2/health/ready", container)
+        yield url, container
 
 
 def logs(container: Any) -> str:

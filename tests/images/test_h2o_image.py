@@ -16,12 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.platform.proc import free_port
 from tests.platform.testenv import Platform
 from tests.runtime.test_h2o import assert_same, h2o_own_scores, rows
 from tests.waiting import poll
 
-from .conftest import Compiled, build_image, logs, prediction_bus, running, wait_http
+from .conftest import Compiled, build_image, logs, prediction_bus, serving
 
 pytestmark = pytest.mark.platform
 
@@ -43,16 +42,10 @@ def expected() -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def served(docker_client: Any, compiled: Compiled, platform: Platform) -> Iterator[Served]:
     ref = build_image(docker_client, compiled, SLUG)
-    port = free_port()
-    with running(
-        docker_client,
-        ref,
-        environment=platform.runtime_credentials(),
-        config=compiled.config(SLUG),
-        command=["--port", str(port)],
-    ) as container:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/v2/health/ready", container)
+    with serving(docker_client, ref, environment=platform.runtime_credentials(), config=compiled.config(SLUG)) as (
+        url,
+        container,
+    ):
         yield Served(url, container, ref)
 
 

@@ -15,11 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.platform.proc import free_port
 from tests.platform.testenv import Platform
 from tests.runtime.test_h2o import DATASET, assert_same, h2o_own_scores, rows
 
-from .conftest import Compiled, build_image, logs, running, wait_http
+from .conftest import Compiled, build_image, logs, running, serving
 
 pytestmark = pytest.mark.platform
 
@@ -47,14 +46,9 @@ def test_train_image_trains_and_predict_image_serves_the_mojo(
     s3.download_file(bucket, config["model_key"], str(mojo))
 
     predict_ref = build_image(docker_client, compiled, SLUG)
-    port = free_port()
-    with running(
-        docker_client, predict_ref, environment=env, config=compiled.config(SLUG), command=["--port", str(port)]
-    ) as server:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/v2/health/ready", server)
-        with httpx.Client(base_url=url, timeout=30) as client:
-            served = [client.post(f"/v2/models/{SLUG}/predict", json=row) for row in rows()]
+    served_by = serving(docker_client, predict_ref, environment=env, config=compiled.config(SLUG))
+    with served_by as (url, _), httpx.Client(base_url=url, timeout=30) as client:
+        served = [client.post(f"/v2/models/{SLUG}/predict", json=row) for row in rows()]
     assert all(answer.status_code == 200 for answer in served), [answer.text for answer in served]
     for answer, expected in zip(served, h2o_own_scores(rows(), mojo), strict=True):
         assert_same(answer.json(), expected)

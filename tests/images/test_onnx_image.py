@@ -14,11 +14,10 @@ import onnxruntime
 import pytest
 
 from tests.conftest import REPO
-from tests.platform.proc import free_port
 from tests.platform.testenv import Platform
 from tests.waiting import poll
 
-from .conftest import Compiled, build_image, logs, prediction_bus, running, wait_http
+from .conftest import Compiled, build_image, logs, prediction_bus, serving
 
 pytestmark = pytest.mark.platform
 
@@ -38,17 +37,8 @@ def served(docker_client: Any, compiled: Compiled, platform: Platform) -> Iterat
     assert "onnxruntime==" in requirements
     assert "scikit-learn" not in requirements  # the graph needs no scikit-learn to run
     ref = build_image(docker_client, compiled, SLUG)
-    port = free_port()
-    with running(
-        docker_client,
-        ref,
-        environment=platform.runtime_credentials(),
-        config=compiled.config(SLUG),
-        command=["--port", str(port)],
-    ) as container:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/v2/health/ready", container)
-        yield url, container
+    with serving(docker_client, ref, environment=platform.runtime_credentials(), config=compiled.config(SLUG)) as up:
+        yield up
 
 
 def test_rest_and_oip_equal_onnxruntime(served: tuple[str, Any]) -> None:

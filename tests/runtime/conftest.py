@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.platform.proc import free_port, port_open
+from tests.platform.proc import free_port, port_open, terminate
 from tests.platform.rabbitmq import RabbitNode
 from tests.waiting import poll
 
@@ -158,8 +158,4 @@ def start_server(runtime_path: Path, tmp_path: Path) -> Iterator[Callable[..., R
 
     yield start
     for server in servers:
-        server.process.terminate()
-        try:
-            server.process.wait(15)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
+        terminate(server.process)

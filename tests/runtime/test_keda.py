@@ -30,6 +30,7 @@ from generator.pipeline import generate
 from tests.conftest import REPO
 from tests.platform.keda import ensure_keda_operator, start_operator
 from tests.platform.kube import Api
+from tests.platform.proc import terminate
 from tests.platform.testenv import RABBIT_SECRET, Platform
 from tests.waiting import poll
 
@@ -204,11 +205,7 @@ def operator(platform: Platform, compiled: Path, tmp_path: Path) -> Iterator[Pat
     try:
         yield tmp_path / "keda-operator.log"
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        terminate(process)
 
 
 def _kubectl(platform: Platform, args: list[str]) -> None:

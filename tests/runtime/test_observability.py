@@ -30,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from generator.runtime import drift
 from tests.conftest import REPO
-from tests.platform.proc import free_port, port_open
+from tests.platform.proc import free_port, port_open, terminate
 from tests.platform.rabbitmq import RabbitNode
 from tests.waiting import poll
 
@@ -336,11 +336,7 @@ def prometheus(tmp_path: Path, busy_server: RunningServer) -> Iterator[str]:
         poll("prometheus to listen", lambda: process.poll() is None and port_open(port), timeout=60)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        terminate(process)
 
 
 def _query(base: str, expr: str) -> list[dict[str, Any]]:
