@@ -130,9 +130,12 @@ def parse_infer_request(body: bytes) -> InferenceRequest:
 
 
 def flatten(data: Any, max_depth: int = MAX_RANK) -> list[Any]:
-    """The leaves of nested lists, in order; iterative, and refusing nesting deeper than ``max_depth``."""
+    """The leaves of nested lists, in order; iterative, and refusing nesting deeper than ``max_depth``.
+    Data holding no list (what OIP clients send: row-major, flat) is returned as it is, not copied."""
     if not isinstance(data, list):
         return [data]
+    if list not in set(map(type, data)):
+        return data
     flat: list[Any] = []
     stack: list[tuple[list[Any], int]] = [(data, 0)]
     while stack:
@@ -153,6 +156,9 @@ def flatten(data: Any, max_depth: int = MAX_RANK) -> list[Any]:
 def reshape(flat: list[Any], shape: Sequence[int]) -> Any:
     if len(shape) <= 1:
         return flat
+    if len(shape) == 2:  # a batch of rows, the usual tensor: no recursion
+        step = shape[1]
+        return [flat[i : i + step] for i in range(0, shape[0] * step, step)] if step else [[]] * shape[0]
     step = len(flat) // shape[0] if shape[0] else 0
     return [reshape(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
 
@@ -173,9 +179,11 @@ def check_shape(name: str, shape: Sequence[int]) -> None:
     a reshape would build (``[10000000, 0]`` holds no element yet asks for ten million lists)."""
     if len(shape) > MAX_RANK:
         raise RequestError(f"parameter {name!r}: shape of rank {len(shape)}; at most {MAX_RANK}")
-    if any(dim < 0 for dim in shape):
+    if not shape:
+        return
+    if min(shape) < 0:
         raise RequestError(f"parameter {name!r}: negative dimension in shape {list(shape)}")
-    if any(dim > MAX_DIMENSION for dim in shape):
+    if max(shape) > MAX_DIMENSION:
         raise RequestError(f"parameter {name!r}: dimension over {MAX_DIMENSION} in shape")
     lists, outer = 0, 1
     for dim in shape[:-1]:
@@ -190,6 +198,12 @@ def check_shape(name: str, shape: Sequence[int]) -> None:
 def check_numbers(name: str, datatype: str, flat: list[Any]) -> None:
     """Each element is what its datatype says: ``true``/``false`` for BOOL, an integer in range for the
     integer types, a finite number in range for the float types."""
+    if not _plainly_valid(datatype, flat):
+        _check_each(name, datatype, flat)
+
+
+def _check_each(name: str, datatype: str, flat: list[Any]) -> None:
+    """:func:`check_numbers` element by element, naming the first element that is not valid."""
     if datatype == "BOOL":
         if not all(isinstance(item, bool) for item in flat):
             raise RequestError(f"parameter {name!r}: BOOL data must be true or false")
@@ -210,6 +224,27 @@ def check_numbers(name: str, datatype: str, flat: list[Any]) -> None:
             raise RequestError(f"parameter {name!r}: {datatype} data must be numbers, got {item!r:.40}")
         if not -limit <= item <= limit or (isinstance(item, float) and not math.isfinite(item)):
             raise RequestError(f"parameter {name!r}: {item} is out of {datatype}'s range")
+
+
+def _plainly_valid(datatype: str, flat: list[Any]) -> bool:
+    """Whether ``flat`` is valid as ``datatype`` by checks in C over the whole list (the element types,
+    then min and max against the range); False means undecided: :func:`_check_each` decides, and
+    names the offending element."""
+    if not flat:
+        return True
+    types = set(map(type, flat))
+    if datatype == "BOOL":
+        return types == {bool}
+    if datatype in INT_RANGES:
+        low, high = INT_RANGES[datatype]
+        return types == {int} and low <= min(flat) and max(flat) <= high
+    if not types <= {int, float}:
+        return False
+    limit = FLOAT_MAX[datatype]
+    try:  # a NaN or an infinity makes the sum non-finite, as does an overflow: then undecided
+        return math.isfinite(sum(flat)) and -limit <= min(flat) and max(flat) <= limit
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def tensor_value(tensor: RequestInput) -> Any:

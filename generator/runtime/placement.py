@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from typing import Literal
@@ -46,6 +48,31 @@ MAX_HOLD_OFF_CALLS = 1 << 16
 SETTLED_CALLS = 10_000
 
 Measured = Literal["trial", "loop", "pool"]
+
+_RUSAGE_THREAD: int | None = getattr(resource, "RUSAGE_THREAD", None)  # Linux; not macOS
+
+
+def thread_usage() -> tuple[float, int]:
+    """This thread's CPU time and voluntary context switches so far (-1: not known on this system)."""
+    if _RUSAGE_THREAD is None:
+        return time.thread_time(), -1
+    usage = resource.getrusage(_RUSAGE_THREAD)
+    return usage.ru_utime + usage.ru_stime, usage.ru_nvcsw
+
+
+def busy_s(before: tuple[float, int], wall_s: float) -> float:
+    """What a call that took ``wall_s`` spent computing, from ``thread_usage()`` before it.
+
+    A thread that never gave up its core of its own (no voluntary context switch: it waited for no
+    I/O, sleep or lock) computed for all of the call, even when it was preempted for part of it: by
+    other processes, or by the container's CPU limit (CFS throttling). Its CPU time alone would make
+    such a call look like one that waits, and move a computing predict() off the loop exactly when
+    the machine is busiest.
+    """
+    cpu_s, switches = thread_usage()
+    if switches >= 0 and switches == before[1]:
+        return wall_s
+    return cpu_s - before[0]
 
 
 class Placement:

@@ -25,7 +25,7 @@ from .config import Output, ServerConfig
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
 from .openapi import openapi_document
-from .placement import GATE_FROM_S, LoopGate, Measured, Placement
+from .placement import GATE_FROM_S, LoopGate, Measured, Placement, busy_s, thread_usage
 from .predictor import NotReadyError, PredictError, Predictor
 from .processor import ProcessorError
 from .typed import Signature
@@ -223,7 +223,7 @@ class RestApp:
             return outcome
         model = self.config.model
         try:
-            tensors = signature.output_tensors(codec.loads(outcome), outputs)
+            tensors = signature.output_tensors_json(outcome, outputs)
         except ResultError as exc:
             self.metrics.errors.labels("rest", "predict").inc()
             return error(500, str(exc))
@@ -324,10 +324,11 @@ class RestApp:
         where: contextlib.AbstractContextManager[Measured]
         where = contextlib.nullcontext("loop") if on_loop else placement.pool_call()
         with where as measured:
-            started, computed = time.perf_counter(), time.thread_time()
+            started, usage = time.perf_counter(), thread_usage()
 
             def spent() -> None:
-                placement.record(time.perf_counter() - started, time.thread_time() - computed, measured)
+                wall_s = time.perf_counter() - started
+                placement.record(wall_s, busy_s(usage, wall_s), measured)
 
             try:
                 result = self.predictor(values)

@@ -17,6 +17,18 @@ from .codec import RequestError, ResultError
 from .config import DEFAULT_OUTPUTS, Output, Parameter, ServerConfig, TensorType
 
 
+class Checked(dict[str, Any]):
+    """Parameter values, by name, already checked against ``signature`` (decoding an OIP request
+    checks each tensor as it decodes it): :meth:`Signature.arguments` only puts them in order, rather
+    than checking every value, a whole batch for a typed tensor, a second time."""
+
+    __slots__ = ("signature",)
+
+    def __init__(self, signature: Signature) -> None:
+        super().__init__()
+        self.signature = signature
+
+
 def fits(declared: Sequence[int], shape: Sequence[int]) -> bool:
     """Whether ``shape`` is one of ``declared``'s (``-1``: any length); a declared scalar (``()``)
     also takes ``[1]``, the shape every OIP client gives one value."""
@@ -98,6 +110,8 @@ class Signature:
 
     def arguments(self, values: Any) -> list[Any]:
         """predict()'s positional arguments from a JSON object of named parameters, each checked."""
+        if type(values) is Checked and values.signature is self:
+            return [values[name] for name in self.names]
         ordered = codec.ordered_arguments(values, self.parameters)
         return [self.check(name, value) for name, value in zip(self.names, ordered, strict=True)]
 
@@ -132,15 +146,15 @@ class Signature:
             return flat[0]
         return codec.reshape(flat, tensor.shape)
 
-    def oip_arguments(self, request: codec.InferenceRequest) -> dict[str, Any]:
+    def oip_arguments(self, request: codec.InferenceRequest) -> Checked:
         """The parameter values of an inference request, by name; every parameter given once."""
-        values: dict[str, Any] = {}
+        values = Checked(self)
         for tensor in request.inputs:
             if tensor.name in values:
                 raise RequestError(f"parameter {tensor.name!r} given more than once")
             values[tensor.name] = self.tensor_argument(tensor)
-        missing = [name for name in self.names if name not in values]
-        if missing:
+        if len(values) < len(self.names):  # every name given is known (tensor_argument)
+            missing = [name for name in self.names if name not in values]
             raise RequestError(f"missing parameter {missing[0]!r}")
         return values
 
@@ -172,6 +186,13 @@ class Signature:
             raise ResultError(f"the model's result lacks its output {missing[0]!r}")
         return [_output_tensor(o, result[o.name]) for o in outputs]
 
+    def output_tensors_json(self, result: bytes, outputs: Sequence[Output]) -> list[dict[str, Any]]:
+        """:meth:`output_tensors` of predict()'s result as the server holds it, as JSON text: the one
+        undeclared output is that text as it is, not decoded and encoded again."""
+        if len(self.outputs) == 1 and self.outputs[0].tensor is None:
+            return [_json_text_tensor(self.outputs[0].name, result.decode())]
+        return self.output_tensors(codec.loads(result), outputs)
+
     @property
     def output_names(self) -> list[str]:
         return [o.name for o in self.outputs]
@@ -194,13 +215,7 @@ def _metadata_tensor(name: str, tensor: TensorType | None, untyped: list[int]) -
 def _output_tensor(output: Output, value: Any) -> dict[str, Any]:
     declared = output.tensor
     if declared is None:
-        return {
-            "name": output.name,
-            "datatype": "BYTES",
-            "shape": [1],
-            "parameters": {"content_type": "json"},
-            "data": [codec.dumps(value).decode()],
-        }
+        return _json_text_tensor(output.name, codec.dumps(value).decode())
     shape = codec.shape_of(value)
     if shape == [0] and declared.shape[:1] in ((-1,), (0,)):
         shape = [0, *(max(d, 0) for d in declared.shape[1:])]  # an empty batch, in the declared rank
@@ -214,3 +229,8 @@ def _output_tensor(output: Output, value: Any) -> dict[str, Any]:
     except RequestError as exc:
         raise ResultError(f"the model's output {exc}") from None
     return {"name": output.name, "datatype": declared.datatype, "shape": shape or [1], "data": flat}
+
+
+def _json_text_tensor(name: str, text: str) -> dict[str, Any]:
+    """An undeclared output: one BYTES element, the result's JSON text."""
+    return {"name": name, "datatype": "BYTES", "shape": [1], "parameters": {"content_type": "json"}, "data": [text]}

@@ -5,6 +5,9 @@ placement on a real server."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from generator.runtime.placement import HOLD_OFF_CALLS, INLINE_BUDGET_S, TRIAL_CALLS, LoopGate, Placement
+from tests.platform.proc import terminate
 
 from .bundles import base_config, write_bundle
 from .conftest import RunningServer
@@ -210,3 +214,36 @@ def test_the_server_places_predict_by_what_its_calls_do(
     assert first.startswith("predict"), "a new predict() starts in the pool"
     assert all(name == "MainThread" for name in threads) is on_the_loop, threads
     assert any(name.startswith("predict") for name in threads) is not on_the_loop, threads
+
+
+def _pin(pid: int, cpu: int) -> None:
+    """Every thread of process ``pid`` to one CPU (threads started later inherit it)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), {cpu})
+
+
+def test_a_computing_predict_stays_on_the_loop_while_other_processes_share_its_cpu(
+    tmp_path: Path, start_server: Callable[..., RunningServer]
+) -> None:
+    """Preempted for two thirds of each call by two busy processes on its CPU (as a container at its
+    CPU limit is throttled), a computing predict() still never waits: it belongs on the loop."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPUs: one shared by the server and the busy processes, one for the client")
+    src = write_bundle(tmp_path / "bundle", WHERE_PREDICT)
+    server = start_server(base_config(src, slug="where", parameters=("mode",)))
+    server.wait_ready()
+    mine = os.sched_getaffinity(0)
+    cpu = min(mine)
+    os.sched_setaffinity(0, mine - {cpu})  # this test's client elsewhere
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        for pid in (server.process.pid, *(hog.pid for hog in hogs)):
+            _pin(pid, cpu)
+        with server.client() as http:
+            calls = [http.post("/v2/models/where/predict", json={"mode": "compute"}) for _ in range(TRIAL_CALLS + 40)]
+    finally:
+        for hog in hogs:
+            terminate(hog)
+        os.sched_setaffinity(0, mine)
+    threads = [call.json() for call in calls[-20:]]
+    assert all(name == "MainThread" for name in threads), threads

@@ -6,6 +6,7 @@ import csv
 import io
 import itertools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +196,40 @@ def test_bus_records_as_csv_for_h2o() -> None:
 def test_bus_record_keys_h2o_cannot_read_fail_the_training(key: str) -> None:
     with pytest.raises(TrainingError, match="cannot be CSV column names"):
         records_csv([{"label": "OK", key: 1.0}])
+
+
+def test_values_decoded_from_an_oip_request_are_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator.runtime import typed
+
+    batch = Parameter(name="rows", position=1, tensor=TensorType(datatype="FP32", shape=(-1, 2)))
+    signature = Signature((batch,))
+    checks: list[int] = []
+    real = typed._check_elements
+
+    def counted(name: str, datatype: str, flat: list[Any]) -> None:
+        checks.append(len(flat))
+        real(name, datatype, flat)
+
+    monkeypatch.setattr(typed, "_check_elements", counted)
+    values = signature.oip_arguments(infer({"name": "rows", "shape": [2, 2], "datatype": "FP32", "data": [1, 2, 3, 4]}))
+    assert signature.arguments(values) == [[[1, 2], [3, 4]]]
+    assert checks == [4], "decoding checked the tensor; putting the arguments in order did not again"
+    other = Signature((batch,))  # e.g. the signature of a model swapped in since: checked afresh
+    assert other.arguments(values) == [[[1, 2], [3, 4]]]
+    assert checks == [4, 4]
+    with pytest.raises(RequestError, match="FP32"):
+        signature.arguments({"rows": [[1, "a"]]})  # a plain object (the simple route) is always checked
+
+
+@pytest.mark.parametrize("result", [[0], {"a": [1.5, None]}, "text", 3, [[1, 2], [3, 4]], {"1": True}])
+def test_an_undeclared_output_is_the_results_json_text_as_predict_gave_it(result: Any) -> None:
+    typed = Signature(PARAMS, (Output(name="result", tensor=TensorType(datatype="FP64", shape=(-1, 2))),))
+    for signature in (Signature(PARAMS), typed):
+        encoded = codec.dumps_result(result)
+        try:
+            expected = signature.output_tensors(codec.loads(encoded), signature.outputs)
+        except ResultError as exc:
+            with pytest.raises(ResultError, match=re.escape(str(exc))):
+                signature.output_tensors_json(encoded, signature.outputs)
+        else:
+            assert signature.output_tensors_json(encoded, signature.outputs) == expected

@@ -1,6 +1,8 @@
-"""The fast paths of ``generate`` agree with the careful paths they stand in front of.
+"""The fast paths of ``generate`` and of the model server's OIP codec agree with the careful paths
+they stand in front of.
 
-Each fast path (C JSON parser, cached YAML writer, hard-linked output files) only handles what it is
+Each fast path (C JSON parser, cached YAML writer, hard-linked output files, whole-list tensor
+checks) only handles what it is
 sure of and hands everything else to the code that was there before; these tests pin that the
 results, errors and positions are the same either way.
 """
@@ -21,6 +23,7 @@ from hypothesis import strategies as st
 from generator import environment
 from generator.errors import EnvironmentFileError
 from generator.jsonpos import _Reader, parse_json
+from generator.runtime import codec
 from generator.writer import read_tree, write_tree
 from generator.yamlout import dump
 
@@ -170,3 +173,60 @@ def test_rewrite_does_not_reuse_odd_files(tmp_path: Path) -> None:
         assert stat.S_IMODE(path.stat().st_mode) == 0o644
         assert path.stat().st_nlink == 1
     assert (tmp_path / "extra-link").read_bytes() == b"l"
+
+
+# --- the OIP codec: whole-list checks in C before the element-by-element ones -------------------------
+
+elements = st.lists(
+    st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.sampled_from([2**64, -(2**63) - 1, 10**400, 255, 256, -1, 65504, 3.5e38])
+    | st.floats()
+    | st.text(max_size=2)
+    | st.none(),
+    max_size=6,
+)
+
+
+@given(st.sampled_from(sorted(codec.NUMERIC_DATATYPES)), elements)
+@settings(max_examples=600, deadline=None)
+def test_a_tensor_the_whole_list_checks_pass_passes_every_element_check(datatype: str, flat: list[Any]) -> None:
+    if codec._plainly_valid(datatype, flat):
+        codec._check_each("x", datatype, flat)  # raises if the fast path let through what it may not
+
+
+@given(st.sampled_from(sorted(codec.NUMERIC_DATATYPES)), elements)
+@settings(max_examples=300, deadline=None)
+def test_check_numbers_refuses_exactly_what_the_element_checks_refuse(datatype: str, flat: list[Any]) -> None:
+    def outcome(check: Any) -> str | None:
+        try:
+            check("x", datatype, flat)
+        except codec.RequestError as exc:
+            return str(exc)
+        return None
+
+    assert outcome(codec.check_numbers) == outcome(codec._check_each)
+
+
+@given(json_values)
+def test_flatten_gives_the_leaves_in_order_with_or_without_nesting(value: Any) -> None:
+    flat = codec.flatten(value)
+    expected: list[Any] = []
+
+    def leaves(item: Any) -> None:
+        if isinstance(item, list):
+            for inner in item:
+                leaves(inner)
+        else:
+            expected.append(item)
+
+    leaves(value)
+    assert flat == expected
+
+
+@given(st.integers(min_value=0, max_value=5), st.integers(min_value=0, max_value=5))
+def test_reshape_of_a_batch_of_rows_matches_the_general_reshape(rows: int, columns: int) -> None:
+    flat = list(range(rows * columns))
+    general = [flat[i * columns : (i + 1) * columns] for i in range(rows)]
+    assert codec.reshape(flat, [rows, columns]) == general
+    assert codec.reshape(flat, [1, rows, columns]) == [general]
