@@ -158,7 +158,7 @@ def reshape(flat: list[Any], shape: Sequence[int]) -> Any:
         return flat
     if len(shape) == 2:  # a batch of rows, the usual tensor: no recursion
         step = shape[1]
-        return [flat[i : i + step] for i in range(0, shape[0] * step, step)] if step else [[]] * shape[0]
+        return [flat[i : i + step] for i in range(0, shape[0] * step, step)] if step else [[] for _ in range(shape[0])]
     step = len(flat) // shape[0] if shape[0] else 0
     return [reshape(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
 

@@ -2,9 +2,8 @@
 they stand in front of.
 
 Each fast path (C JSON parser, cached YAML writer, hard-linked output files, whole-list tensor
-checks) only handles what it is
-sure of and hands everything else to the code that was there before; these tests pin that the
-results, errors and positions are the same either way.
+checks) only handles what it is sure of and hands everything else to the code that was there before;
+these tests pin that the results, errors and positions are the same either way.
 """
 
 from __future__ import annotations
@@ -229,4 +228,5 @@ def test_reshape_of_a_batch_of_rows_matches_the_general_reshape(rows: int, colum
     flat = list(range(rows * columns))
     general = [flat[i * columns : (i + 1) * columns] for i in range(rows)]
     assert codec.reshape(flat, [rows, columns]) == general
+    assert len({id(row) for row in codec.reshape(flat, [rows, columns])}) == rows, "every row its own list"
     assert codec.reshape(flat, [1, rows, columns]) == [general]
