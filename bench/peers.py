@@ -13,7 +13,9 @@ Servers (each started fresh for every round, one at a time, in an order rotated 
 
 Per server and round: cold start (process start to the first 200 on the measured route), idle
 RSS (the whole process tree, 1 s after that first answer), then ``wrk`` (1 thread, a 2 s warm-up
-run, then the measured run): requests/s, p50, p99. Tables: medians over the rounds; a ratio is the
+run, then the measured run): requests/s, p50, p99, and the server's CPU time per request (user and
+system time of its process tree over the measured run, from /proc, divided by the requests served:
+steadier than requests/s on a host whose CPUs are shared). Tables: medians over the rounds; a ratio is the
 median of the per-round ratios.
 
 MLServer and BentoML have heavy dependencies that conflict with aiar's: each gets its own venv
@@ -373,6 +375,19 @@ def _tree_rss_mb(pid: int) -> float:
     return total
 
 
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user and system) the live processes of ``pid``'s tree have used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for member in _tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / tick
+
+
 def _cold_start(started: Started, began: float) -> float:
     """Seconds from the process start to the first 200 on the measured route."""
     deadline = began + COLD_START_TIMEOUT_S
@@ -397,7 +412,10 @@ def measure(setup: Setup, name: str, seconds: int, connections: int) -> dict[str
         cold = _cold_start(started, began)
         time.sleep(1)
         rss = _tree_rss_mb(started.process.pid)
-        load = wrk_post(started.url, json.dumps(started.body), seconds, connections, setup.work)
+        pid = started.process.pid
+        load = wrk_post(
+            started.url, json.dumps(started.body), seconds, connections, setup.work, lambda: _tree_cpu_s(pid)
+        )
     finally:
         stop_process(started.process)
     return {**load, "cold": cold, "rss": rss}
@@ -412,7 +430,7 @@ def run(setup: Setup, names: list[str], rounds: int, seconds: int, connections: 
             runs[name].append(result)
             print(
                 f"round {i + 1} {name}: {result['rps']:.0f}/s p50 {result['p50']:.2f} ms p99 {result['p99']:.2f} ms"
-                f" cold {result['cold']:.2f} s rss {result['rss']:.1f} MB",
+                f" cpu {result['cpu_us']:.0f} us/request cold {result['cold']:.2f} s rss {result['rss']:.1f} MB",
                 file=sys.stderr,
             )
     return runs
@@ -446,20 +464,23 @@ def _median_delta(runs: Runs, name: str, base: str, key: str) -> float:
 
 def report(runs: Runs) -> list[str]:
     lines = [
-        "| server | requests/s | vs bare | p50 | p99 | p99 vs bare | cold start | vs bare | idle RSS |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| server | requests/s | vs bare | p50 | p99 | p99 vs bare | CPU/request | vs bare | cold start | vs bare"
+        " | idle RSS |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     has_bare = "bare" in runs
     for name, results in runs.items():
-        rps, p50, p99, cold, rss = (
-            statistics.median(r[k] for r in results) for k in ("rps", "p50", "p99", "cold", "rss")
+        rps, p50, p99, cpu, cold, rss = (
+            statistics.median(r[k] for r in results) for k in ("rps", "p50", "p99", "cpu_us", "cold", "rss")
         )
         vs_rps = f"{_median_ratio(runs, name, 'bare', 'rps'):.2f}x" if has_bare else ""
         vs_p99 = f"{_median_ratio(runs, name, 'bare', 'p99'):.2f}x" if has_bare else ""
+        vs_cpu = f"{_median_ratio(runs, name, 'bare', 'cpu_us'):.2f}x" if has_bare else ""
         vs_cold = f"{_median_delta(runs, name, 'bare', 'cold'):+.2f} s" if has_bare else ""
         label = "bare (the faster per round)" if name == "bare" else name
         lines.append(
-            f"| {label} | {rps:.0f} | {vs_rps} | {p50:.2f} ms | {p99:.2f} ms | {vs_p99} | {cold:.2f} s | {vs_cold}"
+            f"| {label} | {rps:.0f} | {vs_rps} | {p50:.2f} ms | {p99:.2f} ms | {vs_p99} | {cpu:.0f} us | {vs_cpu}"
+            f" | {cold:.2f} s | {vs_cold}"
             f" | {rss:.1f} MB |"
         )
     return lines
