@@ -504,7 +504,20 @@ def goals(runs: Runs) -> list[str]:
     if "aiar" in runs and "aiar-2proc" in runs:
         ratio = _median_ratio(runs, "aiar-2proc", "aiar", "rps")
         verdict("aiar --processes 2 requests/s >= 1.7x one process", ratio, ratio >= 1.7)
+        lines.append(f"  - {_ceiling(runs['aiar'])}")
     return lines
+
+
+def _ceiling(one_process: list[dict[str, float]]) -> str:
+    """What more processes can give at most on this machine, where wrk shares the CPUs: all of them busy
+    with requests that each cost the server and wrk what one process's requests cost them."""
+    cores = os.cpu_count() or 1
+    ceilings = [cores * 1e6 / (r["cpu_us"] + r["wrk_cpu_us"]) / r["rps"] for r in one_process]
+    server, client = (statistics.median(r[k] for r in one_process) for k in ("cpu_us", "wrk_cpu_us"))
+    return (
+        f"the machine's ceiling: {statistics.median(ceilings):.2f}x one process ({cores} CPUs; a request costs"
+        f" the server {server:.0f} us and wrk {client:.0f} us of CPU)"
+    )
 
 
 def main() -> int:

@@ -24,6 +24,7 @@ import json
 import os
 import pickle
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -193,25 +194,32 @@ def _ms(text: str) -> float:
 def wrk_post(
     url: str, body: str, seconds: int, connections: int, work: Path, cpu: Callable[[], float] | None = None
 ) -> dict[str, float]:
-    """wrk's requests/s, p50 and p99 (ms) after a 2 s warm-up; with ``cpu`` (a reading of the server's
-    CPU seconds), also ``cpu_us``: the server's CPU time per request of the measured run."""
+    """wrk's requests/s, p50 and p99 (ms) after a 2 s warm-up, and ``wrk_cpu_us``: wrk's own CPU time
+    per request; with ``cpu`` (a reading of the server's CPU seconds), also ``cpu_us``: the server's
+    CPU time per request of the measured run."""
     script = work / "post.lua"
     script.write_text(WRK_POST.format(body))
     args = ["wrk", "-t1", f"-c{connections}", "--latency", "-s", str(script), url]
     subprocess.run([*args[:-1], "-d2s", url], check=True, capture_output=True)  # warm-up
-    before = cpu() if cpu is not None else 0.0
+    before, wrk_before = cpu() if cpu is not None else 0.0, _children_cpu_s()
     out = subprocess.run([*args[:-1], f"-d{seconds}s", url], check=True, capture_output=True, text=True).stdout
-    used = cpu() - before if cpu is not None else 0.0
+    used, wrk_used = cpu() - before if cpu is not None else 0.0, _children_cpu_s() - wrk_before
     if "Non-2xx" in out:
         raise RuntimeError(f"errors under load:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
-    result = {"rps": rps, "p50": p50, "p99": p99}
+    total = max(int(re.search(r"(\d+) requests in", out).group(1)), 1)  # type: ignore[union-attr]
+    result = {"rps": rps, "p50": p50, "p99": p99, "wrk_cpu_us": wrk_used / total * 1e6}
     if cpu is not None:
-        total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-        result["cpu_us"] = used / max(total, 1) * 1e6
+        result["cpu_us"] = used / total * 1e6
     return result
+
+
+def _children_cpu_s() -> float:
+    """User and system CPU seconds of this process's finished (waited-for) children: wrk's runs."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def bench_rest(work: Path, src: Path, model: Path, seconds: int, rounds: int) -> dict[str, dict[str, float]]:
