@@ -13,9 +13,9 @@ Servers (each started fresh for every round, one at a time, in an order rotated 
 
 Per server and round: cold start (process start to the first 200 on the measured route), idle
 RSS (the whole process tree, 1 s after that first answer), then ``wrk`` (1 thread, a 2 s warm-up
-run, then the measured run): requests/s, p50, p99, and the server's CPU time per request (user and
-system time of its process tree over the measured run, from /proc, divided by the requests served:
-steadier than requests/s on a host whose CPUs are shared). Tables: medians over the rounds; a ratio is the
+run, then the measured run): requests/s, p50, p99, and the CPU time a request costs the server (user
+and system time of its process tree over the measured run, from /proc) and wrk; from these, the most
+``--processes 2`` can give on this machine, where wrk shares the CPUs. Tables: medians over the rounds; a ratio is the
 median of the per-round ratios.
 
 MLServer and BentoML have heavy dependencies that conflict with aiar's: each gets its own venv
@@ -347,13 +347,18 @@ SERVERS: dict[str, Callable[[Setup], Started]] = {
 # --- measuring -----------------------------------------------------------------------------------
 
 
+def _stat(pid: int) -> list[str]:
+    """The fields of ``/proc/PID/stat`` after the command name (the first is the state, field 3)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _tree(pid: int) -> list[int]:
     """``pid`` and all its descendants, from /proc."""
     parents: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                ppid = int(_stat(int(entry.name))[1])
             except (OSError, IndexError, ValueError):
                 continue
             parents.setdefault(ppid, []).append(int(entry.name))
@@ -381,7 +386,7 @@ def _tree_cpu_s(pid: int) -> float:
     total = 0
     for member in _tree(pid):
         try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = _stat(member)
         except OSError:  # gone meanwhile
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
