@@ -1,6 +1,6 @@
 """aiar's model server beside its peers on the same scikit-learn model, in one interleaved run.
 
-Servers (each started fresh for every round, one at a time, in an order rotated per round):
+Servers (all started fresh for every round, one at a time, in an order rotated per round):
 - ``bare``: a bare Starlette app under uvicorn (one route, the same settings as aiar's uvicorn)
   calling the same ``predict()``. Every ratio is against it, in the same round.
 - ``aiar``: aiar's server, its simple route ``POST /v2/models/{m}/predict``.
@@ -11,12 +11,15 @@ Servers (each started fresh for every round, one at a time, in an order rotated 
   same outputs that ``predict()`` computes (``predict``, and ``predict_proba`` for the classifier).
 - ``bentoml``: a BentoML service whose API calls the same ``predict()``.
 
-Per server and round: cold start (process start to the first 200 on the measured route), idle
-RSS (the whole process tree, 1 s after that first answer), then ``wrk`` (1 thread, a 2 s warm-up
-run, then the measured run): requests/s, p50, p99, and the CPU time a request costs the server (user
-and system time of its process tree over the measured run, from /proc) and wrk; from these, the most
-``--processes 2`` can give on this machine, where wrk shares the CPUs. Tables: medians over the rounds; a ratio is the
-median of the per-round ratios.
+Per server and round: cold start (process start to the first 200 on the measured route, while the
+servers started before it idle) and idle RSS (the whole process tree, 1 s after that first answer).
+Then, with all of the round's servers up, a 2 s warm-up of each and the load: ``wrk`` (1 thread) on
+one server at a time in turns of ``--slice`` seconds, until each has had ``--seconds``. Turns this
+short put whatever else the host does (this one's speed drifts by a third over minutes) on every
+server of the round alike. From the turns: requests/s, p50 and p99 (the median turn's), and the
+CPU time a request costs the server (user and system time of its process tree, from /proc) and
+wrk; from these, the most ``--processes 2`` can give on this machine, where wrk shares the CPUs.
+Tables: medians over the rounds; a ratio is the median of the per-round ratios.
 
 MLServer and BentoML have heavy dependencies that conflict with aiar's: each gets its own venv
 under ``~/.cache/aiar-bench/`` (pinned; created on first use, reused after), never the project's.
@@ -410,28 +413,67 @@ def _cold_start(started: Started, began: float) -> float:
     raise RuntimeError(f"no 200 from {started.url} within {COLD_START_TIMEOUT_S:.0f}s")
 
 
-def measure(setup: Setup, name: str, seconds: int, connections: int) -> dict[str, float]:
+def _boot(setup: Setup, name: str) -> tuple[Started, dict[str, float]]:
+    """``name`` started, with its cold start and its idle RSS (the tree's, 1 s after the first 200)."""
     began = time.perf_counter()
     started = SERVERS[name](setup)
     try:
         cold = _cold_start(started, began)
         time.sleep(1)
-        rss = _tree_rss_mb(started.process.pid)
-        pid = started.process.pid
-        load = wrk_post(
-            started.url, json.dumps(started.body), seconds, connections, setup.work, lambda: _tree_cpu_s(pid)
-        )
-    finally:
+        return started, {"cold": cold, "rss": _tree_rss_mb(started.process.pid)}
+    except BaseException:
         stop_process(started.process)
-    return {**load, "cold": cold, "rss": rss}
+        raise
 
 
-def run(setup: Setup, names: list[str], rounds: int, seconds: int, connections: int) -> Runs:
+def _load(setup: Setup, started: Started, seconds: int, connections: int, warmup: bool) -> dict[str, float]:
+    pid = started.process.pid
+    body = json.dumps(started.body)
+    return wrk_post(started.url, body, seconds, connections, setup.work, lambda: _tree_cpu_s(pid), warmup)
+
+
+def combined(slices: list[dict[str, float]]) -> dict[str, float]:
+    """One server's slices of a round as one run: requests/s and CPU per request over all of them;
+    p50 and p99 the median of the slices' own."""
+    requests = sum(s["requests"] for s in slices)
+    return {
+        "rps": requests / sum(s["seconds"] for s in slices),
+        "p50": statistics.median(s["p50"] for s in slices),
+        "p99": statistics.median(s["p99"] for s in slices),
+        "cpu_us": sum(s["cpu_s"] for s in slices) / requests * 1e6,
+        "wrk_cpu_us": sum(s["wrk_cpu_s"] for s in slices) / requests * 1e6,
+    }
+
+
+def run_round(
+    setup: Setup, order: list[str], seconds: int, connections: int, slice_s: int
+) -> dict[str, dict[str, float]]:
+    """One round: the servers started one after the other (each one's cold start and idle RSS
+    measured while the ones before it idle), then each warmed up, then loaded in turns of ``slice_s``
+    seconds until each has had ``seconds``: whatever else the machine does meanwhile falls on all of
+    them alike, instead of on whichever ran at the time."""
+    started: dict[str, Started] = {}
+    booted: dict[str, dict[str, float]] = {}
+    try:
+        for name in order:
+            started[name], booted[name] = _boot(setup, name)
+        for name in order:
+            _load(setup, started[name], 2, connections, warmup=False)
+        slices: dict[str, list[dict[str, float]]] = {name: [] for name in order}
+        for _ in range(max(1, round(seconds / slice_s))):
+            for name in order:
+                slices[name].append(_load(setup, started[name], slice_s, connections, warmup=False))
+    finally:
+        for server in started.values():
+            stop_process(server.process)
+    return {name: {**combined(slices[name]), **booted[name]} for name in order}
+
+
+def run(setup: Setup, names: list[str], rounds: int, seconds: int, connections: int, slice_s: int) -> Runs:
     runs: Runs = {name: [] for name in names}
     for i in range(rounds):
         order = names[i % len(names) :] + names[: i % len(names)]  # rotated: no server always goes first
-        for name in order:
-            result = measure(setup, name, seconds, connections)
+        for name, result in run_round(setup, order, seconds, connections, slice_s).items():
             runs[name].append(result)
             print(
                 f"round {i + 1} {name}: {result['rps']:.0f}/s p50 {result['p50']:.2f} ms p99 {result['p99']:.2f} ms"
@@ -531,7 +573,8 @@ def main() -> int:
         "--model", choices=sorted(MODELS), default="quality", help="quality: the example's random forest"
     )
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (every server restarted each)")
-    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per measured run")
+    parser.add_argument("--seconds", type=int, default=10, help="wrk's measured seconds per server and round")
+    parser.add_argument("--slice", type=int, default=2, help="seconds per turn of one server's load in a round")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument(
         "--only", default=",".join(SERVERS), help=f"comma-separated servers (default: all of {','.join(SERVERS)})"
@@ -553,8 +596,9 @@ def main() -> int:
         model_file = work / "model.pkl"
         model.train(model_file)
         setup = Setup(work, model, model_file, bins)
-        runs = run(setup, names, args.rounds, args.seconds, args.connections)
-    print(f"model: {args.model}; wrk -t1 -c{args.connections} -d{args.seconds}s\n")
+        runs = run(setup, names, args.rounds, args.seconds, args.connections, args.slice)
+    turns = f"{args.seconds} s per server and round, in {args.slice} s turns"
+    print(f"model: {args.model}; wrk -t1 -c{args.connections}, {turns}\n")
     for peer, reqs in requirements.items():
         if peer in bins:
             print(f"{peer} venv: {' '.join(reqs)}")

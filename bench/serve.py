@@ -192,15 +192,23 @@ def _ms(text: str) -> float:
 
 
 def wrk_post(
-    url: str, body: str, seconds: int, connections: int, work: Path, cpu: Callable[[], float] | None = None
+    url: str,
+    body: str,
+    seconds: int,
+    connections: int,
+    work: Path,
+    cpu: Callable[[], float] | None = None,
+    warmup: bool = True,
 ) -> dict[str, float]:
-    """wrk's requests/s, p50 and p99 (ms) after a 2 s warm-up, and ``wrk_cpu_us``: wrk's own CPU time
-    per request; with ``cpu`` (a reading of the server's CPU seconds), also ``cpu_us``: the server's
-    CPU time per request of the measured run."""
+    """wrk's requests/s, p50 and p99 (ms) after a 2 s warm-up (unless ``warmup`` is false), and
+    ``wrk_cpu_us``: wrk's own CPU time per request; with ``cpu`` (a reading of the server's CPU
+    seconds), also ``cpu_us``: the server's CPU time per request of the measured run. The totals
+    behind them too (``requests``, ``seconds``, ``cpu_s``, ``wrk_cpu_s``), to add runs up."""
     script = work / "post.lua"
     script.write_text(WRK_POST.format(body))
     args = ["wrk", "-t1", f"-c{connections}", "--latency", "-s", str(script), url]
-    subprocess.run([*args[:-1], "-d2s", url], check=True, capture_output=True)  # warm-up
+    if warmup:
+        subprocess.run([*args[:-1], "-d2s", url], check=True, capture_output=True)
     before, wrk_before = cpu() if cpu is not None else 0.0, _children_cpu_s()
     out = subprocess.run([*args[:-1], f"-d{seconds}s", url], check=True, capture_output=True, text=True).stdout
     used, wrk_used = cpu() - before if cpu is not None else 0.0, _children_cpu_s() - wrk_before
@@ -210,9 +218,18 @@ def wrk_post(
     p50 = _ms(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     total = max(int(re.search(r"(\d+) requests in", out).group(1)), 1)  # type: ignore[union-attr]
-    result = {"rps": rps, "p50": p50, "p99": p99, "wrk_cpu_us": wrk_used / total * 1e6}
+    result = {
+        "rps": rps,
+        "p50": p50,
+        "p99": p99,
+        "wrk_cpu_us": wrk_used / total * 1e6,
+        "requests": float(total),
+        "seconds": total / rps if rps else float(seconds),
+        "wrk_cpu_s": wrk_used,
+    }
     if cpu is not None:
         result["cpu_us"] = used / total * 1e6
+        result["cpu_s"] = used
     return result
 
 

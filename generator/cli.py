@@ -632,11 +632,17 @@ def export(
     The images must be in the registry (after `aiar apply` or `aiar build`); the same OUT and
     images give the same archive bytes.
     """
-    from .airgap.export import export_archive, open_out
+    from .airgap.copies import early_copy
 
-    out_dir, env = _run(output, lambda: open_out(out, env_file))
-    note = (lambda text: _say(text, err=True)) if output != "json" else (lambda _: None)
-    result = _run(output, lambda: export_archive(out_dir, env, archive, registry, insecure, sign_key, note, sbom))
+    # The first image's copy runs while the environment's models are imported and built (airgap/copies).
+    with early_copy(out, env_file, registry, insecure) as early:
+        from .airgap.export import export_archive, open_out
+
+        out_dir, env = _run(output, lambda: open_out(out, env_file, early.out if early else None))
+        note = (lambda text: _say(text, err=True)) if output != "json" else (lambda _: None)
+        result = _run(
+            output, lambda: export_archive(out_dir, env, archive, registry, insecure, sign_key, note, sbom, early)
+        )
     if output == "json":
         click.echo(json.dumps({"ok": True, **result.as_dict()}, indent=2))
     else:

@@ -21,6 +21,7 @@ import os
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from ..environment import Environment, load_environment
 from ..errors import Problem
 from . import ArchiveError
 from .archive import FORMAT, IMAGES_DIR, OUT_DIR, SBOM_DIR, Member, manifest_bytes, sha256_file, write_archive
+from .copies import EarlyCopy, Source, copy_images, start_copy
 from .tools import SYFT_CONFIG, SYFT_OFFLINE, Tools, syft, workspace
 
 SBOM_WORKERS = 2
@@ -185,9 +187,10 @@ def _signature(manifest: bytes, key_file: Path) -> bytes:
     return base64.b64encode(key.sign(manifest)) + b"\n"
 
 
-def open_out(out_dir: Path, env_file: Path) -> tuple[OutDir, Environment]:
-    """``out/`` checked against its index, and the environment it was generated with."""
-    out = read_out(out_dir, kube_objects=False)
+def open_out(out_dir: Path, env_file: Path, out: OutDir | None = None) -> tuple[OutDir, Environment]:
+    """``out/`` checked against its index (``out``: as read already), and the environment it was
+    generated with."""
+    out = out or read_out(out_dir, kube_objects=False)
     loaded = load_environment(env_file)
     if loaded.digest != out.environment_digest:
         message = f"is not the environment {out_dir} was generated with; run `aiar generate --env {env_file}` first"
@@ -204,21 +207,28 @@ def export_archive(
     sign_key: Path | None = None,
     note: Callable[[str], None] = lambda _: None,
     sboms: bool = True,
+    early: EarlyCopy | None = None,
 ) -> ExportResult:
-    """Write ``archive`` from a (verified) ``out/`` and the images a build pushed."""
+    """Write ``archive`` from a (verified) ``out/`` and the images a build pushed; ``early``: the
+    scratch directory and first copy :func:`copies.early_copy` started (used if it read the same)."""
     source = staging_registry(env, registry, insecure)
     credentials = Credentials.from_env(source)
     images = sorted(out.images, key=lambda i: i.ref)
-    sources = relocated(images, env.registry.url, registry)
-    with workspace("aiar-export-") as scratch:
-        tools = Tools(scratch, [credentials.password or ""])
+    pairs = list(zip(images, relocated(images, env.registry.url, registry), strict=True))
+    with nullcontext(early.scratch) if early else workspace("aiar-export-") as scratch:
+        tools = early.tools if early else Tools(scratch)
+        tools.mask_also(credentials.password)
         auth = tools.auth_file(source.url.split("/", 1)[0], credentials)
-        layout = scratch / IMAGES_DIR
-        for image, where in zip(images, sources, strict=True):
-            note(f"copying {where.ref}")
-            tools.copy(
-                f"docker://{where.ref}", f"oci:{layout}:{image.ref}", src_auth=auth, src_insecure=source.insecure
-            )
+
+        def origin(pair: tuple[Image, Image]) -> Source:
+            return Source(pair[1].ref, pair[0].ref, source.insecure, source.username_env, source.password_env)
+
+        def copy(index: int) -> None:
+            note(f"copying {pairs[index][1].ref}")
+            start_copy(tools, origin(pairs[index]), auth, scratch, index).wait()
+
+        first_done = bool(pairs) and early is not None and early.take(origin(pairs[0]), note)
+        layout = copy_images(pairs, scratch, copy, first_done)
         descriptors = _descriptors(layout, images)
         work = scratch / "sbom-work"
         work.mkdir()

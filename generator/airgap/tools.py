@@ -16,10 +16,21 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
-from ..apply.images import Credentials
 from ..errors import Problem
 from . import ArchiveError
+
+
+class Credentials(Protocol):
+    """A registry's user name and password (apply's ``Credentials``, or read early by ``copies``)."""
+
+    @property
+    def username(self) -> str | None: ...
+
+    @property
+    def password(self) -> str | None: ...
+
 
 SKOPEO_ENV = "AIAR_SKOPEO"
 SYFT_ENV = "AIAR_SYFT"
@@ -61,6 +72,10 @@ class Tools:
         self.no_auth = workdir / "no-auth.json"
         self.no_auth.write_text(json.dumps({"auths": {}}))
 
+    def mask_also(self, secret: str | None) -> None:
+        if secret:
+            self.secrets = (*self.secrets, secret)
+
     def auth_file(self, host: str, credentials: Credentials) -> Path:
         """An auth file holding only ``host``'s credentials (an empty one without credentials)."""
         if credentials.username is None or credentials.password is None:
@@ -73,24 +88,19 @@ class Tools:
         return path
 
     def run(self, what: str, argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
-        try:
-            # a fixed argv of aiar's own tools, no shell; the refs come from a verified out/
-            result = subprocess.run(  # noqa: S603
-                list(argv),
-                capture_output=True,
-                text=True,
-                timeout=TIMEOUT_S,
-                check=False,
-                env={**os.environ, **(env or {})},
-            )
-        except subprocess.TimeoutExpired:
-            raise ArchiveError(
-                [Problem(what, "", f"{Path(argv[0]).name} did not finish in {TIMEOUT_S:.0f}s")]
-            ) from None
-        if result.returncode != 0:
-            detail = self.mask((result.stderr or result.stdout).strip().splitlines()[-5:])
-            raise ArchiveError([Problem(what, "", f"{Path(argv[0]).name} failed: {' / '.join(detail)}")])
-        return result.stdout
+        return self.start(what, argv, env).wait()
+
+    def start(self, what: str, argv: Sequence[str], env: Mapping[str, str] | None = None) -> Running:
+        """``argv`` started; its output is read when it is waited for."""
+        # a fixed argv of aiar's own tools, no shell; the refs come from a verified out/
+        process = subprocess.Popen(  # noqa: S603
+            list(argv),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        return Running(self, what, Path(argv[0]).name, process)
 
     def mask(self, lines: Sequence[str]) -> list[str]:
         masked = []
@@ -109,8 +119,32 @@ class Tools:
         dest_auth: Path | None = None,
         src_insecure: bool = False,
         dest_insecure: bool = False,
+        dest_shared_blobs: Path | None = None,
     ) -> None:
+        self.start_copy(
+            source,
+            destination,
+            src_auth=src_auth,
+            dest_auth=dest_auth,
+            src_insecure=src_insecure,
+            dest_insecure=dest_insecure,
+            dest_shared_blobs=dest_shared_blobs,
+        ).wait()
+
+    def start_copy(
+        self,
+        source: str,
+        destination: str,
+        *,
+        src_auth: Path | None = None,
+        dest_auth: Path | None = None,
+        src_insecure: bool = False,
+        dest_insecure: bool = False,
+        dest_shared_blobs: Path | None = None,
+    ) -> Running:
         argv = [skopeo(), "--policy", str(self.policy), "copy", "--quiet", "--retry-times", "2"]
+        if dest_shared_blobs is not None:  # an OCI destination's blobs in this directory, not its own
+            argv += ["--dest-shared-blob-dir", str(dest_shared_blobs)]
         if src_auth is not None:
             argv += ["--src-authfile", str(src_auth)]
         if dest_auth is not None:
@@ -121,7 +155,30 @@ class Tools:
             argv += [f"--dest-tls-verify={'false' if dest_insecure else 'true'}"]
         # No user auth file (~/.docker/config.json, $XDG_RUNTIME_DIR/containers/auth.json) is read:
         # only the credentials the environment file names.
-        self.run(source, [*argv, source, destination], {"REGISTRY_AUTH_FILE": str(self.no_auth)})
+        return self.start(source, [*argv, source, destination], {"REGISTRY_AUTH_FILE": str(self.no_auth)})
+
+
+class Running:
+    """A tool's process: waited for (its failure a problem naming ``what``, its output masked) or stopped."""
+
+    def __init__(self, tools: Tools, what: str, name: str, process: subprocess.Popen[str]) -> None:
+        self.tools, self.what, self.name, self.process = tools, what, name, process
+
+    def wait(self) -> str:
+        try:
+            stdout, stderr = self.process.communicate(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise ArchiveError([Problem(self.what, "", f"{self.name} did not finish in {TIMEOUT_S:.0f}s")]) from None
+        if self.process.returncode != 0:
+            detail = self.tools.mask((stderr or stdout).strip().splitlines()[-5:])
+            raise ArchiveError([Problem(self.what, "", f"{self.name} failed: {' / '.join(detail)}")])
+        return stdout
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.communicate()
 
 
 SYFT_CONFIG = (

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from generator.runtime import codec
@@ -233,3 +235,68 @@ def test_an_undeclared_output_is_the_results_json_text_as_predict_gave_it(result
                 signature.output_tensors_json(encoded, signature.outputs)
         else:
             assert signature.output_tensors_json(encoded, signature.outputs) == expected
+
+
+_JSON_LEAF = (
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 5)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=3)
+)
+_JSONISH = st.recursive(
+    _JSON_LEAF,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=2),
+    max_leaves=6,
+)
+_TENSOR: st.SearchStrategy[dict[str, Any]] = st.fixed_dictionaries(
+    {
+        "name": st.text(max_size=3) | st.integers(),
+        "datatype": st.sampled_from(["FP64", "INT64", "BYTES", "fp64", 3, {}, [], None]),
+    },
+    optional={
+        "shape": st.lists(st.integers(0, 3) | st.booleans() | st.floats(0, 3) | st.text(max_size=1), max_size=3),
+        "data": _JSONISH,
+        "parameters": st.dictionaries(st.text(max_size=3), _JSON_LEAF, max_size=2) | _JSON_LEAF,
+        "extra": _JSON_LEAF,
+    },
+)
+_REQUEST = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.text(max_size=3) | st.integers() | st.none(),
+        "parameters": st.dictionaries(st.text(max_size=3), _JSON_LEAF, max_size=2) | _JSON_LEAF,
+        "inputs": st.lists(_TENSOR | _JSON_LEAF, max_size=3) | _JSON_LEAF,
+        "outputs": st.lists(st.fixed_dictionaries({"name": st.text(max_size=3)}), max_size=2) | _JSON_LEAF,
+        "other": _JSON_LEAF,
+    },
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_REQUEST)
+def test_the_fast_path_of_an_infer_request_gives_what_validation_gives(document: dict[str, Any]) -> None:
+    body = json.dumps(document).encode()
+    fast = codec._plain_request(json.loads(body))
+    try:
+        validated: codec.InferenceRequest | str = codec._validated_request(json.loads(body))
+    except RequestError as exc:
+        validated = str(exc)
+    if fast is not None:  # taken only where validation accepts the request and changes nothing
+        assert fast == validated
+    if isinstance(validated, str):
+        with pytest.raises(RequestError) as refused:
+            codec.parse_infer_request(body)
+        assert str(refused.value) == validated
+    else:
+        assert codec.parse_infer_request(body) == validated
+
+
+def test_what_oip_clients_send_takes_the_fast_path() -> None:
+    tensor = {"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1.0, 2.0], "parameters": {}}
+    for document in ({"inputs": [tensor]}, {"id": "7", "parameters": {"a": 1}, "inputs": [tensor, tensor]}):
+        fast = codec._plain_request(document)
+        assert fast is not None
+        assert fast == codec._validated_request(document)
+    assert codec._plain_request({"inputs": [{**tensor, "shape": [1.0, 2]}]}) is None  # coerced: validated
+    assert codec._plain_request({"inputs": [tensor], "outputs": [{"name": "y"}]}) is None

@@ -12,8 +12,8 @@ from tests.conftest import REPO
 PACKAGE = REPO / "generator"
 
 COMPILER = {
-    "bundle", "jsonpos", "validate", "manifest", "manifest_parts", "load", "environment", "lock", "kinds", "plan",
-    "dockerfile", "textrender", "yamlout", "render", "writer", "pipeline", "schema", "reqlock",
+    "bundle", "jsonpos", "validate", "manifest", "manifest_parts", "load", "environment", "envread", "lock", "kinds",
+    "plan", "dockerfile", "textrender", "yamlout", "render", "writer", "pipeline", "schema", "reqlock",
 }  # fmt: skip
 LEAVES = {"errors", "contract", "defaults", ""}
 """Imported by every room; they import nothing of aiar's (``""`` is the package itself: ``__version__``)."""
@@ -24,16 +24,16 @@ ALLOWED: dict[str, set[str]] = {
     # The model server ships alone inside images: nothing of the compiler or apply comes along.
     "runtime": {"runtime"},
     # apply reads out/ and the environment file, never the compiler: it cannot re-render anything.
-    "apply": {"apply", "environment", "runtime.config"} | LEAVES,
-    "ops": {"ops", "apply", "environment", "runtime.config"} | LEAVES,
+    "apply": {"apply", "environment", "envread", "runtime.config"} | LEAVES,
+    "ops": {"ops", "apply", "environment", "envread", "runtime.config"} | LEAVES,
     # The compiler never reaches the cluster, the CLI or the local server.
     **{room: COMPILER | ASSETS | {"runtime.config"} | LEAVES for room in COMPILER},
     "assets": {"defaults"},
     "serve": COMPILER | ASSETS | {"runtime", "runtime.config"} | LEAVES,
     # Air-gapped export and apply --from: out/ and images, as apply reads them; never the compiler.
-    "airgap": {"airgap", "apply", "environment", "runtime.config"} | LEAVES,
+    "airgap": {"airgap", "apply", "environment", "envread", "runtime.config"} | LEAVES,
     # aiar lock: compiles the bundles, then asks the base image (as apply's pin check does) and pip.
-    "resolve": COMPILER | ASSETS | {"apply", "environment", "runtime.config"} | LEAVES,
+    "resolve": COMPILER | ASSETS | {"apply", "environment", "envread", "runtime.config"} | LEAVES,
     # The web app: every action is a compiler, apply or storage function the CLI calls too.
     "ui": COMPILER | {"ui", "apply", "ops", "runtime.config"} | LEAVES,
     "cli": {"*"},

@@ -14,12 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from generator.cli import main
-from generator.environment import (
-    MAX_CA_BUNDLE_BYTES,
-    MAX_ENVIRONMENT_BYTES,
-    MAX_LAYER_FILE_BYTES,
-    load_environment,
-)
+from generator.environment import load_environment
+from generator.envread import MAX_CA_BUNDLE_BYTES, MAX_ENVIRONMENT_BYTES, MAX_LAYER_FILE_BYTES
 from generator.errors import EnvironmentFileError
 from tests.conftest import EXAMPLE_ENV, REPO, MakeBundle
 from tests.helpers import minimal_manifest
@@ -247,7 +243,7 @@ def test_a_file_that_is_longer_than_it_says_is_read_no_further(tmp_path: Path, m
         info[6] = 0  # st_size
         return os.stat_result(info)
 
-    monkeypatch.setattr("generator.environment.os.fstat", fstat_saying_empty)
+    monkeypatch.setattr("generator.envread.os.fstat", fstat_saying_empty)
     assert problems_of(path) == [f": cannot read: larger than {MAX_ENVIRONMENT_BYTES} bytes"]
 
 
