@@ -124,9 +124,9 @@ def push_images(opened: OpenedArchive, env: Environment) -> PushResult:
             if registry.has(ref):
                 present.append(ref)
                 continue
-            tools.copy(
+            tools.start_copy(
                 f"oci:{opened.layout}:{ref}", f"docker://{ref}", dest_auth=auth, dest_insecure=env.registry.insecure
-            )
+            ).wait()
             if not registry.has(ref):
                 raise ArchiveError([Problem(ref, "", "copied, but the registry does not have the manifest")])
             pushed.append(ref)

@@ -110,27 +110,6 @@ class Tools:
             masked.append(line)
         return masked
 
-    def copy(
-        self,
-        source: str,
-        destination: str,
-        *,
-        src_auth: Path | None = None,
-        dest_auth: Path | None = None,
-        src_insecure: bool = False,
-        dest_insecure: bool = False,
-        dest_shared_blobs: Path | None = None,
-    ) -> None:
-        self.start_copy(
-            source,
-            destination,
-            src_auth=src_auth,
-            dest_auth=dest_auth,
-            src_insecure=src_insecure,
-            dest_insecure=dest_insecure,
-            dest_shared_blobs=dest_shared_blobs,
-        ).wait()
-
     def start_copy(
         self,
         source: str,
