@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..apply.outdir import Image, OutDir, read_out
+from ..apply.outdir import Image, OutDir, read_out, relocated_ref, staging_insecure
 from ..envread import read_text, read_yaml
 from ..errors import AiarError
 from .archive import IMAGES_DIR
@@ -156,14 +156,10 @@ def _early_source(out: OutDir, env_file: Path, into: str | None, insecure: bool 
     if any(n is not None and not isinstance(n, str) for n in names):
         return None
     first = images[0]
-    ref = first.ref
-    if into is not None:  # as build.relocated does
-        prefix = url.rstrip("/") + "/"
-        if not ref.startswith(prefix):
-            return None
-        ref = into.rstrip("/") + "/" + ref.removeprefix(prefix)
-    chosen = env_insecure if into is None or insecure is None else insecure
-    return Source(ref, first.ref, chosen, names[0], names[1])
+    ref = relocated_ref(first.ref, url, into)
+    if ref is None:
+        return None
+    return Source(ref, first.ref, staging_insecure(env_insecure, into, insecure), names[0], names[1])
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ..environment import Environment, Registry
 from . import ApplyError, fail
 from .images import Credentials, ImageResult, Images, RegistryClient
-from .outdir import Image
+from .outdir import Image, relocated_ref, staging_insecure
 from .preflight import pin_problems
 
 if TYPE_CHECKING:  # the session (kube client, schedules) is not imported by export, which needs the rest
@@ -34,14 +34,12 @@ class BuildReport:
 
 def relocated(images: Sequence[Image], registry_url: str, into: str | None) -> tuple[Image, ...]:
     """``images`` with the environment's registry replaced by ``into`` (same repositories and tags)."""
-    if into is None:
-        return tuple(images)
-    prefix = registry_url.rstrip("/") + "/"
     moved = []
     for image in images:
-        if not image.ref.startswith(prefix):
+        ref = relocated_ref(image.ref, registry_url, into)
+        if ref is None:
             raise fail(image.ref, f"is not in the environment's registry {registry_url}")
-        moved.append(replace(image, ref=into.rstrip("/") + "/" + image.ref.removeprefix(prefix)))
+        moved.append(image if ref == image.ref else replace(image, ref=ref))
     return tuple(moved)
 
 
@@ -50,7 +48,7 @@ def staging_registry(env: Environment, into: str | None, insecure: bool | None) 
     registry = env.registry
     if into is None:
         return registry
-    return registry.model_copy(update={"url": into, "insecure": registry.insecure if insecure is None else insecure})
+    return registry.model_copy(update={"url": into, "insecure": staging_insecure(registry.insecure, into, insecure)})
 
 
 def build(session: Session, into: str | None = None, insecure: bool | None = None) -> BuildReport:

@@ -95,6 +95,23 @@ class Image:
         return self.ref.rpartition(":")[2]
 
 
+def relocated_ref(ref: str, registry_url: str, into: str | None) -> str | None:
+    """``ref`` with the environment's registry ``registry_url`` replaced by ``into`` (same repository
+    and tag); ``ref`` itself without ``into``; None when ``ref`` is not in that registry."""
+    if into is None:
+        return ref
+    prefix = registry_url.rstrip("/") + "/"
+    if not ref.startswith(prefix):
+        return None
+    return into.rstrip("/") + "/" + ref.removeprefix(prefix)
+
+
+def staging_insecure(env_insecure: bool, into: str | None, insecure: bool | None) -> bool:
+    """Whether the registry images go to (or come from) is reached without TLS verification: the
+    environment's choice, unless ``into`` replaces its registry and ``insecure`` is given."""
+    return env_insecure if into is None or insecure is None else insecure
+
+
 @dataclass(frozen=True)
 class Model:
     slug: str
