@@ -76,6 +76,7 @@ bench: install testenv ## benchmarks, results in BENCHMARKS.md
 	$(PY) bench/peers.py --model iris
 	$(PY) bench/apply.py
 	$(PY) bench/export.py
+	$(PY) bench/image_start.py
 
 h2o-jar: install ## rebuild the H2O jars from source (Maven Central): aiar's bridge and the examples'; reproducible bytes
 	bash java/h2o-bridge/build.sh --jar-only

@@ -335,3 +335,21 @@ def test_validate_reports_them_as_problems(tmp_path: Path, make_bundle: MakeBund
     assert result.exit_code == 1, result.output
     assert "internal error" not in result.output
     assert f"{env.parent}/{expected}" in result.output, result.output
+
+
+def test_the_unprintable_pattern_is_exactly_the_complement_of_yaml_printable() -> None:
+    """YAML 1.2 (5.1) printable: tab, LF, CR, x20-x7E, NEL, xA0-xD7FF, xE000-xFFFD, x10000-x10FFFF;
+    the reader's pattern, written as the complement for speed, flags every other code point and no other."""
+    from generator.envread import _UNPRINTABLE
+
+    def printable(c: int) -> bool:
+        return (
+            c in (0x09, 0x0A, 0x0D, 0x85)
+            or 0x20 <= c <= 0x7E
+            or 0xA0 <= c <= 0xD7FF
+            or 0xE000 <= c <= 0xFFFD
+            or 0x10000 <= c <= 0x10FFFF
+        )
+
+    wrong = [c for c in range(0x110000) if (_UNPRINTABLE.match(chr(c)) is None) != printable(c)]
+    assert wrong == []
