@@ -39,7 +39,7 @@ def relocated(images: Sequence[Image], registry_url: str, into: str | None) -> t
         ref = relocated_ref(image.ref, registry_url, into)
         if ref is None:
             raise fail(image.ref, f"is not in the environment's registry {registry_url}")
-        moved.append(image if ref == image.ref else replace(image, ref=ref))
+        moved.append(replace(image, ref=ref))
     return tuple(moved)
 
 

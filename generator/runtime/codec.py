@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, cast, get_args
+from typing import Any, NamedTuple, cast, get_args
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -89,8 +88,9 @@ def loads(data: bytes | str) -> Any:
     return orjson.loads(data)
 
 
-@dataclass(frozen=True, slots=True)
-class RequestInput:
+# The request's parts are named tuples, immutable like a frozen dataclass but built 2-3x faster (a
+# frozen dataclass sets each field through object.__setattr__): a few us of every OIP request.
+class RequestInput(NamedTuple):
     name: str
     shape: list[int]
     datatype: Datatype
@@ -98,14 +98,12 @@ class RequestInput:
     data: Any
 
 
-@dataclass(frozen=True, slots=True)
-class RequestOutput:
+class RequestOutput(NamedTuple):
     name: str
     parameters: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class InferenceRequest:
+class InferenceRequest(NamedTuple):
     """An OIP v2 inference request, checked (see :func:`parse_infer_request`)."""
 
     id: str | None
@@ -228,6 +226,8 @@ def reshape(flat: list[Any], shape: Sequence[int]) -> Any:
         return flat
     if len(shape) == 2:  # a batch of rows, the usual tensor: no recursion
         step = shape[1]
+        if shape[0] == 1:  # one row, the usual request
+            return [flat]
         return [flat[i : i + step] for i in range(0, shape[0] * step, step)] if step else [[] for _ in range(shape[0])]
     step = len(flat) // shape[0] if shape[0] else 0
     return [reshape(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
@@ -296,6 +296,10 @@ def _check_each(name: str, datatype: str, flat: list[Any]) -> None:
             raise RequestError(f"parameter {name!r}: {item} is out of {datatype}'s range")
 
 
+_NUMBERS = frozenset({int, float})
+_FLOAT = frozenset({float})
+
+
 def _plainly_valid(datatype: str, flat: list[Any]) -> bool:
     """Whether ``flat`` is valid as ``datatype`` by checks in C over the whole list (the element types,
     then min and max against the range); False means undecided: :func:`_check_each` decides, and
@@ -308,11 +312,14 @@ def _plainly_valid(datatype: str, flat: list[Any]) -> bool:
     if datatype in INT_RANGES:
         low, high = INT_RANGES[datatype]
         return types == {int} and low <= min(flat) and max(flat) <= high
-    if not types <= {int, float}:
+    if not types <= _NUMBERS:
         return False
     limit = FLOAT_MAX[datatype]
     try:  # a NaN or an infinity makes the sum non-finite, as does an overflow: then undecided
-        return math.isfinite(sum(flat)) and -limit <= min(flat) and max(flat) <= limit
+        if not math.isfinite(sum(flat)):
+            return False
+        # every element finite; a float is then in FP64's range (an int need not be)
+        return (datatype == "FP64" and types == _FLOAT) or (-limit <= min(flat) and max(flat) <= limit)
     except OverflowError:  # an integer too large for a float
         return False
 
