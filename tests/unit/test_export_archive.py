@@ -195,3 +195,36 @@ def test_a_huge_record_is_refused_before_it_is_read(tmp_path: Path) -> None:
     archive.write_bytes(bytes(data[:first_end]) + header + bytes(data[first_end:]))
     with pytest.raises(ArchiveError, match="header record of 1099511627776 bytes"):
         unpack(archive, tmp_path / "x", max_bytes=1 << 20)
+
+
+def test_a_cached_sbom_is_used_whole_and_scanned_again_when_cut_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generator.airgap import export
+    from generator.apply.outdir import Image
+
+    scans: list[str] = []
+    document = canonical_sbom({"bomFormat": "CycloneDX", "components": []}, "sha256:" + "2" * 64, None)
+
+    def scan(*_: Any) -> bytes:
+        scans.append("scan")
+        return document
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(export, "syft", lambda: str(Path(__file__)))  # any file: the key stats it
+    monkeypatch.setattr(export, "_scan", scan)
+    image = Image("m", "predict", tmp_path, "Dockerfile.predict", "r.example/aiar/m-predict:abc")
+    descriptor = {"digest": "sha256:" + "2" * 64}
+
+    def sbom() -> bytes:
+        return export.sbom(None, tmp_path, image, descriptor, tmp_path / "work")  # type: ignore[arg-type]
+
+    assert sbom() == document
+    assert scans == ["scan"]  # scanned, then cached
+    assert sbom() == document
+    assert scans == ["scan"]  # from the cache
+    (cached,) = (tmp_path / "cache" / "aiar" / "sbom").glob("*.cdx.json")
+    cached.write_bytes(document[: len(document) // 2])
+    assert sbom() == document
+    assert scans == ["scan", "scan"]  # cut short: scanned again, and cached whole
+    assert cached.read_bytes() == document
