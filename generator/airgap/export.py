@@ -122,8 +122,9 @@ def sbom(tools: Tools, layout: Path, image: Image, descriptor: dict[str, Any], s
     except OSError:
         data = b""
     # Written whole or not at all (below), so a cached SBOM is only ever cut short by hands other
-    # than aiar's: checked by its ends (canonical_sbom's) rather than parsed, 4 ms an image here.
-    if not (data.startswith(b"{") and data.endswith(b"}\n")):
+    # than aiar's: checked by its ends rather than parsed (4 ms an image here). canonical_sbom's
+    # indented JSON has its outermost braces alone at the start of a line, and no other brace there.
+    if not (data.startswith(b"{\n") and data.endswith(b"\n}\n")):
         data = _scan(tools, tool, layout, image, descriptor, scratch)
         cached.parent.mkdir(parents=True, exist_ok=True)
         partial = cached.with_name(f".{cached.name}.{os.getpid()}")

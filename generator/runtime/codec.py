@@ -318,7 +318,7 @@ def _plainly_valid(datatype: str, flat: list[Any]) -> bool:
     try:  # a NaN or an infinity makes the sum non-finite, as does an overflow: then undecided
         if not math.isfinite(sum(flat)):
             return False
-        # every element finite; a float is then in FP64's range (an int need not be)
+        # every element finite, so in FP64's range (an int too large for it overflowed the sum)
         return (datatype == "FP64" and types == _FLOAT) or (-limit <= min(flat) and max(flat) <= limit)
     except OverflowError:  # an integer too large for a float
         return False

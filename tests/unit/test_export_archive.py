@@ -204,7 +204,8 @@ def test_a_cached_sbom_is_used_whole_and_scanned_again_when_cut_short(
     from generator.apply.outdir import Image
 
     scans: list[str] = []
-    document = canonical_sbom({"bomFormat": "CycloneDX", "components": []}, "sha256:" + "2" * 64, None)
+    scanned = {"bomFormat": "CycloneDX", "components": [{"name": "numpy", "version": "2.0"}]}
+    document = canonical_sbom(scanned, "sha256:" + "2" * 64, None)
 
     def scan(*_: Any) -> bytes:
         scans.append("scan")
@@ -224,7 +225,10 @@ def test_a_cached_sbom_is_used_whole_and_scanned_again_when_cut_short(
     assert sbom() == document
     assert scans == ["scan"]  # from the cache
     (cached,) = (tmp_path / "cache" / "aiar" / "sbom").glob("*.cdx.json")
-    cached.write_bytes(document[: len(document) // 2])
-    assert sbom() == document
-    assert scans == ["scan", "scan"]  # cut short: scanned again, and cached whole
-    assert cached.read_bytes() == document
+    inner = document.index(b"}\n") + 2  # cut right after an inner object: still "{...}\n"
+    for cut in (len(document) // 2, inner, len(document) - 1):
+        cached.write_bytes(document[:cut])
+        before = len(scans)
+        assert sbom() == document
+        assert len(scans) == before + 1  # cut short: scanned again, and cached whole
+        assert cached.read_bytes() == document
