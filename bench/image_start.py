@@ -66,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
 
     platform = ensure_up()
-    env = {**os.environ, **platform.env(), "PYTHONPATH": str(REPO)}
+    os.environ.update(platform.env())  # the engine podman serves (DOCKER_HOST), for build and measure
     with tempfile.TemporaryDirectory(prefix="aiar-bench-start-") as scratch:
         work = Path(scratch)
         shutil.copytree(BUNDLE, work / BUNDLE.name)
@@ -74,14 +74,13 @@ def main() -> None:
         generate([work / BUNDLE.name], platform.env_file, work / "aiar.lock", out)
         subprocess.run(
             [sys.executable, "-m", "generator.cli", "build", "--out", str(out), "--env", str(platform.env_file)],
-            env=env,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
             check=True,
             stdout=subprocess.DEVNULL,
         )
         index = json.loads((out / "index.json").read_text())
         image = index["models"][BUNDLE.name]["images"]["predict"]["ref"]
         runs: dict[str, list[dict[str, float]]] = {"bytecode": [], "source": []}
-        os.environ.update(platform.env())  # the engine podman serves (DOCKER_HOST)
         client = docker_client()
         measure(client, image, False)  # the image's layers into the page cache
         for _ in range(args.rounds):

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
 LAYERS_DIR = "aiar-layers"
+LAYERS_CA = f"{LAYERS_DIR}/ca.pem"
+"""The environment's CA bundle, for the aiar-server layer's pip (mounted for that step only)."""
 
 
 class DockerLayer(StrictModel):
@@ -201,11 +203,19 @@ def _layers(loaded: LoadedBundle, environment: LoadedEnvironment) -> tuple[Layer
 
 
 def _fragment(plan: ModelPlan, name: str) -> str:
-    images = plan.env.base_images
+    env = plan.env
+    images = env.base_images
     return render(
         f"layers/{name}{LAYER_SUFFIX}",
         base_images=images,
         java_home=images.java_home,
+        # a layer that installs Python packages does so as the model images do: the same index, CA
+        pip_index_url=env.pip.index_url or "",
+        pip_extra_index_urls=" ".join(env.pip.extra_index_urls),
+        pip_trusted_hosts=" ".join(env.pip.trusted_hosts),
+        wheels_only=not env.pip.source_builds,
+        ca_bundle=plan.ca_bundle is not None,
+        ca_source=LAYERS_CA,
         **defaults.image_layout(),
         runtime_package=defaults.RUNTIME_PACKAGE,
         config_path=f"{defaults.CONFIG_MOUNT}/{defaults.CONFIG_FILE}",
@@ -271,6 +281,8 @@ class DockerLayersKind:
         if any(layer.name == "aiar-server" and layer.source == "aiar" for layer in layers.layers):
             files[defaults.RUNTIME_ARCHIVE] = runtime_archive()
             files[f"{LAYERS_DIR}/aiar-server-requirements.txt"] = ("\n".join(runtime_requirements()) + "\n").encode()
+            if plan.ca_bundle is not None:
+                files[LAYERS_CA] = plan.ca_bundle
         # its manifest and Dockerfile are what the image is made from, not part of it
         bundle = [(name, data) for name, data in plan.source.files if name not in ("manifest.json", "Dockerfile")]
         add_bundle_files(files, bundle, plan.source.origin, (image.dockerfile for image in plan.images))

@@ -297,7 +297,6 @@ def _check_each(name: str, datatype: str, flat: list[Any]) -> None:
 
 
 _NUMBERS = frozenset({int, float})
-_FLOAT = frozenset({float})
 
 
 def _plainly_valid(datatype: str, flat: list[Any]) -> bool:
@@ -318,8 +317,8 @@ def _plainly_valid(datatype: str, flat: list[Any]) -> bool:
     try:  # a NaN or an infinity makes the sum non-finite, as does an overflow: then undecided
         if not math.isfinite(sum(flat)):
             return False
-        # every element finite, so in FP64's range (an int too large for it overflowed the sum)
-        return (datatype == "FP64" and types == _FLOAT) or (-limit <= min(flat) and max(flat) <= limit)
+        # every element finite: in FP64's range (JSON integers are 64-bit), the others' to compare
+        return limit == math.inf or (-limit <= min(flat) and max(flat) <= limit)
     except OverflowError:  # an integer too large for a float
         return False
 

@@ -284,3 +284,32 @@ def test_the_split_matches_buildkits_own_parser() -> None:
 def test_exec_form_opens_no_heredoc() -> None:
     read = reader.parse('FROM x\nRUN ["sh", "-c", "cat", "<<EOF"]\nEOF\n')
     assert [(i.keyword, i.heredocs) for i in read.instructions] == [("FROM", ()), ("RUN", ()), ("EOF", ())]
+
+
+def test_the_server_layer_installs_as_the_model_images_do(
+    make_bundle: MakeBundle, env_file: Path, tmp_path: Path
+) -> None:
+    # the environment's index, trusted host and CA bundle reach the aiar-server layer's pip; the CA
+    # is mounted for that step, never copied into a layer
+    ca = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    (env_file.parent / "site-ca.pem").write_bytes(ca)
+    text = env_file.read_text().replace(
+        "pip:\n  index_url: https://pypi.org/simple\n",
+        "pip:\n  index_url: https://pypi.factory.internal/simple\n  trusted_hosts: [pypi.factory.internal]\n"
+        "build:\n  ca_bundle: site-ca.pem\n",
+    )
+    assert "site-ca.pem" in text
+    env_file.write_text(text)
+    dockerfile = "FROM aiar-server\nCOPY src /app/src\nUSER 10001:10001\n"
+    files = compile_paths(
+        [make_bundle(layers_manifest("aiar-server"), {"Dockerfile": dockerfile})], env_file, tmp_path / "l"
+    ).files
+    build = "tiny-model/build/"
+    assert files[build + "aiar-layers/ca.pem"] == ca
+    layer = files[build + "Dockerfile.predict"].decode()
+    layer = layer[layer.index("AS aiar-server-build") : layer.index("AS aiar-server\n")]
+    assert 'ARG PIP_INDEX_URL="https://pypi.factory.internal/simple"' in layer
+    assert 'ARG PIP_TRUSTED_HOST="pypi.factory.internal"' in layer
+    assert "RUN --mount=type=bind,source=aiar-layers/ca.pem,target=/tmp/aiar-build/ca.pem" in layer
+    assert "PIP_CERT=/tmp/aiar-build/ca.pem /opt/venv/bin/pip install" in layer
+    assert "COPY aiar-layers/ca.pem" not in layer
