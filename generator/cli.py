@@ -735,7 +735,8 @@ def status(
             for state in states:
                 _say(f"{state.state:40} {state.subject}")
         return
-    statuses = _run(output, lambda: model_statuses(session, amqp_queues(session), s3_records(session)), NOTHING_CHANGED)
+    with amqp_queues(session) as queues:
+        statuses = _run(output, lambda: model_statuses(session, queues, s3_records(session)), NOTHING_CHANGED)
     if output == "json":
         click.echo(to_json(statuses))
     else:

@@ -9,6 +9,7 @@ server's pod proxy; the result says which.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -385,28 +386,57 @@ def model_statuses(
     return statuses
 
 
-def amqp_queues(session: Session) -> QueueReader:
-    """Queue depth and consumers by a passive declare, with the credentials of the environment's Secret."""
-    import base64
+class AmqpQueues:
+    """Queue depth and consumers by a passive declare, with the credentials of the environment's Secret.
 
-    bus = session.env.message_bus
+    One connection serves every model of a status (a handshake each cost every page of the web
+    app's Dashboard as many connections as it has bus models); it opens at the first read and
+    closes with the context. A broker that cannot be reached is tried once: the other models get
+    the same error at once, instead of each waiting out its own connection timeout.
+    """
 
-    def read(config: ServerConfig, wanted: Sequence[tuple[str, str]]) -> list[Queue]:
-        if bus is None:
-            return [Queue(name, role, error="no message_bus in the environment") for name, role in wanted]
-        try:
-            import pika
-            from pika.exceptions import AMQPError, ChannelClosedByBroker
-        except ImportError:
-            return [Queue(name, role, error="pika is not installed") for name, role in wanted]
-        username, password = "guest", "guest"
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._connection: Any = None
+        self._failure: str | None = None
+
+    def __enter__(self) -> AmqpQueues:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None and connection.is_open:
+            from pika.exceptions import AMQPError
+
+            with contextlib.suppress(AMQPError):
+                connection.close()
+
+    def _credentials(self) -> tuple[str, str]:
+        import base64
+
+        bus = self.session.env.message_bus
+        assert bus is not None
         if bus.credentials_secret:
-            key = ObjectKey("", "Secret", session.out.namespace or "", bus.credentials_secret)
-            secret = session.kube.get("v1", key) or {}
+            key = ObjectKey("", "Secret", self.session.out.namespace or "", bus.credentials_secret)
+            secret = self.session.kube.get("v1", key) or {}
             data = secret.get("data") or {}
             if "username" in data and "password" in data:
-                username = base64.b64decode(data["username"]).decode()
-                password = base64.b64decode(data["password"]).decode()
+                return base64.b64decode(data["username"]).decode(), base64.b64decode(data["password"]).decode()
+        return "guest", "guest"
+
+    def _connect(self) -> Any:
+        """The open connection, or None with ``_failure`` saying why there is none."""
+        if self._connection is not None or self._failure is not None:
+            return self._connection
+        import pika
+        from pika.exceptions import AMQPError
+
+        bus = self.session.env.message_bus
+        assert bus is not None
+        username, password = self._credentials()
         params = pika.ConnectionParameters(
             host=bus.host,
             port=bus.port,
@@ -417,24 +447,42 @@ def amqp_queues(session: Session) -> QueueReader:
             blocked_connection_timeout=5,
         )
         try:
-            connection = pika.BlockingConnection(params)
+            self._connection = pika.BlockingConnection(params)
         except AMQPError as exc:
-            return [Queue(name, role, error=f"broker unreachable: {type(exc).__name__}") for name, role in wanted]
-        found = []
+            self._failure = f"broker unreachable: {type(exc).__name__}"
+        return self._connection
+
+    def __call__(self, config: ServerConfig, wanted: Sequence[tuple[str, str]]) -> list[Queue]:
+        if self.session.env.message_bus is None:
+            return [Queue(name, role, error="no message_bus in the environment") for name, role in wanted]
         try:
-            for name, role in wanted:
+            from pika.exceptions import AMQPError, ChannelClosedByBroker
+        except ImportError:
+            return [Queue(name, role, error="pika is not installed") for name, role in wanted]
+        connection = self._connect()
+        found = []
+        for name, role in wanted:
+            if connection is None:
+                found.append(Queue(name, role, error=self._failure))
+                continue
+            try:
                 channel = connection.channel()
                 try:
                     ok = channel.queue_declare(name, passive=True)
                     found.append(Queue(name, role, ok.method.message_count, ok.method.consumer_count))
                     channel.close()
-                except ChannelClosedByBroker:
+                except ChannelClosedByBroker:  # the channel only: the connection serves the next
                     found.append(Queue(name, role, error="no such queue (nothing has consumed it yet)"))
-        finally:
-            connection.close()
+            except AMQPError as exc:  # the connection itself: lost for this and every later read
+                self.close()
+                connection, self._failure = None, f"broker connection lost: {type(exc).__name__}"
+                found.append(Queue(name, role, error=self._failure))
         return found
 
-    return read
+
+def amqp_queues(session: Session) -> AmqpQueues:
+    """The queue reader of a status: ``with amqp_queues(session) as queues: model_statuses(...)``."""
+    return AmqpQueues(session)
 
 
 def to_json(statuses: Sequence[ModelStatus]) -> str:

@@ -141,7 +141,8 @@ class Workspace:
 
     def statuses(self) -> list[ModelStatus]:
         session = self.session()
-        return model_statuses(session, amqp_queues(session), s3_records(session))
+        with amqp_queues(session) as queues:
+            return model_statuses(session, queues, s3_records(session))
 
     def plan(self, models: Sequence[str]) -> Plan:
         return make_plan(self.session(models))
