@@ -10,6 +10,7 @@ server's pod proxy; the result says which.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -392,7 +393,8 @@ class AmqpQueues:
     One connection serves every model of a status (a handshake each cost every page of the web
     app's Dashboard as many connections as it has bus models); it opens at the first read and
     closes with the context. A broker that cannot be reached is tried once: the other models get
-    the same error at once, instead of each waiting out its own connection timeout.
+    the same error at once, instead of each waiting out its own connection timeout. A connection
+    lost after it opened is opened again, once per queue read.
     """
 
     def __init__(self, session: Session) -> None:
@@ -455,29 +457,34 @@ class AmqpQueues:
     def __call__(self, config: ServerConfig, wanted: Sequence[tuple[str, str]]) -> list[Queue]:
         if self.session.env.message_bus is None:
             return [Queue(name, role, error="no message_bus in the environment") for name, role in wanted]
-        try:
-            from pika.exceptions import AMQPError, ChannelClosedByBroker
-        except ImportError:
+        if importlib.util.find_spec("pika") is None:
             return [Queue(name, role, error="pika is not installed") for name, role in wanted]
+        return [self._read(name, role) for name, role in wanted]
+
+    def _read(self, name: str, role: str, retry: bool = True) -> Queue:
+        from pika.exceptions import AMQPError, ChannelClosedByBroker
+
         connection = self._connect()
-        found = []
-        for name, role in wanted:
-            if connection is None:
-                found.append(Queue(name, role, error=self._failure))
-                continue
+        if connection is None:
+            return Queue(name, role, error=self._failure)
+        try:
+            channel = connection.channel()
             try:
-                channel = connection.channel()
-                try:
-                    ok = channel.queue_declare(name, passive=True)
-                    found.append(Queue(name, role, ok.method.message_count, ok.method.consumer_count))
-                    channel.close()
-                except ChannelClosedByBroker:  # the channel only: the connection serves the next
-                    found.append(Queue(name, role, error="no such queue (nothing has consumed it yet)"))
-            except AMQPError as exc:  # the connection itself: lost for this and every later read
-                self.close()
-                connection, self._failure = None, f"broker connection lost: {type(exc).__name__}"
-                found.append(Queue(name, role, error=self._failure))
-        return found
+                ok = channel.queue_declare(name, passive=True)
+            except ChannelClosedByBroker as exc:  # the channel only: the connection serves the next
+                if exc.reply_code == 404:
+                    return Queue(name, role, error="no such queue (nothing has consumed it yet)")
+                return Queue(name, role, error=f"refused by the broker: {exc.reply_text}")
+        except AMQPError as exc:
+            # The connection itself (idle past its heartbeat between two models, or the broker
+            # restarted): a new one, once.
+            self.close()
+            if retry:
+                return self._read(name, role, retry=False)
+            return Queue(name, role, error=f"broker connection lost: {type(exc).__name__}")
+        with contextlib.suppress(AMQPError):  # a loss here shows at the next read, which reconnects
+            channel.close()
+        return Queue(name, role, ok.method.message_count, ok.method.consumer_count)
 
 
 def amqp_queues(session: Session) -> AmqpQueues:

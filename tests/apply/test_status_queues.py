@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -66,34 +67,56 @@ def connections(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return opened
 
 
-def test_one_connection_reads_every_models_queues(
-    platform: Platform, platform_env: Path, connections: list[Any]
-) -> None:
+@pytest.fixture
+def queues(platform: Platform) -> Iterator[list[str]]:
+    """Two queues on the broker holding 1 and 2 messages, and the name of one that does not exist."""
     names = [f"status-{uuid.uuid4().hex[:8]}-{i}" for i in range(3)]
     admin = REAL_CONNECTION(pika.URLParameters(platform.amqp_url))  # the test's own, not counted
+    channel = admin.channel()
     try:
-        channel = admin.channel()
         channel.confirm_delivery()
-        for i, name in enumerate(names[:2]):
+        for i, name in enumerate(names[1:]):
             channel.queue_declare(name, durable=False)
             for _ in range(i + 1):
                 channel.basic_publish("", name, b"x")
-        session, kube = _session(platform, platform_env)
-        with AmqpQueues(session) as read:
-            found = [
-                *read(NO_CONFIG, [(names[0], "predict")]),
-                *read(NO_CONFIG, [(names[1], "predict"), (names[2], "train")]),
-            ]
-            assert len(connections) == 1
-            assert connections[0].is_open
-        assert not connections[0].is_open, "closed with the context"
-        assert kube.reads == 1
-        assert found[:2] == [Queue(names[0], "predict", 1, 0), Queue(names[1], "predict", 2, 0)]
-        assert found[2] == Queue(names[2], "train", error="no such queue (nothing has consumed it yet)")
-        for name in names[:2]:
-            channel.queue_delete(name)
+        yield names
     finally:
+        for name in names[1:]:
+            channel.queue_delete(name)
         admin.close()
+
+
+def test_one_connection_reads_every_models_queues(
+    platform: Platform, platform_env: Path, connections: list[Any], queues: list[str]
+) -> None:
+    missing, one, two = queues
+    session, kube = _session(platform, platform_env)
+    with AmqpQueues(session) as read:
+        # the missing queue first: the broker closes that channel, the connection serves the others
+        found = [*read(NO_CONFIG, [(missing, "train")]), *read(NO_CONFIG, [(one, "predict"), (two, "predict")])]
+        assert len(connections) == 1
+        assert connections[0].is_open
+    assert not connections[0].is_open, "closed with the context"
+    assert kube.reads == 1
+    assert found == [
+        Queue(missing, "train", error="no such queue (nothing has consumed it yet)"),
+        Queue(one, "predict", 1, 0),
+        Queue(two, "predict", 2, 0),
+    ]
+
+
+def test_a_connection_lost_between_two_models_is_opened_again(
+    platform: Platform, platform_env: Path, connections: list[Any], queues: list[str]
+) -> None:
+    _, one, two = queues
+    session, _ = _session(platform, platform_env)
+    with AmqpQueues(session) as read:
+        assert read(NO_CONFIG, [(one, "predict")]) == [Queue(one, "predict", 1, 0)]
+        connections[0].close()  # gone under the reader, as a broker restart or a missed heartbeat leaves it
+        assert read(NO_CONFIG, [(two, "predict")]) == [Queue(two, "predict", 2, 0)]
+        assert read(NO_CONFIG, [(one, "predict")]) == [Queue(one, "predict", 1, 0)]
+    assert len(connections) == 2
+    assert not any(connection.is_open for connection in connections)
 
 
 def test_an_unreachable_broker_is_tried_once(platform: Platform, platform_env: Path, connections: list[Any]) -> None:

@@ -36,6 +36,23 @@ CONFIG_MOUNT = "/etc/aiar/model-server.json"
 RUN_AS = "10001:10001"
 
 
+BYTECODE_CHECK = """
+import importlib.util, json, pathlib, sys, sysconfig
+def check(root):
+    sources = sorted(pathlib.Path(root).rglob("*.py"))
+    flags, missing = set(), []
+    for source in sources:
+        compiled = pathlib.Path(importlib.util.cache_from_source(str(source)))
+        if compiled.is_file():
+            flags.add(int.from_bytes(compiled.read_bytes()[4:8], "little"))
+        else:
+            missing.append(str(source))
+    return {"sources": len(sources), "missing": missing[:5], "flags": sorted(flags)}
+print(json.dumps({"venv": check(sys.prefix), "stdlib": check(sysconfig.get_paths()["stdlib"])}))
+"""
+"""Run in an image: the .pyc files of every module of its venv and of its standard library."""
+
+
 @dataclass(frozen=True)
 class Compiled:
     """``aiar generate``'s output for the examples, and its index."""
