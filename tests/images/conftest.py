@@ -53,6 +53,22 @@ print(json.dumps({"venv": check(sys.prefix), "stdlib": check(sysconfig.get_paths
 """Run in an image: the .pyc files of every module of its venv and of its standard library."""
 
 
+def assert_holds_bytecode(client: Any, image_id: str, venv_sources: int) -> None:
+    """A pod cannot write bytecode (read-only root): every module of the image's venv is compiled at
+    build time, as hash-based .pyc files Python takes without checking the source (flags 0b01), and
+    its standard library has its .pyc files (the base image's own, or compiled where it had none)."""
+    output = client.containers.run(
+        image_id, entrypoint=["python", "-c", BYTECODE_CHECK], remove=True, user=RUN_AS, read_only=True
+    )
+    report = json.loads(output.decode().strip().splitlines()[-1])
+    venv, stdlib = report["venv"], report["stdlib"]
+    assert venv["sources"] > venv_sources
+    assert venv["missing"] == []
+    assert venv["flags"] == [1]
+    assert stdlib["sources"] > 500
+    assert stdlib["missing"] == []
+
+
 @dataclass(frozen=True)
 class Compiled:
     """``aiar generate``'s output for the examples, and its index."""

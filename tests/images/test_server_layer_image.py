@@ -17,7 +17,7 @@ from generator.cli import main
 from tests.helpers import minimal_manifest
 from tests.platform.testenv import Platform
 
-from .conftest import BYTECODE_CHECK, RUN_AS, Compiled, build_image, serving
+from .conftest import Compiled, assert_holds_bytecode, build_image, serving
 
 pytestmark = pytest.mark.platform
 
@@ -64,14 +64,4 @@ def test_the_layer_serves_the_bundles_predict(served: tuple[str, Any]) -> None:
 
 def test_the_layer_venv_holds_its_bytecode(docker_client: Any, served: tuple[str, Any]) -> None:
     _, container = served
-    output = docker_client.containers.run(
-        container.image.id, entrypoint=["python", "-c", BYTECODE_CHECK], remove=True, user=RUN_AS, read_only=True
-    )
-    report = json.loads(output.decode().strip().splitlines()[-1])
-    found, stdlib = report["venv"], report["stdlib"]
-    print("standard library:", stdlib)
-    assert found["sources"] > 500  # starlette, uvicorn, pika, pydantic and their kin
-    assert found["missing"] == []
-    assert found["flags"] == [1]
-    assert stdlib["sources"] > 500
-    assert stdlib["missing"] == []  # the base image's own, or compiled at build time where it had none
+    assert_holds_bytecode(docker_client, container.image.id, 500)  # starlette, uvicorn, pika, pydantic and their kin
