@@ -723,7 +723,7 @@ def status(
     output: str,
 ) -> None:
     """Each model: state, version, replicas, start time, memory and CPU, URLs, queues, training, schedule."""
-    from .apply.model_status import amqp_queues, model_statuses, s3_records, to_json
+    from .apply.model_status import AmqpQueues, model_statuses, s3_records, to_json
     from .apply.run import status as run_status
 
     session = target.session(output, models)
@@ -735,7 +735,7 @@ def status(
             for state in states:
                 _say(f"{state.state:40} {state.subject}")
         return
-    with amqp_queues(session) as queues:
+    with AmqpQueues(session) as queues:
         statuses = _run(output, lambda: model_statuses(session, queues, s3_records(session)), NOTHING_CHANGED)
     if output == "json":
         click.echo(to_json(statuses))

@@ -388,7 +388,8 @@ def model_statuses(
 
 
 class AmqpQueues:
-    """Queue depth and consumers by a passive declare, with the credentials of the environment's Secret.
+    """Queue depth and consumers by a passive declare, with the credentials of the environment's
+    Secret: ``with AmqpQueues(session) as queues: model_statuses(session, queues)``.
 
     One connection serves every model of a status (a handshake each cost every page of the web
     app's Dashboard as many connections as it has bus models); it opens at the first read and
@@ -485,11 +486,6 @@ class AmqpQueues:
         with contextlib.suppress(AMQPError):  # a loss here shows at the next read, which reconnects
             channel.close()
         return Queue(name, role, ok.method.message_count, ok.method.consumer_count)
-
-
-def amqp_queues(session: Session) -> AmqpQueues:
-    """The queue reader of a status: ``with amqp_queues(session) as queues: model_statuses(...)``."""
-    return AmqpQueues(session)
 
 
 def to_json(statuses: Sequence[ModelStatus]) -> str:

@@ -34,6 +34,7 @@ from ..render import Files
 from ..render.context import add_bundle_files, ignore_file
 from ..textrender import docker_string, render
 from .base import KindPlan, Locate, missing
+from .server_image import pip_arguments
 
 if TYPE_CHECKING:
     from ..load import LoadedBundle
@@ -203,19 +204,14 @@ def _layers(loaded: LoadedBundle, environment: LoadedEnvironment) -> tuple[Layer
 
 
 def _fragment(plan: ModelPlan, name: str) -> str:
-    env = plan.env
-    images = env.base_images
+    images = plan.env.base_images
     return render(
         f"layers/{name}{LAYER_SUFFIX}",
         base_images=images,
         java_home=images.java_home,
         # a layer that installs Python packages does so as the model images do: the same index, CA
-        pip_index_url=env.pip.index_url or "",
-        pip_extra_index_urls=" ".join(env.pip.extra_index_urls),
-        pip_trusted_hosts=" ".join(env.pip.trusted_hosts),
-        wheels_only=not env.pip.source_builds,
-        ca_bundle=plan.ca_bundle is not None,
-        ca_source=LAYERS_CA,
+        **pip_arguments(plan.env),
+        ca_source=LAYERS_CA if plan.ca_bundle is not None else "",
         **defaults.image_layout(),
         runtime_package=defaults.RUNTIME_PACKAGE,
         config_path=f"{defaults.CONFIG_MOUNT}/{defaults.CONFIG_FILE}",

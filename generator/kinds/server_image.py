@@ -7,7 +7,7 @@ that a bundle file cannot take their place either.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__, defaults
 from ..assets import runtime_archive, runtime_requirements
@@ -18,12 +18,24 @@ from ..reqlock import hashed_lines
 from ..textrender import render
 
 if TYPE_CHECKING:
+    from ..environment import Environment
     from ..plan import ImagePlan, ModelPlan
 
 CA_PATH = "aiar-build/ca.pem"
 # a path inside the image, where /tmp is the pod's own emptyDir
 JRE_COPY = "/tmp/aiar-jre"  # noqa: S108
 """Where an H2O image's ``jre`` stage puts the JRE with its symbolic links resolved, to copy from."""
+
+
+def pip_arguments(env: Environment, locked: bool = False) -> dict[str, Any]:
+    """The environment's pip settings, as the templates' ``pip_settings`` macro takes them; a locked
+    install is wheels only whatever ``pip.source_builds`` allows."""
+    return {
+        "pip_index_url": env.pip.index_url or "",
+        "pip_extra_index_urls": " ".join(env.pip.extra_index_urls),
+        "pip_trusted_hosts": " ".join(env.pip.trusted_hosts),
+        "wheels_only": not env.pip.source_builds or locked,
+    }
 
 
 def requirements_txt(plan: ModelPlan) -> str:
@@ -56,12 +68,9 @@ def _dockerfile(plan: ModelPlan, image: ImagePlan) -> str:
         java_home=java.home if java else "",
         java_dir=defaults.JAVA_DIR,
         jre_copy=JRE_COPY,
-        pip_index_url=env.pip.index_url or "",
-        pip_extra_index_urls=" ".join(env.pip.extra_index_urls),
-        pip_trusted_hosts=" ".join(env.pip.trusted_hosts),
-        wheels_only=not env.pip.source_builds or plan.locked is not None,
+        **pip_arguments(env, locked=plan.locked is not None),
         require_hashes=plan.locked is not None,
-        ca_bundle=plan.ca_bundle is not None,
+        ca_source=CA_PATH if plan.ca_bundle is not None else "",
         **defaults.image_layout(),
         port=defaults.HTTP_PORT,
         title=f"{plan.manifest.name} ({image.role})",

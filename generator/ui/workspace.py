@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from ..apply.lifecycle import Lifecycle, delete, start, stop
-from ..apply.model_status import ModelStatus, amqp_queues, model_statuses, next_fires, s3_records
+from ..apply.model_status import AmqpQueues, ModelStatus, model_statuses, next_fires, s3_records
 from ..apply.outdir import OutDir, read_out
 from ..apply.plan import Plan, make_plan
 from ..apply.progress import Progress
@@ -141,7 +141,7 @@ class Workspace:
 
     def statuses(self) -> list[ModelStatus]:
         session = self.session()
-        with amqp_queues(session) as queues:
+        with AmqpQueues(session) as queues:
             return model_statuses(session, queues, s3_records(session))
 
     def plan(self, models: Sequence[str]) -> Plan:
