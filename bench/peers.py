@@ -6,6 +6,9 @@ Servers (all started fresh for every round, one at a time, in an order rotated p
 - ``aiar``: aiar's server, its simple route ``POST /v2/models/{m}/predict``.
 - ``aiar-oip``: the same server, its OIP v2 route ``POST /v2/models/{m}/infer``.
 - ``aiar-2proc``: the simple route with ``--processes 2`` (compared with ``aiar``: one process).
+- ``bare-2proc``: two ``bare`` processes (inline) on one port with ``SO_REUSEPORT``, as aiar's
+  ``--processes 2`` does: what two processes give a bare server on this machine (against
+  ``bare-inline``), the measured ceiling of ``aiar-2proc``'s gain. Never a round's baseline.
 - ``mlserver-pw0`` / ``mlserver-pw1``: MLServer with ``mlserver-sklearn`` (``parallel_workers`` 0:
   inference in the server process; 1: in one worker process), its OIP v2 route, asking for the
   same outputs that ``predict()`` computes (``predict``, and ``predict_proba`` for the classifier).
@@ -59,7 +62,13 @@ BENTOML_VERSION = "1.4.40"
 COLD_START_TIMEOUT_S = 180.0
 
 BARE_STARLETTE = textwrap.dedent("""
-    import pickle, sys
+    import pickle, signal, socket, subprocess, sys
+    if sys.argv[4] == "2proc":  # two inline processes on one port (SO_REUSEPORT), as aiar's --processes 2
+        children = [subprocess.Popen([sys.executable, *sys.argv[:4], "reuseport"]) for _ in range(2)]
+        signal.signal(signal.SIGTERM, lambda *_: [c.terminate() for c in children])
+        for child in children:
+            child.wait()
+        sys.exit(0)
     import orjson
     import uvicorn
     from starlette.applications import Starlette
@@ -80,10 +89,18 @@ BARE_STARLETTE = textwrap.dedent("""
         result = await run_in_threadpool(predict, MODEL, **values)
         return Response(orjson.dumps(result), media_type="application/json")
 
-    endpoint = inline if sys.argv[4] == "inline" else threads
+    endpoint = threads if sys.argv[4] == "threads" else inline
     app = Starlette(routes=[Route("/predict", endpoint, methods=["POST"])])
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[3]), lifespan="off", access_log=False,
-                log_config=None, timeout_graceful_shutdown=10)
+    settings = dict(lifespan="off", access_log=False, log_config=None, timeout_graceful_shutdown=10)
+    if sys.argv[4] == "reuseport":
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(("127.0.0.1", int(sys.argv[3])))
+        sock.listen(2048)
+        uvicorn.Server(uvicorn.Config(app, **settings)).run(sockets=[sock])
+    else:
+        uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[3]), **settings)
 """)
 
 BENTO_SERVICE = textwrap.dedent("""
@@ -337,6 +354,7 @@ def _start_bentoml(setup: Setup) -> Started:
 SERVERS: dict[str, Callable[[Setup], Started]] = {
     "bare-inline": lambda s: _start_bare(s, "inline"),
     "bare-threads": lambda s: _start_bare(s, "threads"),
+    "bare-2proc": lambda s: _start_bare(s, "2proc"),
     "aiar": lambda s: _start_aiar(s, "predict"),
     "aiar-oip": lambda s: _start_aiar(s, "infer"),
     "aiar-2proc": lambda s: _start_aiar(s, "predict", "--processes", "2"),
@@ -552,6 +570,10 @@ def goals(runs: Runs) -> list[str]:
         ratio = _median_ratio(runs, "aiar-2proc", "aiar", "rps")
         verdict("aiar --processes 2 requests/s >= 1.7x one process", ratio, ratio >= 1.7)
         lines.append(f"  - {_ceiling(runs['aiar'])}")
+        if "bare-2proc" in runs and "bare-inline" in runs:
+            bare = _median_ratio(runs, "bare-2proc", "bare-inline", "rps")
+            lines.append(f"  - measured: bare Starlette, two processes on one port, {bare:.2f}x one (bare-inline)")
+            lines.append(f"  - aiar --processes 2 against bare's two processes: {ratio / bare:.2f} of bare's gain")
     return lines
 
 

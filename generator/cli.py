@@ -8,7 +8,9 @@ Heavy modules are imported inside commands so that ``aiar --help`` stays fast.
 
 from __future__ import annotations
 
+import atexit
 import functools
+import gc
 import importlib
 import json
 import os
@@ -38,6 +40,14 @@ DEFAULT_LOCK = Path("aiar.lock")
 DEFAULT_OUT = Path("out")
 
 T = TypeVar("T")
+
+# At exit (after the exit handlers registered later), so that the interpreter's final garbage
+# collection skips every object alive then (its modules, pydantic's models): 12 ms of each command
+# here (`aiar export` of ten images: 19 against 7 ms from the last exit handler to the process's
+# end). Objects are still freed and files closed as their modules are torn down; only garbage in
+# reference cycles is left to the operating system, and aiar writes every file through a context
+# manager.
+atexit.register(gc.freeze)
 
 
 def _say(text: str, err: bool = False) -> None:
@@ -634,14 +644,14 @@ def export(
     """
     from .airgap.copies import early_copy
 
-    # The first image's copy runs while the environment's models are imported and built (airgap/copies).
+    # The first image's copy starts as soon as out/ and the environment file are read (airgap/copies).
     with early_copy(out, env_file, registry, insecure) as early:
         from .airgap.export import export_archive, open_out
 
-        out_dir, env = _run(output, lambda: open_out(out, env_file, early.out if early else None))
+        out_dir, source = _run(output, lambda: open_out(out, env_file, early))
         note = (lambda text: _say(text, err=True)) if output != "json" else (lambda _: None)
         result = _run(
-            output, lambda: export_archive(out_dir, env, archive, registry, insecure, sign_key, note, sbom, early)
+            output, lambda: export_archive(out_dir, source, archive, registry, insecure, sign_key, note, sbom, early)
         )
     if output == "json":
         click.echo(json.dumps({"ok": True, **result.as_dict()}, indent=2))

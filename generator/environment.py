@@ -9,7 +9,6 @@ located problem), then validated here; the files it names are read the same way.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
@@ -18,9 +17,15 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from .envread import (
+    ENV_VAR_MAX,
+    ENV_VAR_PATTERN,
     MAX_CA_BUNDLE_BYTES,
     MAX_LAYER_FILE_BYTES,
+    REGISTRY_URL_MAX,
+    REGISTRY_URL_PATTERN,
     Unreadable,
+    beside,
+    environment_digest,
     read_regular_file,
     read_text,
     read_yaml,
@@ -33,7 +38,7 @@ DnsLabel = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern
 SecretName = Annotated[
     str, StringConstraints(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
 ]
-EnvVarName = Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$", max_length=128)]
+EnvVarName = Annotated[str, StringConstraints(pattern=ENV_VAR_PATTERN, max_length=ENV_VAR_MAX)]
 ImageRef = Annotated[
     str, StringConstraints(min_length=1, max_length=512, pattern=r"^[a-z0-9][^\s@]*(@sha256:[0-9a-f]{64})?$")
 ]
@@ -76,9 +81,7 @@ class _Model(BaseModel):
 
 
 class Registry(_Model):
-    url: Annotated[
-        str, StringConstraints(min_length=1, max_length=253, pattern=r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._/-]+)?$")
-    ]
+    url: Annotated[str, StringConstraints(min_length=1, max_length=REGISTRY_URL_MAX, pattern=REGISTRY_URL_PATTERN)]
     """Registry host (and optional path), e.g. ``registry.example.com/ml``."""
     insecure: bool = False
     repository_prefix: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$")] = "aiar"
@@ -321,12 +324,6 @@ def parse_environment(text: str, source: str) -> Environment:
     return _parse(text, source)[0]
 
 
-def _beside(env_path: Path, name: str) -> Path:
-    """A file the environment names: absolute, or relative to the environment file."""
-    path = Path(name)
-    return path if path.is_absolute() else env_path.parent / path
-
-
 class _Located:
     """Problems at pointers of the environment file, with the line and column of the value."""
 
@@ -343,7 +340,7 @@ class _Located:
 def _read_ca_bundle(env: Environment, env_path: Path, found: _Located) -> bytes | None:
     if env.build.ca_bundle is None:
         return None
-    path = _beside(env_path, env.build.ca_bundle)
+    path = beside(env_path, env.build.ca_bundle)
     try:
         ca_bundle = read_regular_file(path, MAX_CA_BUNDLE_BYTES)
     except Unreadable as exc:
@@ -361,7 +358,7 @@ def _read_layer_files(env: Environment, env_path: Path, found: _Located) -> dict
     for name, layer in sorted(env.layers.items()):
         if layer.file is None:
             continue
-        path = _beside(env_path, layer.file)
+        path = beside(env_path, layer.file)
         pointer = f"/layers/{escape_pointer_token(name)}/file"
         try:
             texts[name] = read_regular_file(path, MAX_LAYER_FILE_BYTES).decode("utf-8")
@@ -382,12 +379,8 @@ def load_environment(path: Path) -> LoadedEnvironment:
     layer_files = _read_layer_files(env, path, found)
     if found.problems:
         raise EnvironmentFileError(found.problems)
-    digest = hashlib.sha256(raw)
-    if ca_bundle is not None:
-        digest.update(b"\0ca\0" + ca_bundle)
-    for name, text in layer_files.items():  # in name order
-        digest.update(b"\0layer\0" + name.encode() + b"\0" + text.encode())
+    digest = environment_digest(raw, ca_bundle, layer_files)
     layers = {
         name: layer_files[name] if layer.text is None else layer.text for name, layer in sorted(env.layers.items())
     }
-    return LoadedEnvironment(env, "sha256:" + digest.hexdigest(), ca_bundle, layers)
+    return LoadedEnvironment(env, digest, ca_bundle, layers)

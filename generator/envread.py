@@ -9,6 +9,7 @@ export`` starts its first image copy from it while the models are built, see ``a
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import stat
@@ -47,6 +48,30 @@ def _yaml_positions(node: Any, pointer: str, positions: Positions) -> Any:
         if isinstance(node, kind):
             return kind(node)
     return node
+
+
+REGISTRY_URL_PATTERN = r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._/-]+)?$"
+"""A registry's host (and optional path), e.g. ``registry.example.com/ml``."""
+REGISTRY_URL_MAX = 253
+ENV_VAR_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
+ENV_VAR_MAX = 128
+
+
+def beside(env_path: Path, name: str) -> Path:
+    """A file the environment names: absolute, or relative to the environment file."""
+    path = Path(name)
+    return path if path.is_absolute() else env_path.parent / path
+
+
+def environment_digest(raw: bytes, ca_bundle: bytes | None, layer_files: dict[str, str]) -> str:
+    """What ``out/`` records of its environment: the file's bytes and those of the files it names
+    (the CA bundle; each layer's file, by layer name)."""
+    digest = hashlib.sha256(raw)
+    if ca_bundle is not None:
+        digest.update(b"\0ca\0" + ca_bundle)
+    for name, text in sorted(layer_files.items()):
+        digest.update(b"\0layer\0" + name.encode() + b"\0" + text.encode())
+    return "sha256:" + digest.hexdigest()
 
 
 # Bounds on what the environment file and the files it names may hold. A real environment file is

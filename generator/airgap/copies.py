@@ -8,14 +8,13 @@ image is copied alone, so that the base layers every image shares (most of the b
 once; the others then go ``COPY_WORKERS`` at a time. The layout's index lists every image in the
 order given.
 
-The first copy starts early. Importing and validating the environment file costs about 0.3 s
-(pydantic builds its models), and the first copy does not need them: :func:`early_copy` reads
-``out/`` (checked against its index) and the environment file as plain data (``envread``: bounded
-and screened as always, no models), and starts skopeo on the first image with the registry, TLS
-setting and credential variables the file names. The export uses that copy only when the validated
-environment gives the same source (:meth:`EarlyCopy.take`); otherwise it is stopped and the image
-copied again. Whatever looks wrong here means no early copy, never an error: the validation that
-follows reports it.
+The first copy starts early: :func:`early_copy` reads ``out/`` (checked against its index) and the
+environment file as plain data (``source``: bounded and screened as always, no models), and starts
+skopeo on the first image with the registry, TLS setting and credential variables the file names,
+when the file is the one ``out/`` was generated with (the export refuses any other). The export
+uses that copy only when its own source is the same (:meth:`EarlyCopy.take`: ``--registry`` may
+name another); otherwise it is stopped and the image copied again. Whatever looks wrong here means
+no early copy, never an error: the checks that follow report it.
 
 This module imports neither pydantic nor the environment's models.
 """
@@ -33,10 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..apply.outdir import Image, OutDir, read_out, relocated_ref, staging_insecure
-from ..envread import read_text, read_yaml
+from ..apply.outdir import Image, OutDir, read_out, relocated_ref
 from ..errors import AiarError
 from .archive import IMAGES_DIR
+from .source import PlainEnvironment, SourceRegistry, unchanged_registry
 from .tools import Running, Tools
 
 COPY_WORKERS = 4
@@ -114,6 +113,8 @@ class EarlyCopy:
     tools: Tools
     source: Source | None = None
     running: Running | None = None
+    registry: SourceRegistry | None = None
+    """The environment's registry, when the file is the one ``out/`` was generated with."""
 
     def take(self, source: Source, note: Callable[[str], None] = lambda _: None) -> bool:
         """Whether the first image is in the layout now, copied from ``source``: the early copy is
@@ -136,30 +137,19 @@ class EarlyCopy:
             self.running = None
 
 
-def _plain_registry(env_file: Path) -> Mapping[str, Any] | None:
-    """The ``registry`` mapping of the environment file as plain data, if it has one."""
-    _, text = read_text(env_file)
-    document, _ = read_yaml(text, str(env_file))
-    registry = document.get("registry") if isinstance(document, dict) else None
-    return registry if isinstance(registry, dict) else None
-
-
-def _early_source(out: OutDir, env_file: Path, into: str | None, insecure: bool | None) -> Source | None:
+def _early_source(
+    out: OutDir, registry: SourceRegistry | None, into: str | None, insecure: bool | None
+) -> Source | None:
+    """Where the first image of ``out/`` is read from, by ``registry`` (the environment's, as read)."""
     images = sorted(out.images, key=lambda i: i.ref)
-    registry = _plain_registry(env_file)
     if not images or registry is None:
         return None
-    url, env_insecure = registry.get("url"), registry.get("insecure", False)
-    names = [registry.get("username_env"), registry.get("password_env")]
-    if not isinstance(url, str) or not isinstance(env_insecure, bool):
-        return None
-    if any(n is not None and not isinstance(n, str) for n in names):
-        return None
     first = images[0]
-    ref = relocated_ref(first.ref, url, into)
+    ref = relocated_ref(first.ref, registry.url, into)
     if ref is None:
         return None
-    return Source(ref, first.ref, staging_insecure(env_insecure, into, insecure), names[0], names[1])
+    staged = registry.staged(into, insecure)
+    return Source(ref, first.ref, staged.insecure, staged.username_env, staged.password_env)
 
 
 @contextmanager
@@ -188,9 +178,10 @@ def _start(
     early: EarlyCopy, env_file: Path, into: str | None, insecure: bool | None, environ: Mapping[str, str]
 ) -> None:
     try:
-        source = _early_source(early.out, env_file, into, insecure)
+        early.registry = unchanged_registry(PlainEnvironment.read(env_file), early.out)
     except (AiarError, OSError):
         return
+    source = _early_source(early.out, early.registry, into, insecure)
     if source is None or any(n is not None and n not in environ for n in (source.username_env, source.password_env)):
         return
     username, password = (environ[n] if n is not None else None for n in (source.username_env, source.password_env))

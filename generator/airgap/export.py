@@ -27,15 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..apply.build import relocated, staging_registry
-from ..apply.images import Credentials
-from ..apply.outdir import Image, OutDir, read_out
+from ..apply.credentials import Credentials
+from ..apply.outdir import Image, OutDir, read_out, relocated
 from ..contract import INDEX_FILE
-from ..environment import Environment, load_environment
 from ..errors import Problem
 from . import ArchiveError
 from .archive import FORMAT, IMAGES_DIR, OUT_DIR, SBOM_DIR, Member, manifest_bytes, sha256_file, write_archive
 from .copies import EarlyCopy, Source, copy_images, start_copy
+from .source import SourceRegistry, source_registry
 from .tools import SYFT_CONFIG, SYFT_OFFLINE, Tools, syft, workspace
 
 SBOM_WORKERS = 2
@@ -191,20 +190,17 @@ def _signature(manifest: bytes, key_file: Path) -> bytes:
     return base64.b64encode(key.sign(manifest)) + b"\n"
 
 
-def open_out(out_dir: Path, env_file: Path, out: OutDir | None = None) -> tuple[OutDir, Environment]:
-    """``out/`` checked against its index (``out``: as read already), and the environment it was
-    generated with."""
-    out = out or read_out(out_dir, kube_objects=False)
-    loaded = load_environment(env_file)
-    if loaded.digest != out.environment_digest:
-        message = f"is not the environment {out_dir} was generated with; run `aiar generate --env {env_file}` first"
-        raise ArchiveError([Problem(str(env_file), "", message)])
-    return out, loaded.env
+def open_out(out_dir: Path, env_file: Path, early: EarlyCopy | None = None) -> tuple[OutDir, SourceRegistry]:
+    """``out/`` checked against its index (``early``: read so already, with the environment's
+    registry if the file was found to be ``out/``'s), and the registry of the environment it was
+    generated with (see ``source``)."""
+    out = early.out if early is not None else read_out(out_dir, kube_objects=False)
+    return out, source_registry(out, env_file, early.registry if early is not None else None)
 
 
 def export_archive(
     out: OutDir,
-    env: Environment,
+    env_registry: SourceRegistry,
     archive: Path,
     registry: str | None = None,
     insecure: bool | None = None,
@@ -215,10 +211,10 @@ def export_archive(
 ) -> ExportResult:
     """Write ``archive`` from a (verified) ``out/`` and the images a build pushed; ``early``: the
     scratch directory and first copy :func:`copies.early_copy` started (used if it read the same)."""
-    source = staging_registry(env, registry, insecure)
+    source = env_registry.staged(registry, insecure)
     credentials = Credentials.from_env(source)
     images = sorted(out.images, key=lambda i: i.ref)
-    pairs = list(zip(images, relocated(images, env.registry.url, registry), strict=True))
+    pairs = list(zip(images, relocated(images, env_registry.url, registry), strict=True))
     with nullcontext(early.scratch) if early else workspace("aiar-export-") as scratch:
         tools = early.tools if early else Tools(scratch)
         tools.mask_also(credentials.password)

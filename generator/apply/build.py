@@ -8,14 +8,13 @@ and ``aiar export --registry`` reads them back from there (see :mod:`generator.a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..environment import Environment, Registry
-from . import ApplyError, fail
+from . import ApplyError
 from .images import Credentials, ImageResult, Images, RegistryClient
-from .outdir import Image, relocated_ref, staging_insecure
+from .outdir import relocated, staging_insecure
 from .preflight import pin_problems
 
 if TYPE_CHECKING:  # the session (kube client, schedules) is not imported by export, which needs the rest
@@ -30,17 +29,6 @@ class BuildReport:
         return {
             "images": [{"ref": r.image.ref, "action": r.action, "seconds": round(r.seconds, 2)} for r in self.images]
         }
-
-
-def relocated(images: Sequence[Image], registry_url: str, into: str | None) -> tuple[Image, ...]:
-    """``images`` with the environment's registry replaced by ``into`` (same repositories and tags)."""
-    moved = []
-    for image in images:
-        ref = relocated_ref(image.ref, registry_url, into)
-        if ref is None:
-            raise fail(image.ref, f"is not in the environment's registry {registry_url}")
-        moved.append(replace(image, ref=ref))
-    return tuple(moved)
 
 
 def staging_registry(env: Environment, into: str | None, insecure: bool | None) -> Registry:

@@ -8,7 +8,6 @@ registry look-ups run concurrently.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -18,11 +17,12 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..environment import Environment, Registry
 from . import ApplyError, fail
+from .credentials import Credentials
 from .outdir import Image
 
 DOCKER_API_VERSION = "1.41"
@@ -51,36 +51,6 @@ class ImageResult:
     image: Image
     action: Action
     seconds: float
-
-
-@dataclass
-class Credentials:
-    """Registry credentials read from the environment variables the environment file names."""
-
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-
-    @classmethod
-    def from_env(cls, registry: Registry, environ: Mapping[str, str] = os.environ) -> Credentials:
-        values: list[str | None] = []
-        for name in (registry.username_env, registry.password_env):
-            if name is None:
-                values.append(None)
-            elif name not in environ:
-                raise fail(f"registry {registry.url}", f"environment variable {name} is not set (registry credentials)")
-            else:
-                values.append(environ[name])
-        return cls(values[0], values[1])
-
-    def auth_config(self) -> dict[str, str] | None:
-        if self.username is None or self.password is None:
-            return None
-        return {"username": self.username, "password": self.password}
-
-    def basic(self) -> str | None:
-        if self.username is None or self.password is None:
-            return None
-        return "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
 
 
 class RegistryClient:

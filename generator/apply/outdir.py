@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -27,6 +27,7 @@ from ..contract import (
     apply_phase,
 )
 from ..errors import OutputError, Problem
+from . import fail
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,17 @@ def relocated_ref(ref: str, registry_url: str, into: str | None) -> str | None:
     if not ref.startswith(prefix):
         return None
     return into.rstrip("/") + "/" + ref.removeprefix(prefix)
+
+
+def relocated(images: Sequence[Image], registry_url: str, into: str | None) -> tuple[Image, ...]:
+    """``images`` with the environment's registry replaced by ``into`` (same repositories and tags)."""
+    moved = []
+    for image in images:
+        ref = relocated_ref(image.ref, registry_url, into)
+        if ref is None:
+            raise fail(image.ref, f"is not in the environment's registry {registry_url}")
+        moved.append(replace(image, ref=ref))
+    return tuple(moved)
 
 
 def staging_insecure(env_insecure: bool, into: str | None, insecure: bool | None) -> bool:

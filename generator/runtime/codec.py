@@ -139,13 +139,22 @@ class _RequestModel(_Strict):
 
 
 def parse_infer_request(body: bytes) -> InferenceRequest:
+    return infer_request(infer_document(body))
+
+
+def infer_document(body: bytes) -> Any:
+    """An inference request's body as plain JSON data (not yet checked as a request)."""
     try:
         # orjson first: strict JSON (no NaN or Infinity tokens, which pydantic's parser would take)
-        document = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError:
         raise RequestError(
             "the body is not JSON (NaN and Infinity are not JSON; the binary tensor data extension is not supported)"
         ) from None
+
+
+def infer_request(document: Any) -> InferenceRequest:
+    """The inference request ``document`` holds, or the :class:`RequestError` saying what is wrong."""
     return _plain_request(document) or _validated_request(document)
 
 
@@ -321,6 +330,12 @@ def _plainly_valid(datatype: str, flat: list[Any]) -> bool:
         return limit == math.inf or (-limit <= min(flat) and max(flat) <= limit)
     except OverflowError:  # an integer too large for a float
         return False
+
+
+def plainly_valid(datatype: str, data: list[Any]) -> bool:
+    """Whether ``data`` is a flat list of valid ``datatype`` elements, decided by whole-list checks
+    (False: undecided, a nested list included)."""
+    return datatype in NUMERIC_DATATYPES and _plainly_valid(datatype, data)
 
 
 def tensor_value(tensor: RequestInput) -> Any:

@@ -199,22 +199,25 @@ class RestApp:
     async def prometheus(self, _: bytes) -> Response:
         return Response(200, self.metrics.exposition(), METRICS_CONTENT_TYPE.encode())
 
-    def _decode_infer(
-        self, body: bytes
-    ) -> tuple[codec.InferenceRequest, Signature, tuple[Output, ...], dict[str, Any]]:
-        request = codec.parse_infer_request(body)
+    def _decode_infer(self, body: bytes) -> tuple[str | None, Signature, tuple[Output, ...], dict[str, Any]]:
+        """The request's id, the signature it was decoded by, the outputs asked for, the arguments."""
+        document = codec.infer_document(body)
         signature = self.predictor.signature
-        return request, signature, signature.requested(request), signature.oip_arguments(request)
+        quick = signature.quick_arguments(document)
+        if quick is not None:
+            return quick[0], signature, signature.outputs, quick[1]
+        request = codec.infer_request(document)
+        return request.id, signature, signature.requested(request), signature.oip_arguments(request)
 
     async def infer(self, body: bytes) -> Response:
         try:
             if len(body) > INLINE_DECODE_BYTES and self.executor is not None:
                 loop = asyncio.get_running_loop()
-                request, signature, outputs, values = await loop.run_in_executor(
+                request_id, signature, outputs, values = await loop.run_in_executor(
                     self.executor, self._decode_infer, body
                 )
             else:
-                request, signature, outputs, values = self._decode_infer(body)
+                request_id, signature, outputs, values = self._decode_infer(body)
         except RequestError as exc:
             self.metrics.errors.labels("rest", "request").inc()
             return error(400, str(exc))
@@ -223,11 +226,10 @@ class RestApp:
             return outcome
         model = self.config.model
         try:
-            tensors = signature.output_tensors_json(outcome, outputs)
+            return Response(200, signature.response_json(model.slug, model.version, outcome, outputs, request_id))
         except ResultError as exc:
             self.metrics.errors.labels("rest", "predict").inc()
             return error(500, str(exc))
-        return json_response(200, codec.infer_response(model.slug, model.version, tensors, request.id))
 
     async def predict(self, body: bytes) -> Response:
         large = len(body) > INLINE_DECODE_BYTES and self.executor is not None

@@ -8,6 +8,7 @@ Pure functions and data, no I/O.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,6 +16,9 @@ from typing import Any
 from . import codec
 from .codec import RequestError, ResultError
 from .config import DEFAULT_OUTPUTS, Output, Parameter, ServerConfig, TensorType
+
+_QUICK_REQUEST_KEYS = frozenset({"id", "inputs"})
+_QUICK_MAX_DIM = codec.MAX_DIMENSION
 
 
 class Checked(dict[str, Any]):
@@ -80,6 +84,8 @@ class Signature:
         self.names = [p.name for p in self.parameters]
         self._by_name = {p.name: p for p in self.parameters}
         self._schemas = {p.name: _SchemaCheck(p.name, p.json_schema) for p in self.parameters if p.json_schema}
+        self._quick = {p.name: p for p in self.parameters if not p.json_schema}
+        """The parameters :meth:`quick_arguments` decodes: all but those with a JSON Schema."""
 
     @classmethod
     def of(cls, config: ServerConfig) -> Signature:
@@ -146,6 +152,52 @@ class Signature:
             return flat[0]
         return codec.reshape(flat, tensor.shape)
 
+    def quick_arguments(self, document: Any) -> tuple[str | None, Checked] | None:
+        """The request id and :meth:`oip_arguments` of a parsed inference request, straight from its
+        JSON data, for the request OIP clients send: ``id`` and ``inputs`` only, every parameter once
+        as a flat numeric tensor of rank 1 or 2 with exactly ``name``, ``shape``, ``datatype`` and
+        ``data``, valid by whole-list checks. None for anything else, which the full path decodes
+        (the same values) or refuses (its message). A fifth of an OIP request's CPU time in the
+        server went to the full path's steps for such a request."""
+        if type(document) is not dict or not document.keys() <= _QUICK_REQUEST_KEYS:
+            return None
+        request_id, inputs = document.get("id"), document.get("inputs")
+        if not (request_id is None or type(request_id) is str) or type(inputs) is not list:
+            return None
+        if len(inputs) != len(self.names):
+            return None
+        values = Checked(self)
+        for tensor in inputs:
+            if type(tensor) is not dict or len(tensor) != 4:  # name, shape, datatype and data: no more
+                return None
+            name, shape = tensor.get("name"), tensor.get("shape")
+            datatype, data = tensor.get("datatype"), tensor.get("data")
+            parameter = self._quick.get(name) if type(name) is str else None
+            if parameter is None or name in values or type(shape) is not list or type(data) is not list:
+                return None
+            name = parameter.name
+            if len(shape) == 1:
+                rows, columns = shape[0], 1
+            elif len(shape) == 2:
+                rows, columns = shape
+            else:
+                return None
+            if type(rows) is not int or type(columns) is not int:
+                return None
+            if not (0 <= rows <= _QUICK_MAX_DIM and 0 <= columns <= _QUICK_MAX_DIM):
+                return None
+            count = rows * columns
+            if len(data) != count or rows > max(count, 1024):
+                return None  # the element count is wrong, or the rows would outnumber the bound
+            declared = parameter.tensor
+            if declared is not None and (datatype != declared.datatype or not fits(declared.shape, shape)):
+                return None
+            if type(datatype) is not str or not codec.plainly_valid(datatype, data):
+                return None
+            one = not declared.shape if declared is not None else shape == [1]
+            values[name] = data[0] if one else codec.reshape(data, shape)
+        return request_id, values
+
     def oip_arguments(self, request: codec.InferenceRequest) -> Checked:
         """The parameter values of an inference request, by name; every parameter given once."""
         values = Checked(self)
@@ -193,6 +245,20 @@ class Signature:
             return [_json_text_tensor(self.outputs[0].name, result.decode())]
         return self.output_tensors(codec.loads(result), outputs)
 
+    def response_json(
+        self, model: str, version: int, result: bytes, outputs: Sequence[Output], request_id: str | None
+    ) -> bytes:
+        """The OIP response body for predict()'s result as the server holds it (JSON text). The one
+        undeclared output is that text in a JSON string, written around it: the same bytes as
+        encoding :func:`codec.infer_response` of :meth:`output_tensors_json`, without building
+        them (5 us of every OIP request in the server)."""
+        if len(self.outputs) == 1 and self.outputs[0].tensor is None:
+            head = _text_response_head(model, version, self.outputs[0].name)
+            identified = b"" if request_id is None else b',"id":' + codec.dumps(request_id)
+            return head + codec.dumps(result.decode()) + b"]}]" + identified + b"}"
+        tensors = self.output_tensors_json(result, outputs)
+        return codec.dumps(codec.infer_response(model, version, tensors, request_id))
+
     @property
     def output_names(self) -> list[str]:
         return [o.name for o in self.outputs]
@@ -229,6 +295,16 @@ def _output_tensor(output: Output, value: Any) -> dict[str, Any]:
     except RequestError as exc:
         raise ResultError(f"the model's output {exc}") from None
     return {"name": output.name, "datatype": declared.datatype, "shape": shape or [1], "data": flat}
+
+
+@functools.cache
+def _text_response_head(model: str, version: int, output: str) -> bytes:
+    """The response body of one undeclared output up to its element: ``...,"data":[``."""
+    body = codec.dumps(codec.infer_response(model, version, [_json_text_tensor(output, "")], None))
+    end = b'"data":[""]}]}'
+    if not body.endswith(end):  # orjson keeps the keys' order: the element is last
+        raise RuntimeError(f"unexpected response layout: {body!r}")
+    return body[: -len(end)] + b'"data":['
 
 
 def _json_text_tensor(name: str, text: str) -> dict[str, Any]:

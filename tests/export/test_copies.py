@@ -55,7 +55,7 @@ def test_the_early_copy_is_used_and_changes_no_byte(built_out: Path, platform_en
         assert early is not None
         assert early.running is not None, "no copy started before the environment was built"
         first = early.running
-        out_dir, env = open_out(built_out, platform_env, early.out)
+        out_dir, env = open_out(built_out, platform_env, early)
         export_archive(out_dir, env, tmp_path / "early.tar", sboms=False, note=notes.append, early=early)
         assert first.process.returncode == 0  # waited for, and it succeeded: the export used it
     assert (tmp_path / "early.tar").read_bytes() == plain.read_bytes()
@@ -76,7 +76,7 @@ def test_an_early_copy_of_another_source_is_stopped_and_the_image_copied_again(
         assert early is not None
         assert early.running is not None
         first = early.running
-        out_dir, env = open_out(built_out, platform_env, early.out)
+        out_dir, env = open_out(built_out, platform_env, early)
         export_archive(out_dir, env, tmp_path / "moved.tar", elsewhere, True, sboms=False, early=early)
         assert first.process.returncode is not None
         assert early.running is None

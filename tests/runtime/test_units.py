@@ -6,6 +6,7 @@ import csv
 import io
 import itertools
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -300,3 +301,160 @@ def test_what_oip_clients_send_takes_the_fast_path() -> None:
         assert fast == codec._validated_request(document)
     assert codec._plain_request({"inputs": [{**tensor, "shape": [1.0, 2]}]}) is None  # coerced: validated
     assert codec._plain_request({"inputs": [tensor], "outputs": [{"name": "y"}]}) is None
+
+
+# Signatures the quick path meets: untyped, typed (a batch of rows, a scalar), and one with a JSON Schema.
+_QUICK_SIGNATURES = (
+    Signature((Parameter(name="x", position=1),)),
+    Signature(
+        (
+            Parameter(name="x", position=1, tensor=TensorType(datatype="FP32", shape=(-1, 2))),
+            Parameter(name="n", position=2, tensor=TensorType(datatype="INT64")),
+        )
+    ),
+    Signature((Parameter(name="x", position=1, json_schema={"type": "array"}),)),
+)
+_NUMERIC_LEAF = (
+    st.integers(-(2**64), 2**64)
+    | st.floats(width=64)
+    | st.booleans()
+    | st.sampled_from([0, 1, 2.0, 1e39, -129, 255, 256])
+)
+
+
+@st.composite
+def _quick_tensor(draw: st.DrawFn) -> dict[str, Any]:
+    """Mostly coherent tensors (the data as long as the shape says, of the datatype), some not."""
+    name = draw(st.sampled_from(["x", "x", "n", "y"]))
+    shape = draw(st.lists(st.integers(0, 3), min_size=1, max_size=2) | st.lists(st.integers(-1, 3), max_size=3))
+    if name == "x" and draw(st.booleans()):  # as the typed signature's x: rows of two
+        shape = [draw(st.integers(0, 3)), 2]
+    size = max(0, math.prod(shape))
+    datatypes = ["FP64", "FP32", "FP16", "INT64", "UINT8", "INT8", "BOOL", "BYTES", "fp64"]
+    likely = {"x": "FP32", "n": "INT64"}.get(name, "FP64")  # the typed signature's
+    datatype = draw(st.sampled_from([likely, likely, *datatypes]))
+    element: st.SearchStrategy[Any] = st.booleans() if datatype == "BOOL" else st.integers(-3, 300)
+    if datatype.startswith("FP"):
+        element |= st.floats(-1e5, 1e5)
+    data: list[Any] = draw(
+        st.lists(element | st.just(2.0), min_size=size, max_size=size) | st.lists(_NUMERIC_LEAF, max_size=4)
+    )
+    if draw(st.integers(0, 9)) == 5:  # nested rows, or an odd shape value
+        data = [data]
+    odd: list[Any] = list(shape)
+    if draw(st.integers(0, 9)) == 5:
+        odd.append(draw(st.sampled_from([2**31, True, 1.0, "2"])))
+    tensor: dict[str, Any] = {"name": name, "shape": odd, "datatype": datatype, "data": data}
+    if draw(st.integers(0, 9)) == 5:
+        tensor[draw(st.sampled_from(["parameters", "extra"]))] = {}
+    return tensor
+
+
+@st.composite
+def _quick_request(draw: st.DrawFn) -> dict[str, Any]:
+    document: dict[str, Any] = {"inputs": draw(st.lists(_quick_tensor(), min_size=1, max_size=2))}
+    if draw(st.booleans()):
+        document["id"] = draw(st.text(max_size=2))
+    if draw(st.integers(0, 9)) == 5:
+        document[draw(st.sampled_from(["id", "outputs", "parameters"]))] = draw(st.sampled_from([[], {}, 3]))
+    return document
+
+
+_QUICK_REQUEST = _quick_request()
+
+
+def _full_path(signature: Signature, body: bytes) -> tuple[str | None, dict[str, Any]] | str:
+    try:
+        request = codec.parse_infer_request(body)
+        return request.id, dict(signature.oip_arguments(request))
+    except RequestError as exc:
+        return str(exc)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_QUICK_REQUEST, st.sampled_from(_QUICK_SIGNATURES))
+def test_the_quick_path_of_an_infer_request_gives_what_the_full_path_gives(
+    document: dict[str, Any], signature: Signature
+) -> None:
+    body = json.dumps(document, allow_nan=False).encode() if _finite(document) else b""
+    if not body:
+        return
+    quick = signature.quick_arguments(codec.infer_document(body))
+    if quick is not None:  # taken only where the full path accepts the request, with the same values
+        assert (quick[0], dict(quick[1])) == _full_path(signature, body)
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return value == value and abs(value) != float("inf")
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
+
+
+@pytest.mark.parametrize(
+    ("signature", "tensors", "expected"),
+    [
+        (
+            0,
+            [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [5.1, 3.5, 1.4, 0.2]}],
+            {"x": [[5.1, 3.5, 1.4, 0.2]]},
+        ),
+        (0, [{"name": "x", "shape": [1], "datatype": "INT64", "data": [7]}], {"x": 7}),
+        (0, [{"name": "x", "shape": [3], "datatype": "BOOL", "data": [True, False, True]}], {"x": [True, False, True]}),
+        (
+            1,
+            [
+                {"name": "n", "shape": [1], "datatype": "INT64", "data": [3]},
+                {"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [1, 2.5, 3, 4]},
+            ],
+            {"x": [[1, 2.5], [3, 4]], "n": 3},
+        ),
+    ],
+)
+def test_what_oip_clients_send_takes_the_quick_path(
+    signature: int, tensors: list[dict[str, Any]], expected: dict[str, Any]
+) -> None:
+    body = json.dumps({"id": "r1", "inputs": tensors}).encode()
+    chosen = _QUICK_SIGNATURES[signature]
+    quick = chosen.quick_arguments(codec.infer_document(body))
+    assert quick is not None
+    assert (quick[0], dict(quick[1])) == ("r1", expected) == _full_path(chosen, body)
+
+
+@pytest.mark.parametrize(
+    "tensor",
+    [
+        {"name": "x", "shape": [2, 2], "datatype": "FP64", "data": [[1, 2], [3, 4]]},  # nested: decoded in full
+        {"name": "x", "shape": [2], "datatype": "BYTES", "data": ["a", "b"]},
+        {"name": "x", "shape": [1], "datatype": "INT64", "data": [1.5]},
+        {"name": "x", "shape": [1], "datatype": "UINT8", "data": [-5]},
+        {"name": "x", "shape": [10000000, 0], "datatype": "FP64", "data": []},
+        {"name": "x", "shape": [2, 2], "datatype": "FP64", "data": [1, 2, 3]},
+        {"name": "x", "shape": [1], "datatype": "FP64", "data": [1], "parameters": {}},
+        {"name": "x", "shape": [1, 1, 1], "datatype": "FP64", "data": [1]},
+        {"name": "y", "shape": [1], "datatype": "FP64", "data": [1]},
+    ],
+)
+def test_anything_else_goes_the_full_way(tensor: dict[str, Any]) -> None:
+    body = json.dumps({"inputs": [tensor]}).encode()
+    assert _QUICK_SIGNATURES[0].quick_arguments(codec.infer_document(body)) is None
+
+
+@pytest.mark.parametrize("result", [[0], {"a": [1.5, None]}, 'té"xt\n', 3, [[1, 2], [3, 4]]])
+@pytest.mark.parametrize("request_id", [None, "r-1", 'q"\\'])
+def test_the_response_body_is_the_encoded_response_whichever_way_it_is_written(
+    result: Any, request_id: str | None
+) -> None:
+    typed = Signature(PARAMS, (Output(name="y", tensor=TensorType(datatype="FP64", shape=(-1, 2))),))
+    for signature in (Signature(PARAMS), Signature(PARAMS, (Output(name="other"),)), typed):
+        encoded = codec.dumps_result(result)
+        try:
+            tensors = signature.output_tensors_json(encoded, signature.outputs)
+        except ResultError:
+            continue
+        expected = codec.dumps(codec.infer_response("iris", 3, tensors, request_id))
+        assert signature.response_json("iris", 3, encoded, signature.outputs, request_id) == expected
+        assert json.loads(expected)["outputs"] == tensors

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from generator.airgap.copies import Source, _early_source, early_copy
-from generator.apply.build import relocated, staging_registry
-from generator.apply.outdir import read_out
+from generator.airgap.source import PlainEnvironment
+from generator.apply.build import staging_registry
+from generator.apply.outdir import OutDir, read_out, relocated
 from generator.environment import load_environment
 from generator.errors import EnvironmentFileError
 from tests.conftest import EXAMPLE_ENV, REPO
@@ -24,6 +25,11 @@ def _validated(env_file: Path, into: str | None, insecure: bool | None) -> Sourc
     images = sorted(read_out(OUT, kube_objects=False).images, key=lambda i: i.ref)
     where = relocated(images, env.registry.url, into)[0]
     return Source(where.ref, images[0].ref, registry.insecure, registry.username_env, registry.password_env)
+
+
+def _plain_source(out: OutDir, env_file: Path, into: str | None, insecure: bool | None) -> Source | None:
+    """The early copy's source, from the environment file as plain data."""
+    return _early_source(out, PlainEnvironment.read(env_file).registry(), into, insecure)
 
 
 def _env(tmp_path: Path, registry: str) -> Path:
@@ -47,11 +53,11 @@ def test_the_early_source_is_the_one_the_validated_environment_gives(
         "registry:\n  url: registry.example.com\n  insecure: false\n  username_env: REG_USER\n  password_env: REG_PW\n",
     )
     out = read_out(OUT, kube_objects=False)
-    assert _early_source(out, env_file, into, insecure) == _validated(env_file, into, insecure)
+    assert _plain_source(out, env_file, into, insecure) == _validated(env_file, into, insecure)
 
 
 def test_the_example_environment_gives_the_same_source() -> None:
-    assert _early_source(read_out(OUT, kube_objects=False), EXAMPLE_ENV, None, None) == _validated(
+    assert _plain_source(read_out(OUT, kube_objects=False), EXAMPLE_ENV, None, None) == _validated(
         EXAMPLE_ENV, None, None
     )
 
@@ -67,18 +73,18 @@ def test_the_example_environment_gives_the_same_source() -> None:
     ],
 )
 def test_an_environment_the_models_would_refuse_gives_no_early_source(tmp_path: Path, registry: str) -> None:
-    assert _early_source(read_out(OUT, kube_objects=False), _env(tmp_path, registry), None, None) is None
+    assert _plain_source(read_out(OUT, kube_objects=False), _env(tmp_path, registry), None, None) is None
 
 
 def test_a_hostile_environment_is_refused_by_the_same_reader(tmp_path: Path) -> None:
     env_file = _env(tmp_path, "registry: &a\n  url: registry.example.com\nother: *a\n")
     with pytest.raises(EnvironmentFileError):
-        _early_source(read_out(OUT, kube_objects=False), env_file, None, None)
+        _plain_source(read_out(OUT, kube_objects=False), env_file, None, None)
 
 
 def test_a_refs_registry_other_than_the_files_gives_no_early_source_when_moved(tmp_path: Path) -> None:
     env_file = _env(tmp_path, "registry:\n  url: elsewhere.example\n")  # out/ was generated for another
-    assert _early_source(read_out(OUT, kube_objects=False), env_file, "mirror.example", None) is None
+    assert _plain_source(read_out(OUT, kube_objects=False), env_file, "mirror.example", None) is None
 
 
 def test_no_copy_starts_without_the_credentials_or_from_an_unreadable_out(
