@@ -22,7 +22,7 @@ import gzip
 import hashlib
 import json
 import tarfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -103,8 +103,15 @@ def _compressed_writer(path: Path, name: str) -> Iterator[IO[bytes]]:
             yield raw
 
 
-def write_archive(path: Path, manifest: bytes, signature: bytes | None, members: list[Member]) -> None:
-    """The archive at ``path`` (written beside it, then renamed): manifest, signature, members sorted."""
+def write_archive(
+    path: Path,
+    manifest: bytes,
+    signature: bytes | None,
+    members: list[Member],
+    written: Callable[[Member], None] = lambda _: None,
+) -> None:
+    """The archive at ``path`` (written beside it, then renamed): manifest, signature, members sorted;
+    ``written(member)`` once each member's bytes are in it."""
     partial = path.with_name(path.name + ".partial")
     # A plain tar is written straight to its file ("w"); through tarfile's stream mode ("w|"), which
     # compression needs, every byte is copied once more in small records (0.23 s against 0.05 s for
@@ -118,6 +125,7 @@ def write_archive(path: Path, manifest: bytes, signature: bytes | None, members:
                 size = member.source.stat().st_size
                 with member.source.open("rb") as handle:
                     tar.addfile(_info(member.name, size), handle)
+                written(member)
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
