@@ -4,7 +4,7 @@ Whatever a file holds, reading it is bounded work: its size, nesting, number of 
 lengths are capped; YAML anchors, aliases and tags are refused before anything is built; only
 regular files are read. Every failure is a located problem. ``environment`` validates what this
 reads; this module needs no pydantic, so a command can read a file early and cheaply (``aiar
-export`` starts its first image copy from it while the models are built, see ``airgap/early``).
+export`` reads the file ``out/`` was generated with this way only, see ``airgap/source``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The images of an export into one OCI image layout: skopeo copies, several at a time, the first
-one started before the environment's models are built.
+one started as soon as ``out/`` and the environment file are read.
 
 One layout takes one writer (each copy rewrites its ``index.json``): each copy writes an index of
 its own under ``single/``, its blobs into the layout's (``--dest-shared-blob-dir``: a blob is

@@ -266,7 +266,8 @@ def export_archive(
         note(f"writing {archive}")
         # Each blob of the scratch layout is removed once it is in the archive, on a thread of its
         # own: freeing its blocks overlaps the writing of the next member, rather than all of them
-        # waiting for the scratch directory's removal at the end (30 ms of 90 MB here).
+        # waiting for the scratch directory's removal at the end (30 ms of 90 MB here). A blob an
+        # SBOM scan linked into its own layout keeps its blocks until the scratch directory goes.
         with ThreadPoolExecutor(max_workers=1) as remover:
 
             def written(member: Member) -> None:

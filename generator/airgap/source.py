@@ -81,11 +81,14 @@ class PlainEnvironment:
             return None
         url, insecure = registry.get("url"), registry.get("insecure", False)
         names = registry.get("username_env"), registry.get("password_env")
-        if not (isinstance(url, str) and 0 < len(url) <= REGISTRY_URL_MAX and _URL.match(url)):
+        # fullmatch: ``$`` alone would let a final newline through, which the models refuse
+        if not (isinstance(url, str) and 0 < len(url) <= REGISTRY_URL_MAX and _URL.fullmatch(url)):
             return None
         if type(insecure) is not bool:
             return None
-        if not all(n is None or (isinstance(n, str) and len(n) <= ENV_VAR_MAX and _ENV_VAR.match(n)) for n in names):
+        if not all(
+            n is None or (isinstance(n, str) and len(n) <= ENV_VAR_MAX and _ENV_VAR.fullmatch(n)) for n in names
+        ):
             return None
         return SourceRegistry(url, insecure, names[0], names[1])
 

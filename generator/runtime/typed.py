@@ -18,7 +18,6 @@ from .codec import RequestError, ResultError
 from .config import DEFAULT_OUTPUTS, Output, Parameter, ServerConfig, TensorType
 
 _QUICK_REQUEST_KEYS = frozenset({"id", "inputs"})
-_QUICK_MAX_DIM = codec.MAX_DIMENSION
 
 
 class Checked(dict[str, Any]):
@@ -184,7 +183,7 @@ class Signature:
                 return None
             if type(rows) is not int or type(columns) is not int:
                 return None
-            if not (0 <= rows <= _QUICK_MAX_DIM and 0 <= columns <= _QUICK_MAX_DIM):
+            if not (0 <= rows <= codec.MAX_DIMENSION and 0 <= columns <= codec.MAX_DIMENSION):
                 return None
             count = rows * columns
             if len(data) != count or rows > max(count, 1024):

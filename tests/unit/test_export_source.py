@@ -77,6 +77,8 @@ def test_another_environment_is_validated_and_refused(tmp_path: Path) -> None:
         "registry:\n  url: registry.example.com\n  insecure: 'yes'\n",
         "registry:\n  url: registry.example.com\n  username_env: lower-case\n",
         "registry:\n  url: registry.example.com\n  password_env: [A]\n",
+        'registry:\n  url: "registry.example.com\\n"\n',  # a final newline: `$` alone would let it through
+        'registry:\n  url: registry.example.com\n  username_env: "USER\\n"\n',
     ],
 )
 def test_values_the_models_refuse_are_refused_though_out_was_edited_to_match(tmp_path: Path, registry: str) -> None:
