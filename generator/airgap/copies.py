@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..apply.credentials import Credentials
 from ..apply.outdir import Image, OutDir, read_out, relocated_ref
 from ..errors import AiarError
 from .archive import IMAGES_DIR
@@ -182,19 +183,16 @@ def _start(
     except (AiarError, OSError):
         return
     source = _early_source(early.out, early.registry, into, insecure)
-    if source is None or any(n is not None and n not in environ for n in (source.username_env, source.password_env)):
+    if source is None or early.registry is None:
         return
-    username, password = (environ[n] if n is not None else None for n in (source.username_env, source.password_env))
-    early.tools.mask_also(password)
-    auth = early.tools.auth_file(source.ref.split("/", 1)[0], _Credentials(username, password))
+    try:
+        credentials = Credentials.from_env(early.registry.staged(into, insecure), environ)
+    except AiarError:  # a variable not set: said again when the export reads them
+        return
+    early.tools.mask_also(credentials.password)
+    auth = early.tools.auth_file(source.ref.split("/", 1)[0], credentials)
     try:
         early.running = start_copy(early.tools, source, auth, early.scratch, 0)
     except (AiarError, OSError):  # skopeo not found: said again when the export copies
         return
     early.source = source
-
-
-@dataclass(frozen=True)
-class _Credentials:
-    username: str | None
-    password: str | None

@@ -16,21 +16,10 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
 
+from ..apply.credentials import Credentials
 from ..errors import Problem
 from . import ArchiveError
-
-
-class Credentials(Protocol):
-    """A registry's user name and password (apply's ``Credentials``, or read early by ``copies``)."""
-
-    @property
-    def username(self) -> str | None: ...
-
-    @property
-    def password(self) -> str | None: ...
-
 
 SKOPEO_ENV = "AIAR_SKOPEO"
 SYFT_ENV = "AIAR_SYFT"
